@@ -1,0 +1,34 @@
+# Two commands for a fresh machine: `make demo` and `make test`.
+# Both create (or reuse) the virtual environment in .venv and install everything.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# Keep glibc from handing large activation buffers back to the OS after every
+# forward pass (see docs/performance.md); applied to every entry point here.
+export GLIBC_TUNABLES ?= glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=17179869184
+
+.PHONY: install demo test lint bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "torch==2.13.0"
+	$(PY) -m pip install -q -e ".[tests]"
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: $(VENV)/.installed
+	$(PY) examples/demo.py $(DEMO_ARGS)
+
+lint: $(VENV)/.installed
+	$(PY) -m ruff check sklearn_samplecnn tests benchmarks examples
+
+test: lint
+	$(PY) -m pytest -q tests sklearn_samplecnn $(PYTEST_ARGS)
+
+bench: $(VENV)/.installed
+	$(PY) benchmarks/run_all.py --quick
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache demo_output bench_results

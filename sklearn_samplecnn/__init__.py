@@ -1,0 +1,47 @@
+"""sklearn-samplecnn: SampleCNN raw-waveform music models as scikit-learn estimators.
+
+Public names are imported lazily, so ``import sklearn_samplecnn`` and the
+numpy-only stages (:mod:`~sklearn_samplecnn.audio`,
+:mod:`~sklearn_samplecnn.segments`) never import torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+# public name -> submodule that defines it
+_LAZY = {
+    "AudioLoadError": "exceptions",
+    "ClipTooShortError": "exceptions",
+    "DatasetNotFoundError": "exceptions",
+    "PretrainedFileError": "exceptions",
+    "SampleCNNError": "exceptions",
+    "audio_info": "audio",
+    "load_audio": "audio",
+    "resample": "audio",
+    "write_audio": "audio",
+    "aggregate_segments": "segments",
+    "segment_signal": "segments",
+    "SampleCNN": "nn",
+    "SampleCNNClassifier": "estimators",
+    "SampleCNNTagger": "estimators",
+    "PaperSchedule": "estimators",
+    "ClipSplit": "estimators",
+}
+
+__all__ = sorted(_LAZY) + ["__version__"]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        module = importlib.import_module(f".{_LAZY[name]}", __name__)
+        value = getattr(module, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
