@@ -25,10 +25,16 @@ _LAZY = {
     "aggregate_segments": "segments",
     "segment_signal": "segments",
     "SampleCNN": "nn",
+    "FrameLevelCNN": "nn",
+    "MelFrameLevelCNN": "nn",
     "SampleCNNClassifier": "estimators",
     "SampleCNNTagger": "estimators",
     "PaperSchedule": "estimators",
     "ClipSplit": "estimators",
+    "estimate_filters": "visualize",
+    "filter_spectra": "visualize",
+    "plot_embedding": "visualize",
+    "plot_filter_spectra": "visualize",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]

@@ -215,7 +215,9 @@ def load_audio(
     if not np.isfinite(offset) or offset < 0:
         raise ValueError(f"offset must be a finite number of seconds >= 0, got {offset!r}.")
     if duration is not None and (not np.isfinite(duration) or duration <= 0):
-        raise ValueError(f"duration must be a positive number of seconds or None, got {duration!r}.")
+        raise ValueError(
+            f"duration must be a positive number of seconds or None, got {duration!r}."
+        )
     name = _check_path(path)
     with _open(name) as f:
         rate, total = int(f.samplerate), int(f.frames)
@@ -224,7 +226,9 @@ def load_audio(
             raise AudioLoadError(
                 name, f"offset {offset} s is past the end of the file ({total / rate:.3f} s)"
             )
-        want = total - start if duration is None else min(int(round(duration * rate)), total - start)
+        want = total - start
+        if duration is not None:
+            want = min(int(round(duration * rate)), want)
         try:
             if start:
                 f.seek(start)

@@ -23,10 +23,12 @@ class AudioLoadError(SampleCNNError, OSError):
     hold them separately.
     """
 
-    def __init__(self, path: str | os.PathLike, reason: str) -> None:
+    def __init__(self, path: str | os.PathLike, reason: str | None = None) -> None:
+        # One argument: an already formatted message (how torch's DataLoader
+        # re-raises an error from a worker process).
         self.path = os.fspath(path)
         self.reason = reason
-        super().__init__(f"{self.path}: {reason}")
+        super().__init__(self.path if reason is None else f"{self.path}: {reason}")
 
     def __reduce__(self):  # keep the two-argument form picklable (worker processes)
         return (type(self), (self.path, self.reason))

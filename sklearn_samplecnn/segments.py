@@ -12,7 +12,7 @@ import numpy as np
 from .exceptions import ClipTooShortError
 
 __all__ = ["TAILS", "SHORTS", "AGGREGATIONS", "n_segments", "segment_starts",
-           "segment_signal", "aggregate_segments"]
+           "segment_signal", "take_segment", "aggregate_segments"]
 
 #: What to do with the samples after the last whole segment.
 TAILS = ("drop", "pad", "repeat")
@@ -94,8 +94,9 @@ def n_segments(n_samples: int, segment_length: int, **kwargs) -> int:
     return len(segment_starts(n_samples, segment_length, **kwargs))
 
 
-def _fill(y: np.ndarray, start: int, length: int, mode: str) -> np.ndarray:
-    """Samples ``start:start+length`` of ``y``, padded by ``mode`` past its end."""
+def take_segment(y: np.ndarray, start: int, length: int, mode: str = "pad") -> np.ndarray:
+    """Samples ``start:start+length`` of ``y`` (last axis); past its end filled
+    with zeros (``mode="pad"``) or by wrapping around to the start (``"repeat"``)."""
     piece = y[..., start : start + length]
     missing = length - piece.shape[-1]
     if missing <= 0:
@@ -142,13 +143,15 @@ def segment_signal(
     """
     y = np.asarray(y, dtype=np.float32)
     if y.ndim not in (1, 2):
-        raise ValueError(f"y must be 1-D (samples) or 2-D (channels, samples), got shape {y.shape}.")
+        raise ValueError(
+            f"y must be 1-D (samples) or 2-D (channels, samples), got shape {y.shape}."
+        )
     n = y.shape[-1]
     starts = segment_starts(n, segment_length, hop_length=hop_length, tail=tail, short=short)
     mode = short if n < segment_length else tail
     out = np.empty((len(starts),) + y.shape[:-1] + (segment_length,), dtype=np.float32)
     for i, s in enumerate(starts):
-        out[i] = _fill(y, int(s), segment_length, mode)
+        out[i] = take_segment(y, int(s), segment_length, mode)
     return out
 
 

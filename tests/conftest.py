@@ -1,0 +1,38 @@
+"""Shared fixtures: tiny generated audio, tiny models, one torch thread."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from sklearn_samplecnn.audio import write_audio
+
+torch.set_num_threads(1)
+
+# A SampleCNN small enough for tests: input 81 samples, 4 filters per layer.
+TINY = {"module__sizes": "3-3-3-3", "module__channels": [4, 4, 4, 4, 4]}
+
+
+def tone(freq: float, n: int, sr: int, *, rng=None, noise=0.05) -> np.ndarray:
+    """A sine with a little noise, float32."""
+    t = np.arange(n) / sr
+    y = 0.5 * np.sin(2 * np.pi * freq * t)
+    if rng is not None:
+        y = y + noise * rng.standard_normal(n)
+    return y.astype(np.float32)
+
+
+@pytest.fixture
+def tone_files(tmp_path):
+    """12 WAV files, 2 classes told apart by pitch (easy), at 8 kHz, 0.2 s each."""
+    rng = np.random.default_rng(0)
+    paths, labels = [], []
+    for i in range(12):
+        label = "low" if i % 2 == 0 else "high"
+        freq = (300 if label == "low" else 1500) * rng.uniform(0.9, 1.1)
+        p = tmp_path / f"clip{i:02d}.wav"
+        write_audio(p, tone(freq, 1600, 8000, rng=rng), 8000)
+        paths.append(str(p))
+        labels.append(label)
+    return paths, np.array(labels)
