@@ -1,0 +1,738 @@
+"""The frame-level baselines of Table 2: raw-waveform and mel-spectrogram 1-D CNNs.
+
+torch only. Both models share SampleCNN's upper layers: size-3 modules (conv
+with 'same' padding, batch norm, ReLU, max-pool of 3), a 1x1 conv, dropout and
+a linear layer that outputs logits. Below them sits a frame-level front end:
+
+* :class:`FrameLevelCNN` -- one strided conv whose filter is the STFT window
+  and whose stride is the hop (section 3.2 of the paper);
+* :class:`MelFrameLevelCNN` -- a log-compressed mel spectrogram
+  (:class:`MelSpectrogram`) standardised per mel band, mel bands as channels
+  (section 3.1 and 5.3).
+
+Depth budget
+------------
+Table 2 gives ``3**n * hop == 59049``: 4 modules for hop 729, 5 for hop 243
+and 6 for hop 81. When the window is longer than the hop there are fewer
+frames than ``3**n`` (``(59049 - window) // hop + 1``, e.g. 241 for 729/243),
+so the pools use ``ceil_mode=True``: a last, partial window is pooled rather
+than dropped. The default ``n_modules`` is then the number of pools of 3 that
+bring the frames to one time step (:func:`frame_modules`), which is exactly
+Table 2's ``n`` for every configuration. A global max-pool over the time left
+after the 1x1 conv keeps the output well defined when ``n_modules`` is set
+lower by hand.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from .samplecnn import default_channels
+
+__all__ = [
+    "FrameLevelCNN",
+    "MelFrameLevelCNN",
+    "MelSpectrogram",
+    "TABLE2_CONFIGS",
+    "frame_modules",
+    "hz_to_mel",
+    "mel_filterbank",
+    "mel_to_hz",
+]
+
+#: Table 2: the (window, hop) pairs of the frame-level models, in samples.
+TABLE2_CONFIGS = ((729, 729), (729, 243), (243, 243), (243, 81), (81, 81))
+
+_POOL = 3  # module filter and pooling size of the frame-level models
+
+
+# -- helpers -----------------------------------------------------------------
+def _positive_int(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+    return int(value)
+
+
+def _n_frames(input_length: int, window: int, hop: int) -> int:
+    """Frames of ``window`` samples every ``hop`` samples, no padding."""
+    return (input_length - window) // hop + 1
+
+
+def frame_modules(n_frames: int) -> int:
+    """Modules of size 3 (ceil-mode pools) that bring ``n_frames`` time steps to one.
+
+    Parameters
+    ----------
+    n_frames : int
+        Time steps entering the first module.
+
+    Returns
+    -------
+    int
+        The number of pools; Table 2's ``n`` for each of its configurations.
+
+    Examples
+    --------
+    >>> [frame_modules(t) for t in (81, 241, 243, 727, 729)]
+    [4, 5, 5, 6, 6]
+    """
+    n_frames = _positive_int("n_frames", n_frames)
+    n = 0
+    while n_frames > 1:
+        n_frames = -(-n_frames // _POOL)
+        n += 1
+    return n
+
+
+def _module_channels(n_modules: int) -> tuple[int, ...]:
+    """Channels of the top ``n_modules`` modules and the 1x1 conv of Table 1's model.
+
+    The frame-level models replace the bottom of the 3^9 SampleCNN, so their
+    upper layers keep its widths (for more than 9 modules :func:`default_channels`
+    of that depth is used).
+    """
+    return default_channels(max(n_modules, 9))[-(n_modules + 1) :]
+
+
+def _block(
+    c_in: int, c_out: int, kernel: int, stride: int = 1, pool: bool = False
+) -> nn.Sequential:
+    """Conv + BatchNorm + ReLU (+ ceil-mode MaxPool of 3); odd kernels > 1 keep the length."""
+    layers: list[nn.Module] = [
+        nn.Conv1d(c_in, c_out, kernel, stride=stride, padding=kernel // 2 if pool else 0),
+        nn.BatchNorm1d(c_out),
+        nn.ReLU(),
+    ]
+    if pool:
+        layers.append(nn.MaxPool1d(_POOL, ceil_mode=True))
+    return nn.Sequential(*layers)
+
+
+def _check_common(n_outputs, dropout) -> None:
+    if isinstance(n_outputs, bool) or not isinstance(n_outputs, int) or n_outputs < 1:
+        raise ValueError(f"n_outputs must be a positive integer, got {n_outputs!r}.")
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout!r}.")
+
+
+def _resolve_depth(n_modules, n_frames: int, where: str) -> int:
+    n_max = frame_modules(n_frames)
+    if n_modules is None:
+        return n_max
+    if (
+        isinstance(n_modules, bool)
+        or not isinstance(n_modules, (int, np.integer))
+        or not 0 <= n_modules <= n_max
+    ):
+        raise ValueError(
+            f"n_modules must be an integer in [0, {n_max}] for {where} "
+            f"({n_frames} frames), got {n_modules!r}."
+        )
+    return int(n_modules)
+
+
+class _FrameCNNBase(nn.Module):
+    """Shared description, layer lookup and forward of the frame-level models."""
+
+    input_length: int
+    n_outputs: int
+    hidden_layers: tuple[str, ...]
+    features: nn.Sequential
+
+    def _head(self, c_last: int, n_outputs: int, dropout: float) -> None:
+        self.hidden_layers = tuple(name for name, _ in self.features.named_children())
+        self.global_pool = nn.AdaptiveMaxPool1d(1)
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(c_last, n_outputs)
+
+    def resolve_layer(self, layer: int | str) -> str:
+        """A hidden layer's name from its name or index (negative counts from the top)."""
+        if isinstance(layer, str):
+            if layer not in self.hidden_layers:
+                raise ValueError(f"layer {layer!r} is not one of {self.hidden_layers}.")
+            return layer
+        n = len(self.hidden_layers)
+        if not -n <= int(layer) < n:
+            raise ValueError(f"layer index {layer} is out of range for {n} hidden layers.")
+        return self.hidden_layers[int(layer)]
+
+    def _as_input(self, x: torch.Tensor, check_length: bool = True) -> torch.Tensor:
+        if x.dim() == 2:
+            x = x.unsqueeze(1)
+        if x.dim() != 3 or x.shape[1] != 1 or (check_length and x.shape[2] != self.input_length):
+            raise ValueError(
+                f"{type(self).__name__} {self.name} expects input of shape "
+                f"(batch, {self.input_length}) or (batch, 1, {self.input_length}), "
+                f"got {tuple(x.shape)}."
+            )
+        return x
+
+    def _front(self, x: torch.Tensor) -> torch.Tensor:
+        """Input of the first hidden block, from ``(batch, 1, samples)``."""
+        return x
+
+    def forward_features(self, x: torch.Tensor, upto: int | str | None = None) -> torch.Tensor:
+        """Run the hidden blocks up to and including ``upto`` on any input length.
+
+        Parameters
+        ----------
+        x : Tensor of shape (batch, samples) or (batch, 1, samples)
+            Waveforms; unlike :meth:`forward`, the length is not checked, so
+            short inputs (e.g. 729 samples for filter visualisation) work as
+            long as every block up to ``upto`` still has a time step.
+        upto : int, str or None, default=None
+            A hidden layer (see :meth:`resolve_layer`); ``None`` runs all.
+
+        Returns
+        -------
+        Tensor of shape (batch, channels, time)
+            The activation of ``upto``.
+        """
+        name = self.hidden_layers[-1] if upto is None else self.resolve_layer(upto)
+        h = self._front(self._as_input(x, check_length=False))
+        for block_name, block in self.features.named_children():
+            h = block(h)
+            if block_name == name:
+                break
+        return h
+
+    def forward(self, x: torch.Tensor, return_hidden: bool | Sequence[str] = False):
+        """Logits for a batch of segments.
+
+        Parameters
+        ----------
+        x : Tensor of shape (batch, input_length) or (batch, 1, input_length)
+        return_hidden : bool or sequence of str, default=False
+            ``True`` also returns every hidden layer's activation, a sequence of
+            names returns those only; activations are ``(batch, channels, time)``
+            (the 1x1 conv's before the global max-pool).
+
+        Returns
+        -------
+        Tensor of shape (batch, n_outputs), or ``(logits, {name: activation})``.
+        """
+        h = self._front(self._as_input(x))
+        if not return_hidden:
+            h = self.features(h)
+            hidden = None
+        else:
+            wanted = set(self.hidden_layers if return_hidden is True else return_hidden)
+            unknown = wanted - set(self.hidden_layers)
+            if unknown:
+                raise ValueError(
+                    f"unknown hidden layers {sorted(unknown)}; have {self.hidden_layers}."
+                )
+            hidden = {}
+            for name, block in self.features.named_children():
+                h = block(h)
+                if name in wanted:
+                    hidden[name] = h
+        logits = self.classifier(self.dropout(self.global_pool(h).flatten(1)))
+        return logits if hidden is None else (logits, hidden)
+
+
+# -- raw-waveform frame-level model ------------------------------------------
+class FrameLevelCNN(_FrameCNNBase):
+    """Table 2's frame-level raw-waveform model: a strided frame conv, then size-3 modules.
+
+    Parameters
+    ----------
+    window : int, default=729
+        Filter length of the first conv (the STFT window it stands for).
+    hop : int, default=729
+        Stride of the first conv (the STFT hop).
+    n_modules : int or None, default=None
+        Size-3 modules above the frame conv. ``None`` takes the paper's depth
+        budget, :func:`frame_modules` of the number of frames: 4 for hop 729,
+        5 for hop 243, 6 for hop 81 with 59,049-sample input.
+    channels : sequence of int or None, default=None
+        Filters of the frame conv, of each module and of the 1x1 conv
+        (``n_modules + 2`` numbers). ``None``: 128 for the frame conv (as many
+        as the mel bands it replaces) and the widths of the top modules and
+        1x1 conv of Table 1's 3^9 SampleCNN (e.g. 256, 256, 512, 512, 512 for
+        4 modules).
+    n_outputs : int, default=50
+        Logits out (tags or classes).
+    dropout : float, default=0.5
+        Dropout before the output layer.
+    input_length : int, default=59049
+        Samples per input segment.
+
+    Attributes
+    ----------
+    hidden_layers : tuple of str
+        ``"frame_conv"``, ``"module1"`` ... ``"moduleN"``, ``"conv1x1"``.
+    name : str
+        ``"raw-<window>/<hop>"``.
+
+    Notes
+    -----
+    The pools use ``ceil_mode=True`` and a global max-pool follows the 1x1
+    conv (see the module docstring), so windows longer than the hop, whose
+    frame counts are not powers of 3, still end at one time step.
+
+    Examples
+    --------
+    >>> model = FrameLevelCNN(729, 243, channels=(8,) * 7, n_outputs=2)
+    >>> model.name, model.hidden_layers[:2], model.n_modules
+    ('raw-729/243', ('frame_conv', 'module1'), 5)
+    >>> model(torch.zeros(3, 59049)).shape
+    torch.Size([3, 2])
+    """
+
+    def __init__(
+        self,
+        window: int = 729,
+        hop: int = 729,
+        n_modules: int | None = None,
+        channels: Sequence[int] | None = None,
+        n_outputs: int = 50,
+        dropout: float = 0.5,
+        input_length: int = 59049,
+    ) -> None:
+        super().__init__()
+        self.window = _positive_int("window", window)
+        self.hop = _positive_int("hop", hop)
+        self.input_length = _positive_int("input_length", input_length)
+        if self.window > self.input_length:
+            raise ValueError(
+                f"window must not exceed input_length ({self.input_length}), got {window!r}."
+            )
+        _check_common(n_outputs, dropout)
+        self.n_frames = _n_frames(self.input_length, self.window, self.hop)
+        self.n_modules = _resolve_depth(n_modules, self.n_frames, f"window/hop {window}/{hop}")
+        n = self.n_modules
+        if channels is None:
+            channels = (128, *_module_channels(n))
+        channels = tuple(int(c) for c in channels)
+        if len(channels) != n + 2 or any(c < 1 for c in channels):
+            raise ValueError(
+                f"channels needs {n + 2} positive numbers (frame conv, {n} modules, 1x1 conv) "
+                f"for {n} modules, got {channels!r}."
+            )
+        self.channels = channels
+        self.n_outputs = n_outputs
+        self.dropout_rate = float(dropout)
+
+        self.features = nn.Sequential()
+        self.features.add_module("frame_conv", _block(1, channels[0], self.window, self.hop))
+        for i in range(1, n + 1):
+            self.features.add_module(
+                f"module{i}", _block(channels[i - 1], channels[i], 3, pool=True)
+            )
+        self.features.add_module("conv1x1", _block(channels[n], channels[n + 1], 1))
+        self._head(channels[-1], n_outputs, self.dropout_rate)
+
+    @property
+    def name(self) -> str:
+        return f"raw-{self.window}/{self.hop}"
+
+    def get_config(self) -> dict:
+        """The constructor arguments that rebuild this architecture."""
+        return {
+            "window": self.window,
+            "hop": self.hop,
+            "n_modules": self.n_modules,
+            "channels": list(self.channels),
+            "n_outputs": self.n_outputs,
+            "dropout": self.dropout_rate,
+            "input_length": self.input_length,
+        }
+
+
+# -- mel spectrogram ---------------------------------------------------------
+_F_SP = 200.0 / 3  # Slaney: 66.67 Hz per mel below 1 kHz
+_MIN_LOG_HZ = 1000.0
+_MIN_LOG_MEL = _MIN_LOG_HZ / _F_SP  # 15 mel at 1 kHz
+_LOGSTEP = math.log(6.4) / 27.0  # 27 mel per factor 6.4 above 1 kHz
+
+
+def hz_to_mel(freq) -> np.ndarray:
+    """Slaney's mel scale (librosa's ``htk=False``): linear below 1 kHz, log above.
+
+    Parameters
+    ----------
+    freq : float or array_like
+        Frequencies in Hz.
+
+    Returns
+    -------
+    ndarray of float64
+        Mels; 1 kHz is 15 mel and each factor of 6.4 above it adds 27.
+
+    Examples
+    --------
+    >>> [round(float(hz_to_mel(f)), 6) for f in (440.0, 1000.0, 6400.0)]
+    [6.6, 15.0, 42.0]
+    """
+    f = np.asarray(freq, dtype=np.float64)
+    linear = f / _F_SP
+    log = _MIN_LOG_MEL + np.log(np.maximum(f, _MIN_LOG_HZ) / _MIN_LOG_HZ) / _LOGSTEP
+    return np.where(f >= _MIN_LOG_HZ, log, linear)
+
+
+def mel_to_hz(mels) -> np.ndarray:
+    """Inverse of :func:`hz_to_mel`.
+
+    Parameters
+    ----------
+    mels : float or array_like
+        Mels on Slaney's scale.
+
+    Returns
+    -------
+    ndarray of float64
+        Frequencies in Hz.
+    """
+    m = np.asarray(mels, dtype=np.float64)
+    linear = _F_SP * m
+    log = _MIN_LOG_HZ * np.exp(_LOGSTEP * (np.maximum(m, _MIN_LOG_MEL) - _MIN_LOG_MEL))
+    return np.where(m >= _MIN_LOG_MEL, log, linear)
+
+
+def mel_filterbank(
+    *,
+    sr: float = 22050,
+    n_fft: int = 729,
+    n_mels: int = 128,
+    fmin: float = 0.0,
+    fmax: float | None = None,
+) -> np.ndarray:
+    """Triangular mel filters with Slaney's scale and area normalisation (numpy).
+
+    The same matrix as ``librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels,
+    fmin=fmin, fmax=fmax)`` with its defaults ``htk=False, norm="slaney"``:
+    ``n_mels + 2`` edge frequencies equally spaced on :func:`hz_to_mel`'s scale
+    between ``fmin`` and ``fmax``; filter ``i`` rises linearly from edge ``i``
+    to 1 at edge ``i + 1`` and falls back to 0 at edge ``i + 2`` (evaluated at
+    the ``np.fft.rfftfreq(n_fft, 1 / sr)`` bin frequencies), then is scaled by
+    ``2 / (edge[i + 2] - edge[i])`` so each triangle has unit area in Hz.
+
+    Parameters
+    ----------
+    sr : float, default=22050
+        Sample rate in Hz.
+    n_fft : int, default=729
+        FFT size; the filters cover its ``n_fft // 2 + 1`` bins.
+    n_mels : int, default=128
+        Mel bands.
+    fmin : float, default=0.0
+        Lowest edge in Hz.
+    fmax : float or None, default=None
+        Highest edge in Hz; ``None`` is ``sr / 2``.
+
+    Returns
+    -------
+    ndarray of shape (n_mels, n_fft // 2 + 1), float32
+
+    Notes
+    -----
+    With FFT size 729 at 22,050 Hz the bins are 30.2 Hz apart while 128 low
+    mel bands are about 26 Hz apart, so a few of the lowest filters fall
+    between bins and are all zero (librosa warns about them); their features
+    are constant and standardisation maps them to 0.
+
+    Examples
+    --------
+    >>> mel_filterbank(n_fft=729, n_mels=128).shape
+    (128, 365)
+    """
+    sr = float(sr)
+    if not sr > 0:
+        raise ValueError(f"sr must be positive, got {sr!r}.")
+    n_fft = _positive_int("n_fft", n_fft)
+    n_mels = _positive_int("n_mels", n_mels)
+    fmax = sr / 2 if fmax is None else float(fmax)
+    if not 0.0 <= fmin < fmax <= sr / 2:
+        raise ValueError(
+            f"fmin and fmax must satisfy 0 <= fmin < fmax <= sr/2 ({sr / 2}), "
+            f"got fmin={fmin!r}, fmax={fmax!r}."
+        )
+    fft_freqs = np.fft.rfftfreq(n_fft, d=1.0 / sr)
+    edges = mel_to_hz(np.linspace(hz_to_mel(fmin), hz_to_mel(fmax), n_mels + 2))
+    widths = np.diff(edges)
+    ramps = edges[:, None] - fft_freqs[None, :]
+    rising = -ramps[:-2] / widths[:-1, None]
+    falling = ramps[2:] / widths[1:, None]
+    weights = np.maximum(0.0, np.minimum(rising, falling))
+    weights *= (2.0 / (edges[2:] - edges[:-2]))[:, None]
+    return weights.astype(np.float32)
+
+
+class MelSpectrogram(nn.Module):
+    """Log-compressed magnitude mel spectrogram, ``log10(1 + 10 * mel(|STFT|))``.
+
+    Section 5.3 of the paper: FFT size 729, a Hann window of ``win_length``
+    zero-padded (centred) to the FFT size, 128 mel bands, compression
+    ``log10(1 + C * A)`` with ``C = 10`` where ``A`` is the magnitude.
+
+    Parameters
+    ----------
+    n_fft : int, default=729
+        FFT size.
+    win_length : int, default=729
+        Hann window length (at most ``n_fft``).
+    hop_length : int, default=729
+        Samples between frames.
+    n_mels : int, default=128
+        Mel bands.
+    sr : float, default=22050
+        Sample rate in Hz.
+    fmin : float, default=0.0
+        Lowest mel edge in Hz.
+    fmax : float or None, default=None
+        Highest mel edge in Hz; ``None`` is ``sr / 2``.
+
+    Notes
+    -----
+    * Frames are not centred (``center=False``): frame ``t`` covers samples
+      ``[t * hop_length, t * hop_length + n_fft)``, giving
+      ``(L - n_fft) // hop_length + 1`` frames and no padding at the edges.
+    * The window is the periodic Hann window (``torch.hann_window``, as
+      librosa's ``"hann"``), placed in the middle of the ``n_fft`` frame with
+      ``(n_fft - win_length) // 2`` zeros on the left.
+    * ``A`` is the magnitude ``|STFT|`` (not the power) mapped through
+      :func:`mel_filterbank`, since the paper compresses "the magnitude".
+    * Window and filterbank are buffers, so the module follows ``.to(device)``.
+
+    Examples
+    --------
+    >>> MelSpectrogram(hop_length=243, n_mels=16)(torch.zeros(2, 59049)).shape
+    torch.Size([2, 16, 241])
+    """
+
+    def __init__(
+        self,
+        n_fft: int = 729,
+        win_length: int = 729,
+        hop_length: int = 729,
+        n_mels: int = 128,
+        sr: float = 22050,
+        fmin: float = 0.0,
+        fmax: float | None = None,
+    ) -> None:
+        super().__init__()
+        self.n_fft = _positive_int("n_fft", n_fft)
+        self.win_length = _positive_int("win_length", win_length)
+        self.hop_length = _positive_int("hop_length", hop_length)
+        if self.win_length > self.n_fft:
+            raise ValueError(
+                f"win_length must not exceed n_fft ({self.n_fft}), got {win_length!r}."
+            )
+        self.n_mels = _positive_int("n_mels", n_mels)
+        self.sr = float(sr)
+        self.fmin = float(fmin)
+        self.fmax = None if fmax is None else float(fmax)
+        left = (self.n_fft - self.win_length) // 2
+        window = torch.zeros(self.n_fft)
+        window[left : left + self.win_length] = torch.hann_window(
+            self.win_length, periodic=True, dtype=torch.float64
+        ).float()
+        self.register_buffer("window", window)
+        fb = mel_filterbank(
+            sr=self.sr, n_fft=self.n_fft, n_mels=self.n_mels, fmin=self.fmin, fmax=self.fmax
+        )
+        self.register_buffer("mel_basis", torch.from_numpy(fb))
+
+    def n_frames(self, n_samples: int) -> int:
+        """Frames out for ``n_samples`` samples in."""
+        return _n_frames(n_samples, self.n_fft, self.hop_length)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Log-mel features of waveforms.
+
+        Parameters
+        ----------
+        x : Tensor of shape (batch, samples) or (batch, 1, samples)
+            At least ``n_fft`` samples.
+
+        Returns
+        -------
+        Tensor of shape (batch, n_mels, frames)
+        """
+        if x.dim() == 3 and x.shape[1] == 1:
+            x = x[:, 0]
+        if x.dim() != 2 or x.shape[-1] < self.n_fft:
+            raise ValueError(
+                f"MelSpectrogram expects input of shape (batch, samples) or (batch, 1, samples) "
+                f"with samples >= n_fft ({self.n_fft}), got {tuple(x.shape)}."
+            )
+        spec = torch.stft(
+            x,
+            n_fft=self.n_fft,
+            hop_length=self.hop_length,
+            win_length=self.n_fft,
+            window=self.window.to(x.dtype),
+            center=False,
+            return_complex=True,
+        )
+        mel = torch.matmul(self.mel_basis.to(x.dtype), spec.abs())
+        return torch.log10(1.0 + 10.0 * mel)
+
+
+# -- mel frame-level model ---------------------------------------------------
+class MelFrameLevelCNN(_FrameCNNBase):
+    """Table 2's frame-level mel-spectrogram model: a 1-D CNN over log-mel frames.
+
+    Parameters
+    ----------
+    window : int, default=729
+        Hann window length of the STFT (zero-padded to ``n_fft``).
+    hop : int, default=729
+        STFT hop in samples.
+    n_mels : int, default=128
+        Mel bands, the input channels of the first module.
+    sr : float, default=22050
+        Sample rate in Hz.
+    n_modules : int or None, default=None
+        Size-3 modules over the frames. ``None`` takes the paper's depth
+        budget, :func:`frame_modules` of the number of frames: 4 for hop 729,
+        5 for hop 243, 6 for hop 81 with 59,049-sample input.
+    channels : sequence of int or None, default=None
+        Filters of each module and of the 1x1 conv (``n_modules + 1``
+        numbers). ``None`` takes the widths of the top modules and 1x1 conv of
+        Table 1's 3^9 SampleCNN.
+    n_outputs : int, default=50
+        Logits out (tags or classes).
+    dropout : float, default=0.5
+        Dropout before the output layer.
+    input_length : int, default=59049
+        Samples per input segment.
+    n_fft : int, default=729
+        FFT size (729 in all of the paper's experiments).
+
+    Attributes
+    ----------
+    melspec : MelSpectrogram
+        The front end.
+    input_mean, input_std : Tensor of shape (n_mels,)
+        Per-band statistics used to standardise the log-mel features
+        (buffers, saved in the ``state_dict``); 0 and 1 until
+        :meth:`fit_standardizer` sets them.
+    standardizer_fitted : Tensor (bool scalar)
+        Whether :meth:`fit_standardizer` has run.
+    hidden_layers : tuple of str
+        ``"module1"`` ... ``"moduleN"``, ``"conv1x1"``.
+    name : str
+        ``"mel-<window>/<hop>"``.
+
+    Examples
+    --------
+    >>> model = MelFrameLevelCNN(243, 81, n_mels=16, channels=(8,) * 7, n_outputs=2)
+    >>> model.name, model.n_modules, model.hidden_layers[-1]
+    ('mel-243/81', 6, 'conv1x1')
+    >>> model(torch.zeros(3, 59049)).shape
+    torch.Size([3, 2])
+    """
+
+    def __init__(
+        self,
+        window: int = 729,
+        hop: int = 729,
+        n_mels: int = 128,
+        sr: float = 22050,
+        n_modules: int | None = None,
+        channels: Sequence[int] | None = None,
+        n_outputs: int = 50,
+        dropout: float = 0.5,
+        input_length: int = 59049,
+        n_fft: int = 729,
+    ) -> None:
+        super().__init__()
+        self.window = _positive_int("window", window)
+        self.hop = _positive_int("hop", hop)
+        self.input_length = _positive_int("input_length", input_length)
+        _check_common(n_outputs, dropout)
+        self.melspec = MelSpectrogram(
+            n_fft=n_fft, win_length=self.window, hop_length=self.hop, n_mels=n_mels, sr=sr
+        )
+        if self.input_length < self.melspec.n_fft:
+            raise ValueError(
+                f"input_length must be at least n_fft ({self.melspec.n_fft}), got {input_length!r}."
+            )
+        self.n_mels = self.melspec.n_mels
+        self.n_frames = self.melspec.n_frames(self.input_length)
+        self.n_modules = _resolve_depth(n_modules, self.n_frames, f"window/hop {window}/{hop}")
+        n = self.n_modules
+        channels = _module_channels(n) if channels is None else tuple(int(c) for c in channels)
+        if len(channels) != n + 1 or any(c < 1 for c in channels):
+            raise ValueError(
+                f"channels needs {n + 1} positive numbers ({n} modules, 1x1 conv) "
+                f"for {n} modules, got {channels!r}."
+            )
+        self.channels = channels
+        self.n_outputs = n_outputs
+        self.dropout_rate = float(dropout)
+        self.register_buffer("input_mean", torch.zeros(self.n_mels))
+        self.register_buffer("input_std", torch.ones(self.n_mels))
+        self.register_buffer("standardizer_fitted", torch.tensor(False))
+
+        c_in = (self.n_mels, *channels)
+        self.features = nn.Sequential()
+        for i in range(1, n + 1):
+            self.features.add_module(f"module{i}", _block(c_in[i - 1], c_in[i], 3, pool=True))
+        self.features.add_module("conv1x1", _block(c_in[n], c_in[n + 1], 1))
+        self._head(channels[-1], n_outputs, self.dropout_rate)
+
+    @property
+    def name(self) -> str:
+        return f"mel-{self.window}/{self.hop}"
+
+    def get_config(self) -> dict:
+        """The constructor arguments that rebuild this architecture."""
+        return {
+            "window": self.window,
+            "hop": self.hop,
+            "n_mels": self.n_mels,
+            "sr": self.melspec.sr,
+            "n_modules": self.n_modules,
+            "channels": list(self.channels),
+            "n_outputs": self.n_outputs,
+            "dropout": self.dropout_rate,
+            "input_length": self.input_length,
+            "n_fft": self.melspec.n_fft,
+        }
+
+    def _front(self, x: torch.Tensor) -> torch.Tensor:
+        mel = self.melspec(x)
+        return (mel - self.input_mean[:, None]) / self.input_std[:, None]
+
+    @torch.no_grad()
+    def fit_standardizer(self, batches: Iterable) -> MelFrameLevelCNN:
+        """Set ``input_mean`` / ``input_std`` from training waveforms.
+
+        Parameters
+        ----------
+        batches : iterable of Tensor or ndarray of shape (batch, input_length)
+            Waveform batches (``(batch, 1, input_length)`` also works). The
+            mean and standard deviation of each mel band's log-mel features
+            are taken over all frames of all batches; the standard deviation
+            is floored at 1e-5.
+
+        Returns
+        -------
+        self
+        """
+        device = self.input_mean.device
+        total = torch.zeros(self.n_mels, dtype=torch.float64, device=device)
+        total_sq = torch.zeros_like(total)
+        count = 0
+        for batch in batches:
+            x = self._as_input(torch.as_tensor(batch, dtype=torch.float32, device=device))
+            mel = self.melspec(x).to(torch.float64)
+            total += mel.sum(dim=(0, 2))
+            total_sq += (mel * mel).sum(dim=(0, 2))
+            count += mel.shape[0] * mel.shape[2]
+        if count == 0:
+            raise ValueError("batches must hold at least one waveform, got none.")
+        mean = total / count
+        var = (total_sq / count - mean * mean).clamp_min(0.0)
+        self.input_mean.copy_(mean.float())
+        self.input_std.copy_(var.sqrt().clamp_min(1e-5).float())
+        self.standardizer_fitted.fill_(True)
+        return self
