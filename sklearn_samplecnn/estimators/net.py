@@ -9,7 +9,6 @@ predict a clip by the mean of its segments' outputs.
 
 from __future__ import annotations
 
-import math
 import numbers
 import os
 import warnings
@@ -293,12 +292,12 @@ class _SampleCNNNet(NeuralNet):
         iterator = self.iterator_train if training else self.iterator_valid
         return iterator(dataset, **kwargs)
 
-    def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
-        super().on_epoch_end(net, dataset_train=dataset_train, dataset_valid=dataset_valid)
-        loss = self.history[-1, "train_loss"] if "train_loss" in self.history[-1] else 0.0
-        if not math.isfinite(loss):
+    def on_batch_end(self, net, batch=None, training=False, **kwargs):
+        super().on_batch_end(net, batch=batch, training=training, **kwargs)
+        loss = kwargs.get("loss")
+        if training and loss is not None and not torch.isfinite(loss).all():
             raise FloatingPointError(
-                f"Training diverged: train_loss is {loss} at epoch {len(self.history)}; "
+                f"Training diverged: the loss is {loss.item()} in epoch {len(self.history)}; "
                 f"lower lr (now {self.lr}) or check the input scale."
             )
 

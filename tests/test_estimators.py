@@ -1,0 +1,200 @@
+"""The skorch estimators on generated audio files and waveform arrays."""
+
+from __future__ import annotations
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV
+
+from sklearn_samplecnn import (
+    AudioLoadError,
+    PaperSchedule,
+    SampleCNNClassifier,
+    SampleCNNTagger,
+)
+from sklearn_samplecnn.audio import write_audio
+
+from .conftest import TINY, tone
+
+FAST = dict(sr=8000, max_epochs=6, lr=0.05, verbose=0, random_state=0, **TINY)
+
+
+def test_classifier_on_files_beats_chance(tone_files):
+    paths, labels = tone_files
+    clf = SampleCNNClassifier(train_split=None, **FAST).fit(paths[:8], labels[:8])
+    proba = clf.predict_proba(paths[8:])
+    assert proba.shape == (4, 2)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
+    assert set(clf.classes_) == {"high", "low"}
+    assert clf.score(paths, labels) >= 0.9  # pitch is easy; chance is 0.5
+    assert clf.predict(paths[8:]).dtype == labels.dtype
+
+
+def test_classifier_on_arrays_and_ragged_lists():
+    rng = np.random.default_rng(1)
+    X = np.stack([tone(300 if i % 2 else 1500, 800, 8000, rng=rng) for i in range(10)])
+    y = np.arange(10) % 2
+    clf = SampleCNNClassifier(train_split=None, **FAST).fit(X, y)
+    assert clf.n_features_in_ == 800
+    assert clf.score(X, y) >= 0.9
+    ragged = [X[0][:500], X[1], X[2][:81]]
+    assert clf.predict_proba(ragged).shape == (3, 2)
+
+
+def test_tagger_on_files(tone_files):
+    paths, labels = tone_files
+    Y = np.stack([labels == "low", labels == "high", np.ones(len(labels), bool)], axis=1)
+    tagger = SampleCNNTagger(train_split=None, **FAST).fit(paths, Y.astype(int))
+    proba = tagger.predict_proba(paths)
+    assert proba.shape == (12, 3) and ((proba >= 0) & (proba <= 1)).all()
+    assert tagger.predict(paths).shape == (12, 3)
+    assert set(np.unique(tagger.predict(paths))) <= {0, 1}
+    assert tagger.score(paths, Y.astype(int)) > 0.9  # macro ROC-AUC of the 2 informative tags
+    assert tagger.tags_.tolist() == ["0", "1", "2"]
+
+
+def test_validation_split_and_paper_schedule(tone_files):
+    paths, labels = tone_files
+    clf = SampleCNNClassifier(train_split=0.25, **{**FAST, "max_epochs": 3}).fit(paths, labels)
+    assert "valid_loss" in clf.history_[-1]
+    assert "lr" in clf.history_[-1]  # recorded by PaperSchedule
+
+
+class _FakeNet:
+    """Just what PaperSchedule touches."""
+
+    def __init__(self):
+        self.module_ = torch.nn.Linear(1, 1)
+        self.optimizer_ = torch.optim.SGD(self.module_.parameters(), lr=0.01)
+        self.history = _History()
+
+
+class _History(list):
+    def record(self, key, value):
+        self[-1][key] = value
+
+
+def test_paper_schedule_divides_lr_reloads_and_stops():
+    net, cb = _FakeNet(), PaperSchedule().initialize()
+    losses = [1.0, 0.5] + [0.9] * 40
+    stopped_at = None
+    for epoch, loss in enumerate(losses, start=1):
+        net.history.append({"valid_loss": loss})
+        if epoch == 2:
+            best = net.module_.weight.detach().clone()
+        else:
+            with torch.no_grad():
+                net.module_.weight += 1.0
+        try:
+            cb.on_epoch_end(net)
+        except KeyboardInterrupt:
+            stopped_at = epoch
+            break
+    lrs = [h["lr"] for h in net.history]
+    # plateau of 3 after the best epoch 2 -> lr/5 at epoch 5, 8, 11, 14; one more epoch; stop
+    assert lrs[:5] == [0.01] * 5
+    np.testing.assert_allclose(net.optimizer_.param_groups[0]["lr"], 0.01 / 5**4)
+    assert cb.n_decreases_ == 4 and stopped_at == 15
+    cb.on_train_end(net)
+    torch.testing.assert_close(net.module_.weight, best)
+
+
+def test_same_seed_same_weights(tone_files):
+    paths, labels = tone_files
+    a = SampleCNNClassifier(train_split=0.25, **FAST).fit(paths, labels)
+    b = SampleCNNClassifier(train_split=0.25, **FAST).fit(paths, labels)
+    for p, q in zip(a.module_.parameters(), b.module_.parameters()):
+        torch.testing.assert_close(p, q, rtol=0, atol=0)
+    c = SampleCNNClassifier(train_split=0.25, **{**FAST, "random_state": 1}).fit(paths, labels)
+    assert not torch.equal(next(a.module_.parameters()), next(c.module_.parameters()))
+
+
+def test_clone_pickle_and_params(tone_files):
+    paths, labels = tone_files
+    clf = SampleCNNClassifier(train_split=None, **FAST)
+    params = clf.get_params()
+    assert params["module__sizes"] == "3-3-3-3" and params["optimizer__nesterov"] is True
+    assert not any(k.startswith("_") for k in params)
+    clf.fit(paths, labels)
+    again = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(again.predict_proba(paths), clf.predict_proba(paths))
+    fresh = clone(clf)
+    assert not hasattr(fresh, "module_") and fresh.get_params()["sr"] == 8000
+
+
+def test_grid_search_routes_module_params(tone_files):
+    paths, labels = tone_files
+    grid = GridSearchCV(
+        SampleCNNClassifier(train_split=None, **{**FAST, "max_epochs": 2}),
+        {"module__channels": [[2] * 5, [4] * 5]}, cv=2,
+    ).fit(paths, labels)
+    assert grid.best_estimator_.module_.channels in ((2,) * 5, (4,) * 5)
+
+
+def test_workers_random_crops_and_audio_cache(tone_files, tmp_path):
+    paths, labels = tone_files
+    clf = SampleCNNClassifier(train_split=None, segment_mode="random",
+                              audio_cache=str(tmp_path / "cache"),
+                              iterator_train__num_workers=2, **{**FAST, "max_epochs": 2})
+    clf.fit(paths, labels)
+    assert len(list((tmp_path / "cache").glob("*.npy"))) == len(paths)
+    assert clf.predict_proba(paths).shape == (12, 2)
+
+
+def test_bad_files_in_fit_and_predict(tone_files, tmp_path):
+    paths, labels = tone_files
+    (tmp_path / "broken.wav").write_bytes(b"garbage" * 50)
+    bad = [*paths, str(tmp_path / "broken.wav"), str(tmp_path / "missing.wav")]
+    y = np.array([*labels, "low", "high"])
+    clf = SampleCNNClassifier(train_split=None, **{**FAST, "max_epochs": 1})
+    with pytest.raises(AudioLoadError) as err:
+        clf.fit(bad, y)
+    assert "broken.wav" in str(err.value) and "missing.wav" in str(err.value)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        clf.set_params(on_error="skip").fit(bad, y)
+    assert any("broken.wav" in str(w.message) for w in caught)
+    assert sorted(clf.skipped_files_) == sorted(bad[-2:])
+    with pytest.raises(AudioLoadError, match="missing.wav"):
+        clf.predict(bad)
+
+
+def test_nan_in_file_is_reported_by_name(tone_files, tmp_path):
+    paths, labels = tone_files
+    nan = tone(440, 1600, 8000)
+    nan[100] = np.nan
+    write_audio(tmp_path / "nan.wav", nan, 8000, subtype="FLOAT")
+    clf = SampleCNNClassifier(train_split=None, **{**FAST, "max_epochs": 1})
+    with pytest.raises(AudioLoadError, match="nan.wav.*NaN"):
+        clf.fit([*paths, str(tmp_path / "nan.wav")], [*labels, "low"])
+
+
+def test_bad_parameters_and_inputs_are_named():
+    X = np.zeros((4, 100), dtype=np.float32)
+    with pytest.raises(ValueError, match="'tail' parameter"):
+        SampleCNNClassifier(tail="wrap", **TINY).fit(X, [0, 1, 0, 1])
+    with pytest.raises(ValueError, match="'sr' parameter"):
+        SampleCNNClassifier(sr=0, **TINY).fit(X, [0, 1, 0, 1])
+    with pytest.raises(TypeError, match="single path"):
+        SampleCNNClassifier(**TINY).fit("song.wav", [0])
+    with pytest.raises(ValueError, match="NaN"):
+        SampleCNNClassifier(**TINY).fit(np.full((4, 100), np.nan), [0, 1, 0, 1])
+    with pytest.raises(ValueError, match="4 clips but y has 3"):
+        SampleCNNClassifier(**TINY).fit(X, [0, 1, 0])
+    with pytest.raises(ValueError, match="only 0 and 1"):
+        SampleCNNTagger(**TINY).fit(X, np.array([[0, 2], [1, 0], [0, 1], [1, 1]]))
+    with pytest.raises(ValueError, match=r"X\[1\] contains NaN"):
+        SampleCNNClassifier(**TINY).fit([np.zeros(90), np.array([np.nan] * 5)], [0, 1])
+
+
+def test_divergence_is_reported():
+    rng = np.random.default_rng(0)
+    X = rng.normal(scale=1e4, size=(6, 200)).astype(np.float32)
+    clf = SampleCNNClassifier(train_split=None, lr=1e6, max_epochs=20, verbose=0, **TINY)
+    with pytest.raises(FloatingPointError, match="diverged"):
+        clf.fit(X, [0, 1] * 3)
