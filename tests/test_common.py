@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 import warnings
 
 import pytest
+import torch
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sklearn_samplecnn import SampleCNNClassifier, SampleCNNTagger
+from sklearn_samplecnn import (
+    MultiScaleFeatureTransformer,
+    SampleCNNClassifier,
+    SampleCNNTagger,
+    save_pretrained,
+)
+from sklearn_samplecnn.nn import SampleCNN
 
 from .conftest import TINY
 
@@ -24,11 +33,23 @@ EXPECTED_FAILED_CHECKS = {
 
 def _estimators():
     common = dict(max_epochs=3, train_split=None, verbose=0, random_state=0, **TINY)
-    return [SampleCNNClassifier(**common), SampleCNNTagger(**common)]
+    torch.manual_seed(0)
+    # a pretrained file, the transformer's main input (a torch module inside a
+    # parameter would trip the checks' joblib hashing, which differs for
+    # deep copies of a module)
+    extractor = os.path.join(tempfile.mkdtemp(prefix="samplecnn-checks-"), "tiny.samplecnn")
+    save_pretrained(SampleCNN("3-3-3", channels=[2, 3, 3, 4], n_outputs=2), extractor,
+                    metadata={"sample_rate": 8000})
+    return [SampleCNNClassifier(**common), SampleCNNTagger(**common),
+            MultiScaleFeatureTransformer(extractors=[extractor], layers=(-2, -1))]
+
+
+def _expected(est):
+    return {} if isinstance(est, MultiScaleFeatureTransformer) else EXPECTED_FAILED_CHECKS
 
 
 @parametrize_with_checks(
-    _estimators(), expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS
+    _estimators(), expected_failed_checks=_expected
 )
 def test_sklearn_compatible_estimator(estimator, check):
     with warnings.catch_warnings():
@@ -40,6 +61,6 @@ def test_expected_failures_really_fail():
     """The list above is not stale: each listed check still fails."""
     from sklearn.utils.estimator_checks import check_no_attributes_set_in_init
 
-    for est in _estimators():
+    for est in _estimators()[:2]:
         with pytest.raises(AssertionError, match="should not set any attribute"):
             check_no_attributes_set_in_init(type(est).__name__, est)

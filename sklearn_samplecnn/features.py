@@ -1,0 +1,578 @@
+"""MultiScaleFeatureTransformer: pretrained SampleCNNs as clip-level features.
+
+Section 4 of the paper: slide each pretrained model over the whole clip in
+non-overlapping segments, take the activations of several hidden layers, pool
+each over time within a segment and then over the clip's segments, and
+concatenate over layers and models. The result is one float32 row per clip,
+ready for any sklearn classifier in a Pipeline.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import numbers
+import os
+import tempfile
+import warnings
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.utils._param_validation import Interval, StrOptions, validate_parameter_constraints
+from sklearn.utils.validation import check_is_fitted, validate_data
+from torch import nn
+
+from .audio import DEFAULT_RES_TYPE, RES_TYPES
+from .estimators.data import Clips
+from .exceptions import AudioLoadError
+from .nn import SampleCNN
+from .nn.inference import auto_batch_size, optimize_for_inference
+from .pretrained import PretrainedModel, load_pretrained, weights_fingerprint
+from .segments import SHORTS, TAILS, segment_signal
+
+__all__ = ["MultiScaleFeatureTransformer", "POOLINGS", "FeatureCache"]
+
+#: Pooling shortcuts: (within a segment over time, over the clip's segments).
+POOLINGS = {
+    "paper": ("max", "mean"),
+    "mean": ("mean", "mean"),
+    "max": ("max", "max"),
+    "mean+std": ("mean", "mean+std"),
+}
+_SEGMENT_POOLS = ("max", "mean")
+_CLIP_POOLS = ("mean", "max", "mean+std")
+
+
+def _resolve_pooling(pooling) -> tuple[str, str]:
+    if isinstance(pooling, str):
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {sorted(POOLINGS)} or a pair "
+                             f"(segment pool, clip pool), got {pooling!r}.")
+        return POOLINGS[pooling]
+    try:
+        seg, clip = pooling
+    except (TypeError, ValueError):
+        raise ValueError(f"pooling must be a name or a pair, got {pooling!r}.") from None
+    if seg not in _SEGMENT_POOLS or clip not in _CLIP_POOLS:
+        raise ValueError(f"pooling=({seg!r}, {clip!r}): the segment pool must be one of "
+                         f"{_SEGMENT_POOLS} and the clip pool one of {_CLIP_POOLS}.")
+    return seg, clip
+
+
+class FeatureCache:
+    """Clip features on disk, one small file per (clip content, extractor settings).
+
+    Each entry is ``<dir>/<settings token>/<content hash>.npy`` preceded by a
+    16-byte BLAKE2 digest of the array bytes: a corrupt or truncated entry is
+    detected on read and recomputed. Writes go to a temporary file renamed
+    into place, so readers never see half an entry.
+    """
+
+    def __init__(self, root: str | os.PathLike) -> None:
+        self.root = Path(root).expanduser()
+
+    def _path(self, token: str, key: str) -> Path:
+        return self.root / token / f"{key}.feat"
+
+    def get(self, token: str, key: str, n_features: int) -> np.ndarray | None:
+        path = self._path(token, key)
+        try:
+            raw = path.read_bytes()
+        except OSError:
+            return None
+        digest, payload = raw[:16], raw[16:]
+        if hashlib.blake2b(payload, digest_size=16).digest() != digest:
+            return None
+        row = np.frombuffer(payload, dtype=np.float32)
+        return row.copy() if row.shape == (n_features,) else None
+
+    def put(self, token: str, key: str, row: np.ndarray) -> None:
+        path = self._path(token, key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        payload = np.ascontiguousarray(row, dtype=np.float32).tobytes()
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        with os.fdopen(fd, "wb") as f:
+            f.write(hashlib.blake2b(payload, digest_size=16).digest() + payload)
+        os.replace(tmp, path)
+
+
+def _content_key(clips: Clips, i: int) -> str:
+    """A hash of clip ``i``'s content: the file's bytes or the waveform's."""
+    digest = hashlib.blake2b(digest_size=20)
+    if clips.kind == "paths":
+        with open(clips.items[i], "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+    else:
+        digest.update(np.ascontiguousarray(clips.items[i], dtype=np.float32).tobytes())
+    return digest.hexdigest()
+
+
+@dataclass
+class _Extractor:
+    """One resolved extractor: the model to run and what it produces."""
+
+    name: str
+    module: nn.Module  # eval mode, on device (optimised for inference where possible)
+    sr: int
+    input_length: int
+    fingerprint: str
+    layers: tuple[str, ...]
+    layer_tokens: tuple[str, ...]
+    channels: tuple[int, ...]
+
+
+# Loaded pretrained files, shared between fits in one process (a GridSearchCV
+# fits the transformer once per fold and grid point): key (path, size, mtime).
+_LOADED: dict[tuple, PretrainedModel] = {}
+
+
+def _load_cached(path) -> PretrainedModel:
+    st = os.stat(path)
+    key = (os.path.abspath(path), st.st_size, st.st_mtime_ns)
+    if key not in _LOADED:
+        _LOADED[key] = load_pretrained(path)
+    return _LOADED[key]
+
+
+class MultiScaleFeatureTransformer(TransformerMixin, BaseEstimator):
+    """Clip-level features from pretrained SampleCNNs (several layers and models).
+
+    For each extractor: resample the clip to the extractor's rate, cut it
+    into segments of its input length, run the model, take the requested
+    hidden layers' activations, pool each over time within a segment, then
+    over the clip's segments; concatenate over layers and extractors.
+
+    Parameters
+    ----------
+    extractors : list
+        Each item is a ``.samplecnn`` file path (see :func:`save_pretrained`), a
+        :class:`PretrainedModel`, a fitted :class:`SampleCNNClassifier` or
+        :class:`SampleCNNTagger` (wrap it in ``sklearn.frozen.FrozenEstimator``
+        when the transformer sits in a GridSearchCV, which clones, and so
+        unfits, estimators among parameters), or a ``(torch module, sample
+        rate)`` pair. Models of different input lengths and rates may be mixed.
+    layers : tuple of int or str, default=(-3, -2, -1)
+        Hidden layers: negative indexes count from the top (-1 is the 1x1 conv
+        of a SampleCNN, -2 and -3 the last two modules); names such as
+        ``"module8"`` are accepted.
+    pooling : str or (str, str), default=("max", "mean")
+        ``(segment pool, clip pool)``. The segment pool reduces each
+        activation over time within one segment: ``"max"`` or ``"mean"``.
+        The clip pool reduces over the clip's segments: ``"mean"``, ``"max"``
+        or ``"mean+std"`` (mean and standard deviation, two features per
+        channel). Shortcuts: ``"paper"`` = ``("max", "mean")`` (section 4),
+        ``"mean"`` = ``("mean", "mean")``, ``"max"`` = ``("max", "max")``,
+        ``"mean+std"`` = ``("mean", "mean+std")``.
+    hop_length : int or None, default=None
+        Samples between segment starts; ``None``: non-overlapping.
+    tail : {"drop", "pad", "repeat"}, default="drop"
+    short : {"pad", "repeat"}, default="pad"
+        See :func:`sklearn_samplecnn.segments.segment_starts`; a clip is never
+        cut to nothing.
+    batch_size : int or "auto", default="auto"
+        Segments per forward pass, across clips. ``"auto"`` picks
+        :func:`sklearn_samplecnn.nn.auto_batch_size` for the device: small
+        micro-batches on CPU (they stay in cache), large ones on GPU.
+    device : str, default="cpu"
+        ``"cuda"`` runs the models on the GPU under float16 autocast.
+    n_jobs : int or None, default=None
+        Threads decoding and resampling files ahead of the model (``None``:
+        2). Decoding, resampling and the model all release the GIL.
+    cache_dir : str, path or None, default=None
+        Store features per (clip content hash, extractor weights hash, layers,
+        pooling, rate, segment settings, resampling filter); later transforms,
+        every fold and grid point of a GridSearchCV included, reuse them.
+        ``None`` writes nothing to disk.
+    res_type : str, default="kaiser_fast"
+        Resampling filter, see :func:`sklearn_samplecnn.audio.resample`.
+    on_error : {"raise", "zeros", "nan"}, default="raise"
+        A file that fails to decode: raise an error naming it, or fill its
+        row with zeros or NaN, warn with the list of failed files and record
+        them in ``failed_files_``. The other rows are always kept.
+    fit_extractors : bool, default=False
+        Train extractors given as unfitted estimators on the data passed to
+        ``fit`` (a clone is trained; the pretrained path is the main use).
+    verbose : int, default=0
+        A tqdm progress bar over clips when > 0.
+
+    Attributes
+    ----------
+    extractors_ : list
+        The resolved extractors (models in eval mode).
+    n_features_out_ : int
+    feature_names_out_ : ndarray of str
+        ``"<model>__<layer>__<segment pool>-<clip pool>__ch<k>"``, e.g.
+        ``"3-9__layer-1__max-mean__ch017"``.
+    failed_files_ : list of str
+        Files the last ``transform`` could not decode (``on_error`` not "raise").
+    n_features_in_ : int
+        Only when fitted on a 2-D waveform array.
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from sklearn_samplecnn import MultiScaleFeatureTransformer
+    >>> from sklearn_samplecnn.nn import SampleCNN
+    >>> torch.manual_seed(0) and None
+    >>> model = SampleCNN("3-3-3", channels=[4, 4, 4, 8], n_outputs=2).eval()
+    >>> feats = MultiScaleFeatureTransformer(extractors=[(model, 8000)], layers=(-2, -1))
+    >>> X = np.random.default_rng(0).normal(size=(3, 100)).astype(np.float32)
+    >>> feats.fit_transform(X).shape
+    (3, 12)
+    >>> feats.get_feature_names_out()[-1]
+    '3-2__layer-1__max-mean__ch007'
+    """
+
+    _parameter_constraints: dict = {
+        "extractors": [list, tuple],
+        "layers": [tuple, list],
+        "pooling": [StrOptions(set(POOLINGS)), tuple, list],
+        "hop_length": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "tail": [StrOptions(set(TAILS))],
+        "short": [StrOptions(set(SHORTS) - {"error"})],
+        "batch_size": [Interval(numbers.Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "device": [str],
+        "n_jobs": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "cache_dir": [str, os.PathLike, None],
+        "res_type": [StrOptions(set(RES_TYPES))],
+        "on_error": [StrOptions({"raise", "zeros", "nan"})],
+        "fit_extractors": ["boolean"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(self, extractors=(), *, layers=(-3, -2, -1), pooling=("max", "mean"),
+                 hop_length=None, tail="drop", short="pad", batch_size="auto", device="cpu",
+                 n_jobs=None, cache_dir=None, res_type=DEFAULT_RES_TYPE, on_error="raise",
+                 fit_extractors=False, verbose=0):
+        self.extractors = extractors
+        self.layers = layers
+        self.pooling = pooling
+        self.hop_length = hop_length
+        self.tail = tail
+        self.short = short
+        self.batch_size = batch_size
+        self.device = device
+        self.n_jobs = n_jobs
+        self.cache_dir = cache_dir
+        self.res_type = res_type
+        self.on_error = on_error
+        self.fit_extractors = fit_extractors
+        self.verbose = verbose
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = True
+        tags.transformer_tags.preserves_dtype = []  # always float32
+        tags.non_deterministic = str(self.device).startswith("cuda")
+        return tags
+
+    # -- fitting -----------------------------------------------------------------
+    def _as_clips(self, X, *, reset: bool) -> Clips:
+        if isinstance(X, (str, bytes, os.PathLike)):
+            raise TypeError(f"X must be a list of audio file paths or a 2-D array of "
+                            f"waveforms, got a single path {X!r}; wrap it in a list.")
+        if isinstance(X, (list, tuple)) or (isinstance(X, np.ndarray) and X.ndim == 1
+                                            and X.dtype == object):
+            if len(X) == 0:
+                raise ValueError("X is empty: 0 clips were given, at least 1 is required.")
+            if all(isinstance(x, (str, os.PathLike)) for x in X):
+                return Clips([os.fspath(x) for x in X], "paths", sr=1, res_type=self.res_type)
+        Xa = validate_data(self, X, reset=reset, dtype=np.float32)
+        return Clips(list(np.ascontiguousarray(Xa)), "arrays", sr=1)
+
+    def _resolve(self, item, index: int, X, y) -> tuple[nn.Module, int, str]:
+        """(eval module, sample rate, weights fingerprint) of one extractor."""
+        from sklearn.frozen import FrozenEstimator
+
+        if isinstance(item, FrozenEstimator):
+            item = item.estimator
+        if isinstance(item, (str, os.PathLike)):
+            item = _load_cached(os.fspath(item))
+        if isinstance(item, PretrainedModel):
+            return item.module, item.sample_rate, item.fingerprint
+        if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], nn.Module):
+            module = copy.deepcopy(item[0])  # eval()/to(device) must not touch the caller's
+            return module, int(item[1]), weights_fingerprint(module)
+        if isinstance(item, nn.Module):
+            raise TypeError(f"extractors[{index}] is a bare torch module; pass (module, "
+                            "sample_rate) so the audio can be resampled for it.")
+        if hasattr(item, "fit") and hasattr(item, "sr"):
+            if getattr(item, "module_", None) is None:
+                if not self.fit_extractors:
+                    raise ValueError(
+                        f"extractors[{index}] is an unfitted {type(item).__name__}. Fit it "
+                        "first, or pass fit_extractors=True to train it here. (GridSearchCV "
+                        "and cross_val_score clone their estimators, which unfits estimators "
+                        "given as parameters: wrap a fitted one in "
+                        "sklearn.frozen.FrozenEstimator or save it with save_pretrained.)"
+                    )
+                if y is None:
+                    raise ValueError("fit_extractors=True needs y in fit().")
+                item = clone(item).fit(X, y)
+            module = copy.deepcopy(item.module_).cpu().eval()
+            return module, int(item.sr), weights_fingerprint(module)
+        raise TypeError(f"extractors[{index}] must be a file path, PretrainedModel, fitted "
+                        f"SampleCNN estimator or (module, sr) pair, got {type(item).__name__}.")
+
+    def fit(self, X, y=None):
+        """Check and load the extractors and record the output size (no training).
+
+        Parameters
+        ----------
+        X : list of paths or ndarray of shape (n_clips, n_samples)
+            Only used to validate input (and to train extractors when
+            ``fit_extractors=True``).
+        y : ignored, or targets for ``fit_extractors``.
+        """
+        validate_parameter_constraints(self._parameter_constraints, self.get_params(deep=False),
+                                       caller_name=type(self).__name__)
+        if len(self.extractors) == 0:
+            raise ValueError("extractors is empty; give at least one pretrained model.")
+        if len(self.layers) == 0:
+            raise ValueError("layers is empty; give at least one hidden layer.")
+        self._pools = _resolve_pooling(self.pooling)
+        clips = self._as_clips(X, reset=True)
+        if clips.kind == "paths":
+            self.__dict__.pop("n_features_in_", None)
+        X_fit = clips.items if clips.kind == "paths" else X
+        resolved, names, seen = [], [], {}
+        for i, item in enumerate(self.extractors):
+            module, sr, fingerprint = self._resolve(item, i, X_fit, y)
+            if not hasattr(module, "resolve_layer") or not hasattr(module, "input_length"):
+                raise TypeError(f"extractors[{i}] module {type(module).__name__} has no named "
+                                "hidden layers (resolve_layer/input_length).")
+            layers = tuple(module.resolve_layer(layer) for layer in self.layers)
+            if len(set(layers)) != len(layers):
+                raise ValueError(f"layers={self.layers!r} name the same layer twice for "
+                                 f"extractors[{i}] ({layers}).")
+            tokens = tuple(f"layer{la}" if isinstance(la, numbers.Integral) else str(la)
+                           for la in self.layers)
+            name = str(getattr(module, "name", type(module).__name__)).replace("^", "-")
+            seen[name] = seen.get(name, 0) + 1
+            if seen[name] > 1:
+                name = f"{name}_{seen[name]}"
+            run = self._runtime_module(module)
+            with torch.inference_mode():
+                probe = torch.zeros(1, module.input_length, device=self._device())
+                _, hidden = run(probe, return_hidden=layers)
+            channels = tuple(int(hidden[la].shape[1]) for la in layers)
+            resolved.append(_Extractor(name, run, sr, int(module.input_length), fingerprint,
+                                       layers, tokens, channels))
+            names.append(name)
+        self.extractors_ = resolved
+        seg_pool, clip_pool = self._pools
+        stats = ["mean", "std"] if clip_pool == "mean+std" else [clip_pool]
+        feature_names = []
+        for ext in resolved:
+            for token, c in zip(ext.layer_tokens, ext.channels):
+                for stat in stats:
+                    feature_names += [f"{ext.name}__{token}__{seg_pool}-{stat}__ch{k:03d}"
+                                      for k in range(c)]
+        self.feature_names_out_ = np.array(feature_names, dtype=object)
+        self.failed_files_ = []
+        self.n_features_out_ = len(feature_names)
+        return self
+
+    def _device(self) -> torch.device:
+        return torch.device(self.device)
+
+    def _runtime_module(self, module: nn.Module) -> nn.Module:
+        module = module.eval()
+        if isinstance(module, SampleCNN):
+            module = optimize_for_inference(module)
+        return module.to(self._device())
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        """Names like ``"3-9__layer-1__max-mean__ch017"``, one per output column."""
+        check_is_fitted(self, "feature_names_out_")
+        return self.feature_names_out_.copy()
+
+    # -- transforming -------------------------------------------------------------
+    def _token(self, ext: _Extractor) -> str:
+        raw = "|".join(map(str, (ext.fingerprint, ext.layers, self._pools, ext.sr,
+                                 ext.input_length, self.hop_length, self.tail, self.short,
+                                 self.res_type)))
+        return hashlib.blake2b(raw.encode(), digest_size=12).hexdigest()
+
+    def transform(self, X) -> np.ndarray:
+        """One float32 row of pooled activations per clip.
+
+        Parameters
+        ----------
+        X : list of paths or ndarray of shape (n_clips, n_samples)
+
+        Returns
+        -------
+        ndarray of shape (n_clips, n_features_out_), float32
+        """
+        check_is_fitted(self, "extractors_")
+        clips = self._as_clips(X, reset=False)
+        n = len(clips)
+        out = np.empty((n, self.n_features_out_), dtype=np.float32)
+        cache = FeatureCache(self.cache_dir) if self.cache_dir is not None else None
+        keys: list[str | None] = [None] * n
+        if cache is not None:
+            for i in range(n):
+                try:
+                    keys[i] = _content_key(clips, i)
+                except OSError:
+                    keys[i] = None  # unreadable: decoding reports it
+        failed: dict[int, str] = {}
+        col = 0
+        for ext in self.extractors_:
+            width = sum(ext.channels) * (2 if self._pools[1] == "mean+std" else 1)
+            block = out[:, col:col + width]
+            col += width
+            token = self._token(ext)
+            todo = []
+            for i in range(n):
+                row = cache.get(token, keys[i], width) if cache and keys[i] else None
+                if row is None:
+                    todo.append(i)
+                else:
+                    block[i] = row
+            for i, row, err in self._compute(ext, clips, todo):
+                if err is not None:
+                    if self.on_error == "raise":
+                        raise err
+                    failed[i] = str(err)
+                    block[i] = 0.0 if self.on_error == "zeros" else np.nan
+                    continue
+                block[i] = row
+                if cache is not None and keys[i] is not None:
+                    cache.put(token, keys[i], row)
+        self.failed_files_ = [clips.items[i] if clips.kind == "paths" else f"X[{i}]"
+                              for i in sorted(failed)]
+        if failed:
+            listing = "\n  ".join(failed[i] for i in sorted(failed)[:20])
+            warnings.warn(f"{len(failed)} of {n} clips could not be decoded; their rows are "
+                          f"{self.on_error}:\n  {listing}", stacklevel=2)
+        return out
+
+    def _decode(self, clips: Clips, i: int, sr: int) -> np.ndarray:
+        if clips.kind == "arrays":
+            return clips.items[i]
+        from .audio import load_audio
+
+        return load_audio(clips.items[i], sr=sr, res_type=self.res_type)
+
+    def _compute(self, ext: _Extractor, clips: Clips, todo: list[int]):
+        """Yield ``(clip index, feature row, error)`` for the clips in ``todo``, in order.
+
+        Decoding runs ``n_jobs`` threads ahead (a bounded window, so memory
+        does not grow with the number of files); segments of consecutive clips
+        share forward passes of ``batch_size``.
+        """
+        if not todo:
+            return
+        device = self._device()
+        batch_size = auto_batch_size(device) if self.batch_size == "auto" else self.batch_size
+        n_jobs = self.n_jobs or 2
+        seg_pool, clip_pool = self._pools
+        amp = torch.autocast("cuda", dtype=torch.float16) if device.type == "cuda" else None
+        progress = None
+        if self.verbose:
+            from tqdm.auto import tqdm
+
+            progress = tqdm(total=len(todo), desc=f"features {ext.name}", unit="clip")
+
+        def decode(i):
+            try:
+                y = self._decode(clips, i, ext.sr)
+                return segment_signal(y, ext.input_length, hop_length=self.hop_length,
+                                      tail=self.tail, short=self.short), None
+            except AudioLoadError as exc:
+                return None, exc
+
+        # per clip: list of per-segment pooled vectors, filled as batches run
+        pending: deque = deque()  # (clip index, n segments, list of rows)
+        queue_x: list[np.ndarray] = []
+        queue_owner: list[list] = []
+
+        def run_batch(x: np.ndarray, owners: list[list]):
+            xt = torch.from_numpy(x).to(device)
+            with torch.inference_mode(), (amp if amp is not None else _Null()):
+                _, hidden = ext.module(xt, return_hidden=ext.layers)
+            parts = []
+            for layer in ext.layers:
+                h = hidden[layer].float()
+                parts.append(h.amax(dim=2) if seg_pool == "max" else h.mean(dim=2))
+            rows = torch.cat(parts, dim=1).cpu().numpy()
+            for owner, row in zip(owners, rows):
+                owner.append(row)
+
+        def flush(force: bool):
+            while len(queue_x) >= batch_size or (force and queue_x):
+                take = min(batch_size, len(queue_x))
+                run_batch(np.stack(queue_x[:take]), queue_owner[:take])
+                del queue_x[:take], queue_owner[:take]
+
+        def finished():
+            while pending and len(pending[0][2]) == pending[0][1]:
+                i, _, rows = pending.popleft()
+                yield i, _pool_clip(np.stack(rows), clip_pool, ext.channels), None
+
+        with ThreadPoolExecutor(max_workers=n_jobs) as pool:
+            window = deque()
+            it = iter(todo)
+            for i in it:
+                window.append((i, pool.submit(decode, i)))
+                if len(window) >= 2 * n_jobs:
+                    break
+            while window:
+                i, future = window.popleft()
+                nxt = next(it, None)
+                if nxt is not None:
+                    window.append((nxt, pool.submit(decode, nxt)))
+                segments, err = future.result()
+                if err is not None:
+                    flush(force=True)
+                    yield from finished()
+                    if progress is not None:
+                        progress.update(1)
+                    yield i, None, err
+                    continue
+                rows: list = []
+                pending.append((i, len(segments), rows))
+                for seg in segments:
+                    queue_x.append(seg)
+                    queue_owner.append(rows)
+                flush(force=False)
+                for done in finished():
+                    if progress is not None:
+                        progress.update(1)
+                    yield done
+            flush(force=True)
+            for done in finished():
+                if progress is not None:
+                    progress.update(1)
+                yield done
+        if progress is not None:
+            progress.close()
+
+
+class _Null:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _pool_clip(rows: np.ndarray, how: str, channels: tuple[int, ...]) -> np.ndarray:
+    """Pool per-segment vectors (n_segments, sum(channels)) over segments.
+
+    ``"mean+std"`` gives, layer by layer, the means then the standard deviations.
+    """
+    if how == "mean":
+        return rows.mean(axis=0)
+    if how == "max":
+        return rows.max(axis=0)
+    layers = np.split(rows, np.cumsum(channels)[:-1], axis=1)
+    return np.concatenate([np.concatenate([h.mean(axis=0), h.std(axis=0)]) for h in layers])
