@@ -1,0 +1,24 @@
+"""Datasets: local GTZAN and MagnaTagATune copies, audio folders, generated music.
+
+numpy, soundfile and scikit-learn only; importing this package never imports
+torch. The loaders list files (nothing is decoded or downloaded) and return a
+:class:`sklearn.utils.Bunch` with ``filenames``, ``target``, ``target_names``
+and ``DESCR``.
+"""
+
+from ._base import AUDIO_EXTENSIONS, load_audio_folder
+from .gtzan import GTZAN_SPLIT_FILES, fetch_gtzan
+from .magnatagatune import MTAT_FOLDER_SPLIT, fetch_magnatagatune
+from .music import GENRES, TAGS, make_music
+
+__all__ = [
+    "AUDIO_EXTENSIONS",
+    "GENRES",
+    "GTZAN_SPLIT_FILES",
+    "MTAT_FOLDER_SPLIT",
+    "TAGS",
+    "fetch_gtzan",
+    "fetch_magnatagatune",
+    "load_audio_folder",
+    "make_music",
+]
