@@ -8,6 +8,13 @@ from .frame_level import (
     frame_modules,
     mel_filterbank,
 )
+from .inference import (
+    InferenceSampleCNN,
+    auto_batch_size,
+    count_macs,
+    optimize_for_inference,
+    run_batched,
+)
 from .samplecnn import (
     MULTISCALE_PRESETS,
     PUBLIC_CODE_CHANNELS,
@@ -20,6 +27,7 @@ from .samplecnn import (
 
 __all__ = [
     "FrameLevelCNN",
+    "InferenceSampleCNN",
     "MULTISCALE_PRESETS",
     "MelFrameLevelCNN",
     "MelSpectrogram",
@@ -28,8 +36,12 @@ __all__ = [
     "TABLE1_CHANNELS",
     "TABLE2_CONFIGS",
     "SampleCNN",
+    "auto_batch_size",
+    "count_macs",
     "default_channels",
     "frame_modules",
     "mel_filterbank",
+    "optimize_for_inference",
     "parse_sizes",
+    "run_batched",
 ]

@@ -1,0 +1,62 @@
+"""The benchmark scripts run end to end (``--smoke``: tiny sizes) and write the JSON they promise.
+
+Speed is never asserted here; see the scripts themselves for the numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+MACHINE_KEYS = {"cpu_model", "logical_cores", "usable_cores", "versions", "glibc_tunables", "date"}
+
+
+def run_script(name: str, out: Path) -> dict:
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / name), "--smoke", "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"wrote {out}" in proc.stdout
+    return json.loads(out.read_text())
+
+
+def test_bench_forward_smoke(tmp_path):
+    data = run_script("bench_forward.py", tmp_path / "forward.json")
+    assert data["benchmark"] == "bench_forward" and data["mode"] == "smoke"
+    assert MACHINE_KEYS <= set(data["machine"])
+    assert data["machine"]["versions"]["torch"]
+    assert data["matmul_peak_gflops"]["cpu"]["1"]["peak"] > 0
+    rows = [r for r in data["results"] if r["device"] == "cpu"]
+    assert {(r["variant"], r["batch_size"]) for r in rows} == {
+        (v, b) for v in ("plain", "optimized") for b in (1, 2)
+    }
+    for r in rows:
+        assert r["segments_per_s"] > 0 and r["gflops"] > 0 and r["pct_peak"] > 0
+        assert r["x_realtime"] == pytest.approx(r["segments_per_s"] * r["input_length"] / 22050)
+        assert r["gflops"] == pytest.approx(2 * r["macs_per_segment"] * r["segments_per_s"] / 1e9)
+    auto = data["auto_batch"][0]
+    assert {"auto_batch_size", "best_batch_size", "auto_over_best"} <= set(auto)
+
+
+def test_bench_io_smoke(tmp_path):
+    data = run_script("bench_io.py", tmp_path / "io.json")
+    assert data["benchmark"] == "bench_io" and data["mode"] == "smoke"
+    assert MACHINE_KEYS <= set(data["machine"])
+    assert data["one_off_costs"]["kaiser_fast_first_call_s"] > 0
+    steps = {(r["format"], r["step"], r["res_type"]) for r in data["results"]}
+    assert steps == {
+        ("wav_22k", "decode", None),
+        ("wav_44k", "decode", None),
+        ("wav_44k", "decode+resample", "kaiser_fast"),
+        ("wav_44k", "decode+resample", "soxr_hq"),
+    }
+    for r in data["results"]:
+        assert r["seconds_per_clip"] > 0
+        assert r["x_realtime"] == pytest.approx(r["clip_seconds"] / r["seconds_per_clip"])
+        assert (r["resample_seconds"] is None) == (r["step"] == "decode")
