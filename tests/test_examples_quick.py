@@ -1,0 +1,60 @@
+"""The quick modes of the paper-reproduction scripts run end to end and write sound JSON.
+
+Each test starts the script in a subprocess (as CI and users do) on generated
+clips with tiny models; about 30 s each on one core.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from sklearn_samplecnn.nn import SAMPLE_RATE_PRESETS
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run(args: list[str], tmp_path: Path, timeout: float = 300) -> dict:
+    out = tmp_path / "result.json"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
+    proc = subprocess.run([sys.executable, *args, "--out", str(out)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    assert f"wrote {out}" in proc.stdout
+    return json.loads(out.read_text())
+
+
+def test_downsampling_quick(tmp_path):
+    result = _run(["examples/downsampling.py", "--quick"], tmp_path)
+    rows = result["rows"]
+    assert [r["sr"] for r in rows] == [2000, 8000, 22050]
+    for r in rows:
+        sizes = SAMPLE_RATE_PRESETS[r["sr"]]
+        assert r["sizes"] == "-".join(map(str, sizes))
+        assert r["input_samples"] == math.prod(sizes)
+        assert 2500 <= r["input_ms"] <= 2800  # about 2.6 s of audio at every rate
+        assert 0.0 <= r["score"] <= 1.0 and r["metric"] == "accuracy"
+        assert r["train_seconds"] > 0 and r["epochs"] == result["settings"]["max_epochs"]
+        assert r["time_ratio"] > 0
+    assert rows[-1]["time_ratio"] == 1.0
+    assert [r["paper_auc"] for r in rows] == [0.8700, 0.9031, 0.9055]
+    assert [r["paper_time_ratio"] for r in rows] == [0.23, 0.55, 1.00]
+
+
+def test_reproduce_paper_table2_quick(tmp_path):
+    result = _run(["benchmarks/reproduce_paper.py", "table2", "--quick"], tmp_path)
+    assert result["table"] == 2 and result["quick"] is True
+    rows = result["rows"]
+    assert [r["family"] for r in rows] == ["mel"] * 5 + ["raw"] * 5 + ["sample"] * 3
+    assert [(r["window"], r["hop"]) for r in rows[:5]] == [
+        (729, 729), (729, 243), (243, 243), (243, 81), (81, 81)]
+    assert rows[-1]["paper_auc"] == 0.9055 and rows[5]["paper_auc"] == 0.8655
+    # quick mode's 6,561-sample input (59,049 / 9): every model has two modules fewer
+    assert result["input_length"] == 6561
+    assert [r["n"] for r in rows] == [r["paper_n"] - 2 for r in rows]
+    for r in rows:
+        assert 0.0 <= r["score"] <= 1.0 and r["epochs"] >= 1
