@@ -67,10 +67,10 @@ def _resolve_pooling(pooling) -> tuple[str, str]:
 class FeatureCache:
     """Clip features on disk, one small file per (clip content, extractor settings).
 
-    Each entry is ``<dir>/<settings token>/<content hash>.npy`` preceded by a
-    16-byte BLAKE2 digest of the array bytes: a corrupt or truncated entry is
-    detected on read and recomputed. Writes go to a temporary file renamed
-    into place, so readers never see half an entry.
+    Each entry is ``<dir>/<settings token>/<content hash>.feat``: one layer's
+    pooled features as float32 bytes after a 16-byte BLAKE2 digest of them, so
+    a corrupt or truncated entry is detected on read and recomputed. Writes go
+    to a temporary file renamed into place, so readers never see half an entry.
     """
 
     def __init__(self, root: str | os.PathLike) -> None:
@@ -185,10 +185,11 @@ class MultiScaleFeatureTransformer(TransformerMixin, BaseEstimator):
         Threads decoding and resampling files ahead of the model (``None``:
         2). Decoding, resampling and the model all release the GIL.
     cache_dir : str, path or None, default=None
-        Store features per (clip content hash, extractor weights hash, layers,
+        Store features per (clip content hash, extractor weights hash, layer,
         pooling, rate, segment settings, resampling filter); later transforms,
-        every fold and grid point of a GridSearchCV included, reuse them.
-        ``None`` writes nothing to disk.
+        every fold and grid point of a GridSearchCV included, reuse them (a
+        grid over ``layers`` too: entries are per layer). ``None`` writes
+        nothing to disk.
     res_type : str, default="kaiser_fast"
         Resampling filter, see :func:`sklearn_samplecnn.audio.resample`.
     on_error : {"raise", "zeros", "nan"}, default="raise"
@@ -394,11 +395,15 @@ class MultiScaleFeatureTransformer(TransformerMixin, BaseEstimator):
         return self.feature_names_out_.copy()
 
     # -- transforming -------------------------------------------------------------
-    def _token(self, ext: _Extractor) -> str:
-        raw = "|".join(map(str, (ext.fingerprint, ext.layers, self._pools, ext.sr,
-                                 ext.input_length, self.hop_length, self.tail, self.short,
-                                 self.res_type)))
-        return hashlib.blake2b(raw.encode(), digest_size=12).hexdigest()
+    def _layer_tokens(self, ext: _Extractor) -> list[str]:
+        """One cache token per layer: a grid over ``layers`` reuses every layer's entries."""
+        tokens = []
+        for layer in ext.layers:
+            raw = "|".join(map(str, (ext.fingerprint, layer, self._pools, ext.sr,
+                                     ext.input_length, self.hop_length, self.tail, self.short,
+                                     self.res_type)))
+            tokens.append(hashlib.blake2b(raw.encode(), digest_size=12).hexdigest())
+        return tokens
 
     def transform(self, X) -> np.ndarray:
         """One float32 row of pooled activations per clip.
@@ -425,18 +430,21 @@ class MultiScaleFeatureTransformer(TransformerMixin, BaseEstimator):
                     keys[i] = None  # unreadable: decoding reports it
         failed: dict[int, str] = {}
         col = 0
+        per_channel = 2 if self._pools[1] == "mean+std" else 1
         for ext in self.extractors_:
-            width = sum(ext.channels) * (2 if self._pools[1] == "mean+std" else 1)
-            block = out[:, col:col + width]
-            col += width
-            token = self._token(ext)
+            widths = [c * per_channel for c in ext.channels]
+            bounds = np.cumsum([0, *widths])
+            block = out[:, col:col + bounds[-1]]
+            col += bounds[-1]
+            tokens = self._layer_tokens(ext)
             todo = []
             for i in range(n):
-                row = cache.get(token, keys[i], width) if cache and keys[i] else None
-                if row is None:
+                pieces = [cache.get(t, keys[i], w) for t, w in zip(tokens, widths)] \
+                    if cache and keys[i] else [None]
+                if any(p is None for p in pieces):
                     todo.append(i)
                 else:
-                    block[i] = row
+                    block[i] = np.concatenate(pieces)
             for i, row, err in self._compute(ext, clips, todo):
                 if err is not None:
                     if self.on_error == "raise":
@@ -446,7 +454,8 @@ class MultiScaleFeatureTransformer(TransformerMixin, BaseEstimator):
                     continue
                 block[i] = row
                 if cache is not None and keys[i] is not None:
-                    cache.put(token, keys[i], row)
+                    for t, a, b in zip(tokens, bounds[:-1], bounds[1:]):
+                        cache.put(t, keys[i], row[a:b])
         self.failed_files_ = [clips.items[i] if clips.kind == "paths" else f"X[{i}]"
                               for i in sorted(failed)]
         if failed:

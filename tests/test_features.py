@@ -108,8 +108,8 @@ def test_two_extractors_at_different_rates(tiny_model, fitted_clf, tone_files):
     np.testing.assert_allclose(out[0, 4:], expected, rtol=1e-4, atol=1e-5)
 
 
-def _count_forwards(feats):
-    calls = []
+def _count_forwards(feats, calls=None):
+    calls = [] if calls is None else calls
     for ext in feats.extractors_:
         ext.module.register_forward_hook(lambda *a: calls.append(1))
     return calls
@@ -123,7 +123,7 @@ def test_cache_reuse_invalidation_and_corruption(tiny_model, tone_files, tmp_pat
     feats.fit(paths)
     calls = _count_forwards(feats)
     first = feats.transform(paths)
-    assert calls and len(list(cache.rglob("*.feat"))) == 4
+    assert calls and len(list(cache.rglob("*.feat"))) == 4 * 3  # clips x layers
     calls.clear()
     np.testing.assert_array_equal(feats.transform(paths), first)
     assert calls == []  # all from the cache: no model forward
@@ -134,7 +134,7 @@ def test_cache_reuse_invalidation_and_corruption(tiny_model, tone_files, tmp_pat
     assert len(calls) >= 1
     np.testing.assert_array_equal(second[[0, 2, 3]], first[[0, 2, 3]])
     assert not np.allclose(second[1], first[1])
-    assert len(list(cache.rglob("*.feat"))) == 5
+    assert len(list(cache.rglob("*.feat"))) == 5 * 3
     # corrupt an entry: detected and recomputed, same values
     entry = sorted(cache.rglob("*.feat"))[0]
     entry.write_bytes(entry.read_bytes()[:-3] + b"xyz")
@@ -146,7 +146,13 @@ def test_cache_reuse_invalidation_and_corruption(tiny_model, tone_files, tmp_pat
                                                                 n_outputs=2).eval(), 8000)],
                                          cache_dir=cache).fit(paths)
     other.transform(paths)
-    assert len(list(cache.rglob("*.feat"))) == 9
+    assert len(list(cache.rglob("*.feat"))) == 9 * 3
+    # a subset of the layers is served from the same entries
+    calls.clear()
+    feats.set_params(layers=(-1,)).fit(paths)
+    _count_forwards(feats, calls)
+    np.testing.assert_array_equal(feats.transform(paths), second[:, -6:])
+    assert calls == []
 
 
 def test_no_cache_dir_writes_nothing(tiny_model, tone_files, tmp_path, monkeypatch):

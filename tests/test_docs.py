@@ -1,0 +1,27 @@
+"""Every ```python block in the README and docs runs (in a temporary folder)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+def _blocks(path: Path) -> list[str]:
+    return re.findall(r"```python\n(.*?)```", path.read_text(), flags=re.S)
+
+
+@pytest.mark.parametrize("path", DOCS, ids=lambda p: p.name)
+def test_code_blocks_run(path, tmp_path, monkeypatch):
+    blocks = _blocks(path)
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {"__name__": "__docs__"}
+    for i, code in enumerate(blocks):  # blocks of one page share a namespace, in order
+        try:
+            exec(compile(code, f"{path.name}[block {i}]", "exec"), namespace)
+        except Exception as exc:  # pragma: no cover - the message is the point
+            raise AssertionError(f"{path.name} code block {i} failed: {exc!r}\n{code}") from exc
