@@ -22,7 +22,7 @@ RAW = dict(module=FrameLevelCNN, module__window=27, module__hop=9, module__input
            module__channels=[4] * 5)
 # mel: FFT 64, hop 16 over 256 samples -> 13 frames of 8 bands, 3 modules
 MEL = dict(module=MelFrameLevelCNN, module__n_fft=64, module__window=64, module__hop=16,
-           module__n_mels=8, module__sr=SR, module__input_length=256,
+           module__n_mels=8, module__input_length=256,
            module__channels=[4] * 4)
 
 
@@ -100,3 +100,9 @@ def test_mel_standardizer_kept_on_warm_start(pitch_data):
     # more epochs on louder clips: the statistics stay those of the first fit
     clf.set_params(warm_start=True).fit(3 * X, y)
     np.testing.assert_array_equal(clf.module_.input_mean.numpy(), before.numpy())
+
+
+def test_estimator_sample_rate_reaches_the_mel_front_end(pitch_data):
+    X, y = pitch_data
+    clf = SampleCNNClassifier(**{**COMMON, "max_epochs": 1}, **MEL).fit(X, y)
+    assert clf.module_.get_config()["sr"] == SR  # not the 22,050 Hz default

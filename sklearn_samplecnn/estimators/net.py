@@ -9,6 +9,7 @@ predict a clip by the mean of its segments' outputs.
 
 from __future__ import annotations
 
+import inspect
 import numbers
 import os
 import warnings
@@ -240,6 +241,9 @@ class _SampleCNNNet(NeuralNet):
     def initialize_module(self):
         kwargs = self.get_params_for("module")
         kwargs["n_outputs"] = self.n_outputs_
+        if "sr" not in kwargs and isinstance(self.module, type) and \
+                "sr" in inspect.signature(self.module).parameters:
+            kwargs["sr"] = self.sr  # e.g. the mel front end's filterbank
         self.module_ = self.initialized_instance(self.module, kwargs)
         if not hasattr(self.module_, "input_length"):
             raise TypeError(f"module {self.module!r} must have an input_length attribute.")
