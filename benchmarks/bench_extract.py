@@ -1,0 +1,228 @@
+"""End-to-end feature extraction: MultiScaleFeatureTransformer.transform on 30 s files.
+
+One run measures, on the same N generated 30 s clips and the same 3^9 model
+(Table 1 channels, layers -3/-2/-1, the paper's pooling):
+
+- ``model-only ceiling``: the inference path on pre-decoded, pre-segmented
+  tensors (no decoding, no resampling) at the auto batch size;
+- ``transformer`` (cold, no cache) on WAV at 22,050 Hz, WAV at 44,100 Hz
+  (resampled) and MP3 at 44,100 Hz; ``n_jobs`` decoding threads;
+- ``naive loop`` written the way peers do it: per file decode, resample with
+  resampy's ``kaiser_best``, forward all segments as one batch through the plain
+  eval-mode module, pool;
+- ``cached``: a second transform with ``cache_dir`` set (the first one fills it);
+- peak RSS of a fresh process transforming N_small and N_large files (memory must
+  not grow with the number of files).
+
+Clips/s, x real time (audio seconds per wall second) and ratios. ::
+
+    python benchmarks/bench_extract.py --quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from _common import add_common_arguments, machine_info, print_table, write_json
+
+from sklearn_samplecnn._runtime import reexec_with_tunables
+
+SR = 22050
+LAYERS = (-3, -2, -1)
+
+
+def _settings(args) -> dict:
+    if args.smoke:
+        return {"sizes": "3-3-3-3-3", "channels": [8] * 6, "n": 3, "seconds": 3.0,
+                "rss": (2, 6), "res_type_naive": "kaiser_best"}
+    if args.quick:
+        return {"sizes": "3^9", "channels": None, "n": 6, "seconds": 30.0, "rss": (6, 24),
+                "res_type_naive": "kaiser_best"}
+    return {"sizes": "3^9", "channels": None, "n": 50, "seconds": 30.0, "rss": (50, 500),
+            "res_type_naive": "kaiser_best"}
+
+
+def make_files(root: Path, s: dict) -> dict[str, list[str]]:
+    """The same generated music as WAV 22.05 kHz, WAV 44.1 kHz and MP3 44.1 kHz."""
+    from sklearn_samplecnn.audio import load_audio, write_audio
+    from sklearn_samplecnn.datasets import make_music
+
+    wav22 = make_music(root / "wav22", n_clips=s["n"], duration=s["seconds"], sr=SR,
+                       random_state=0).filenames
+    wav44 = make_music(root / "wav44", n_clips=s["n"], duration=s["seconds"], sr=44100,
+                       random_state=0).filenames
+    mp3 = []
+    for p in wav44:
+        out = root / "mp3" / (Path(p).stem + ".mp3")
+        write_audio(out, load_audio(p, sr=None), 44100)
+        mp3.append(str(out))
+    return {"wav 22.05 kHz": list(wav22), "wav 44.1 kHz": list(wav44), "mp3 44.1 kHz": mp3}
+
+
+def _model(s, path: Path):
+    import torch
+
+    from sklearn_samplecnn import save_pretrained
+    from sklearn_samplecnn.nn import SampleCNN
+
+    torch.manual_seed(0)
+    model = SampleCNN(s["sizes"], s["channels"], n_outputs=50).eval()
+    save_pretrained(model, path, metadata={"sample_rate": SR})
+    return model
+
+
+def model_ceiling(model, clips: list[np.ndarray]) -> float:
+    """Seconds for the optimised module alone on pre-segmented tensors."""
+    import torch
+
+    from sklearn_samplecnn.nn import auto_batch_size, optimize_for_inference
+    from sklearn_samplecnn.segments import segment_signal
+
+    fast = optimize_for_inference(model)
+    layers = [model.resolve_layer(la) for la in LAYERS]
+    segs = [torch.from_numpy(segment_signal(c, model.input_length)) for c in clips]
+    x = torch.cat(segs)
+    bs = auto_batch_size("cpu")
+
+    def run():
+        with torch.inference_mode():
+            for i in range(0, len(x), bs):
+                _, hidden = fast(x[i:i + bs], return_hidden=layers)
+                [h.amax(dim=2) for h in hidden.values()]
+
+    run()
+    t0 = time.perf_counter()
+    run()
+    return time.perf_counter() - t0
+
+
+def naive_loop(model, paths: list[str], res_type: str) -> float:
+    """Seconds for the per-file loop peers write."""
+    import torch
+
+    from sklearn_samplecnn.audio import load_audio
+    from sklearn_samplecnn.segments import segment_signal
+
+    layers = [model.resolve_layer(la) for la in LAYERS]
+    t0 = time.perf_counter()
+    for p in paths:
+        y = load_audio(p, sr=SR, res_type=res_type)
+        x = torch.from_numpy(segment_signal(y, model.input_length))
+        with torch.no_grad():
+            _, hidden = model(x, return_hidden=layers)
+        np.concatenate([hidden[la].amax(dim=2).mean(dim=0).numpy() for la in layers])
+    return time.perf_counter() - t0
+
+
+def transformer_seconds(model_path, paths, **params) -> float:
+    from sklearn_samplecnn import MultiScaleFeatureTransformer
+
+    feats = MultiScaleFeatureTransformer(extractors=[str(model_path)], layers=LAYERS, **params)
+    feats.fit(paths[:1])
+    t0 = time.perf_counter()
+    feats.transform(paths)
+    return time.perf_counter() - t0
+
+
+def _rss_child(model_path: str, paths: list[str]) -> None:
+    transformer_seconds(model_path, paths)
+    print(json.dumps({"max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+
+
+def peak_rss(model_path: Path, paths: list[str], n: int, tmp: Path) -> float:
+    listing = tmp / f"files_{n}.json"
+    listing.write_text(json.dumps([paths[i % len(paths)] for i in range(n)]))
+    out = subprocess.run([sys.executable, __file__, "--rss-child", str(model_path),
+                          str(listing)], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])["max_rss_mb"]
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_common_arguments(parser, "bench_results/bench_extract.json")
+    parser.add_argument("--jobs", type=int, default=2, help="decoding threads (n_jobs)")
+    parser.add_argument("--rss-child", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.rss_child:
+        _rss_child(args.rss_child[0], json.loads(Path(args.rss_child[1]).read_text()))
+        return {}
+    s = _settings(args)
+    from sklearn_samplecnn.audio import load_audio
+
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        files = make_files(tmp, s)
+        model_path = tmp / "model.samplecnn"
+        model = _model(s, model_path)
+        n, audio_s = s["n"], s["n"] * s["seconds"]
+        load_audio(files["wav 44.1 kHz"][0], sr=SR)  # resampy's JIT, outside every timing
+        clips = [load_audio(p, sr=None) for p in files["wav 22.05 kHz"]]
+        rows = []
+
+        def row(name, seconds, **extra):
+            rows.append({"case": name, "seconds": seconds, "clips_s": n / seconds,
+                         "x_realtime": audio_s / seconds, **extra})
+
+        ceiling = model_ceiling(model, clips)
+        row("model-only ceiling (pre-decoded)", ceiling)
+        cold = {}
+        for fmt, paths in files.items():
+            cold[fmt] = transformer_seconds(model_path, paths, n_jobs=args.jobs)
+            row(f"transformer, {fmt}", cold[fmt])
+        soxr = transformer_seconds(model_path, files["wav 44.1 kHz"], n_jobs=args.jobs,
+                                   res_type="soxr_hq")
+        row("transformer, wav 44.1 kHz, res_type=soxr_hq", soxr)
+        naive = {}
+        for fmt in ("wav 22.05 kHz", "wav 44.1 kHz"):
+            naive[fmt] = naive_loop(model, files[fmt], s["res_type_naive"])
+            row(f"naive loop ({s['res_type_naive']}), {fmt}", naive[fmt])
+        cache_dir = tmp / "cache"
+        first = transformer_seconds(model_path, files["wav 44.1 kHz"], cache_dir=cache_dir)
+        second = transformer_seconds(model_path, files["wav 44.1 kHz"], cache_dir=cache_dir)
+        row("transformer, wav 44.1 kHz, cache filled", first)
+        row("transformer, wav 44.1 kHz, cached rerun", second)
+        rss = {k: peak_rss(model_path, files["wav 22.05 kHz"], k, tmp) for k in s["rss"]}
+    for r in rows:
+        r["vs_ceiling"] = ceiling / r["seconds"]
+    ratios = {
+        "wav22_vs_ceiling": ceiling / cold["wav 22.05 kHz"],
+        "wav44_vs_ceiling": ceiling / cold["wav 44.1 kHz"],
+        "wav44_soxr_vs_ceiling": ceiling / soxr,
+        "mp3_vs_ceiling": ceiling / cold["mp3 44.1 kHz"],
+        "vs_naive_wav44": naive["wav 44.1 kHz"] / cold["wav 44.1 kHz"],
+        "vs_naive_wav22": naive["wav 22.05 kHz"] / cold["wav 22.05 kHz"],
+        "cached_speedup": first / second,
+        "rss_growth": rss[s["rss"][1]] / rss[s["rss"][0]],
+    }
+    from sklearn_samplecnn.nn import auto_batch_size
+
+    info = machine_info(packages=("torch", "numpy", "resampy", "soundfile"),
+                        auto_batch_size=auto_batch_size("cpu"),
+                        threads=__import__("torch").get_num_threads())
+    print(f"{info['cpu_model']}, {info['usable_cores']} cores, torch {info['versions']['torch']}, "
+          f"GLIBC_TUNABLES={info['glibc_tunables']!r}, auto batch {info['auto_batch_size']}, "
+          f"{info['date']}")
+    print_table(rows, [("case", "case"), ("clips_s", "clips/s", ".2f"),
+                       ("x_realtime", "x real time", ".1f"),
+                       ("vs_ceiling", "x ceiling", ".2f")],
+                title=f"Extraction, {s['sizes']}, {n} clips of {s['seconds']:.0f} s, "
+                      f"layers {LAYERS}")
+    print("peak RSS: " + ", ".join(f"{k} files {v:.0f} MB" for k, v in rss.items()))
+    print(", ".join(f"{k} = {v:.2f}" for k, v in ratios.items()))
+    result = {"machine": info, "settings": s, "rows": rows, "peak_rss_mb": rss,
+              "ratios": ratios}
+    print(f"wrote {write_json(args.out, result)}")
+    return result
+
+
+if __name__ == "__main__":
+    reexec_with_tunables(sys.argv)
+    main()
