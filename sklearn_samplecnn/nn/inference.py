@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._runtime import GLIBC_TUNABLES as GLIBC_TUNABLES_FAST  # noqa: F401 (kept name)
 from .samplecnn import SampleCNN
 
 __all__ = [
@@ -33,9 +34,6 @@ __all__ = [
     "optimize_for_inference",
     "run_batched",
 ]
-
-#: The glibc malloc settings that keep large activation buffers out of mmap.
-GLIBC_TUNABLES_FAST = "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=17179869184"
 
 
 def count_macs(model: nn.Module) -> int:
