@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -130,16 +132,25 @@ def test_run_batched_checks_its_input():
         run_batched(fast, np.zeros((2, 18), np.float32), 0)
     with pytest.raises(TypeError, match="segments must be"):
         run_batched(fast, [[0.0] * 18], 2)
+    with pytest.raises(ValueError, match="segments must have shape"):
+        run_batched(fast, np.zeros(18, np.float32), 2)
     assert run_batched(fast, np.zeros((2, 18), np.float32)).shape == (2, 3)
 
 
 def test_auto_batch_size_cpu(monkeypatch):
-    monkeypatch.delenv("GLIBC_TUNABLES", raising=False)
+    from sklearn_samplecnn.nn import inference
+
+    monkeypatch.setattr(inference, "_glibc_keeps_buffers", lambda: False)
     assert auto_batch_size("cpu") == 1
-    monkeypatch.setenv(
-        "GLIBC_TUNABLES", "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=17179869184"
-    )
+    monkeypatch.setattr(inference, "_glibc_keeps_buffers", lambda: True)
     assert auto_batch_size(torch.device("cpu")) > 1
+
+
+def test_glibc_tunables_read_from_the_start_environment():
+    from sklearn_samplecnn.nn import inference
+
+    tunables = os.environ.get("GLIBC_TUNABLES", "")
+    assert inference._glibc_keeps_buffers() == ("mmap_max=0" in tunables)
 
 
 def test_count_macs_table1_and_small():

@@ -268,8 +268,21 @@ def optimize_for_inference(model: SampleCNN) -> InferenceSampleCNN:
 
 
 def _glibc_keeps_buffers() -> bool:
-    """Whether glibc malloc was told to keep freed buffers (no mmap, no trimming)."""
-    return "mmap_max=0" in os.environ.get("GLIBC_TUNABLES", "")
+    """Whether this process started with glibc malloc told to keep freed buffers.
+
+    glibc reads ``GLIBC_TUNABLES`` once, at start-up, so the environment the process
+    was started with (``/proc/self/environ`` on Linux) is what counts, not ``os.environ``.
+    """
+    try:
+        with open("/proc/self/environ", "rb") as f:
+            start_env = f.read().split(b"\0")
+        value = next(
+            (e.split(b"=", 1)[1].decode() for e in start_env if e.startswith(b"GLIBC_TUNABLES=")),
+            "",
+        )
+    except OSError:
+        value = os.environ.get("GLIBC_TUNABLES", "")
+    return "mmap_max=0" in value
 
 
 def auto_batch_size(device: str | torch.device = "cpu") -> int:
@@ -287,10 +300,11 @@ def auto_batch_size(device: str | torch.device = "cpu") -> int:
         ``GLIBC_TUNABLES=glibc.malloc.mmap_max=0:...`` (glibc then reuses the
         large activation buffers), else 1: with every buffer mmap'd and returned
         each call, page faults grow with the batch and one segment at a time is
-        fastest. Either way the folded, channels-last model runs at 80-95 % of the
-        CPU's matmul peak there (``benchmarks/bench_forward.py``). On CUDA 256 on
+        fastest. On a 2-core EPYC the folded, channels-last 3^9 model ran at 83-88 %
+        of the matmul peak there, within 5 % of the best batch size measured
+        (``benchmarks/bench_forward.py``). On CUDA 256 on
         cards with 40 GiB or more, 128 from 12 GiB, 32 below (a 3^9 segment needs
-        about 40 MB of activations under ``inference_mode``).
+        about 20 MB of activations at its widest layer under ``inference_mode``).
 
     Examples
     --------
@@ -367,7 +381,12 @@ def run_batched(
             f"segments must be a torch.Tensor or numpy.ndarray, got {type(segments).__name__}."
         )
     out_device = segments.device
-    n = segments.shape[0] if segments.dim() else 0
+    if segments.dim() not in (2, 3):
+        raise ValueError(
+            "segments must have shape (n_segments, input_length) or "
+            f"(n_segments, 1, input_length), got {tuple(segments.shape)}."
+        )
+    n = segments.shape[0]
     logits_parts, hidden_parts = [], {}
     with torch.inference_mode():
         for start in range(0, max(n, 1), int(batch_size)):
