@@ -16,6 +16,7 @@ Runs in a few minutes on 2 CPU cores::
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -32,6 +33,7 @@ from sklearn_samplecnn import (
     load_pretrained,
     save_pretrained,
 )
+from sklearn_samplecnn._runtime import reexec_with_tunables
 from sklearn_samplecnn.datasets import fetch_gtzan, make_music
 
 # Two small extractors at 8 kHz with different input lengths (multi-scale, section 4):
@@ -115,7 +117,12 @@ def main(argv=None) -> dict:
     parser.add_argument("--epochs", type=int, default=6, help="pretraining epochs per model")
     parser.add_argument("--folds", type=int, default=5, help="stratified CV folds")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--quick", action="store_true",
+                        help="a 30-second check: 40 source and 40 target clips of 6 s, "
+                             "1 epoch, 2 folds")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.n_source, args.n_target, args.duration, args.epochs, args.folds = 40, 40, 6.0, 1, 2
     args.out.mkdir(parents=True, exist_ok=True)
     timer = Timer()
 
@@ -181,4 +188,5 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
+    reexec_with_tunables(sys.argv)  # glibc malloc settings for fast CPU training
     main()

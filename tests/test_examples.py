@@ -19,10 +19,10 @@ from sklearn_samplecnn.datasets import GENRES, make_music
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_example(script: str, *args, cwd: Path) -> str:
+def run_example(script: str, *args, cwd: Path, timeout: float = 60) -> str:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run([sys.executable, str(ROOT / "examples" / script), *map(str, args)],
-                          cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
+                          cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     return proc.stdout
 
@@ -88,3 +88,12 @@ def test_transfer_learning_quick_with_the_mlp_head(tmp_path):
     assert all(0.0 <= float(r[2]) <= 1.0 for r in rows)
     best = re.search(r"best: layers (\S+), accuracy (\d\.\d+)", out)
     assert float(best.group(2)) == max(float(r[2]) for r in rows)
+
+
+def test_main_demo_quick(tmp_path):
+    out = run_example("demo.py", "--quick", "--out", tmp_path / "o", cwd=tmp_path, timeout=150)
+    assert "best per layer choice" in out and "(chance 0.100)" in out
+    best = number(r"best: .* accuracy (\d\.\d+)", out)
+    assert 0.0 <= best <= 1.0
+    assert (tmp_path / "o" / "confusion_matrix.png").stat().st_size > 1000
+    assert len(list((tmp_path / "o").glob("source_*.samplecnn"))) == 2
