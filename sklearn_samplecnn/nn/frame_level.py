@@ -32,6 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ._layers import NamedLayers
 from .samplecnn import default_channels
 
 __all__ = [
@@ -136,7 +137,7 @@ def _resolve_depth(n_modules, n_frames: int, where: str) -> int:
     return int(n_modules)
 
 
-class _FrameCNNBase(nn.Module):
+class _FrameCNNBase(NamedLayers, nn.Module):
     """Shared description, layer lookup and forward of the frame-level models."""
 
     input_length: int
@@ -149,17 +150,6 @@ class _FrameCNNBase(nn.Module):
         self.global_pool = nn.AdaptiveMaxPool1d(1)
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(c_last, n_outputs)
-
-    def resolve_layer(self, layer: int | str) -> str:
-        """A hidden layer's name from its name or index (negative counts from the top)."""
-        if isinstance(layer, str):
-            if layer not in self.hidden_layers:
-                raise ValueError(f"layer {layer!r} is not one of {self.hidden_layers}.")
-            return layer
-        n = len(self.hidden_layers)
-        if not -n <= int(layer) < n:
-            raise ValueError(f"layer index {layer} is out of range for {n} hidden layers.")
-        return self.hidden_layers[int(layer)]
 
     def _as_input(self, x: torch.Tensor, check_length: bool = True) -> torch.Tensor:
         if x.dim() == 2:
@@ -221,12 +211,7 @@ class _FrameCNNBase(nn.Module):
             h = self.features(h)
             hidden = None
         else:
-            wanted = set(self.hidden_layers if return_hidden is True else return_hidden)
-            unknown = wanted - set(self.hidden_layers)
-            if unknown:
-                raise ValueError(
-                    f"unknown hidden layers {sorted(unknown)}; have {self.hidden_layers}."
-                )
+            wanted = self._wanted_layers(return_hidden)
             hidden = {}
             for name, block in self.features.named_children():
                 h = block(h)

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._runtime import GLIBC_TUNABLES as GLIBC_TUNABLES_FAST  # noqa: F401 (kept name)
+from ._layers import NamedLayers
 from .samplecnn import SampleCNN
 
 __all__ = [
@@ -150,7 +150,7 @@ class _FoldedBlock(nn.Module):
         return self.relu(x)
 
 
-class InferenceSampleCNN(nn.Module):
+class InferenceSampleCNN(NamedLayers, nn.Module):
     """An inference-only copy of a trained SampleCNN, several times faster on CPU.
 
     Built by :func:`optimize_for_inference`; computes what ``model.eval()``
@@ -234,10 +234,7 @@ class InferenceSampleCNN(nn.Module):
         h = self._as_input(x)
         if not return_hidden:
             return self.classifier(self.features(h).flatten(1))
-        wanted = set(self.hidden_layers if return_hidden is True else return_hidden)
-        unknown = wanted - set(self.hidden_layers)
-        if unknown:
-            raise ValueError(f"unknown hidden layers {sorted(unknown)}; have {self.hidden_layers}.")
+        wanted = self._wanted_layers(return_hidden)
         hidden = {}
         for name, block in self.features.named_children():
             h = block(h)

@@ -15,6 +15,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from ._layers import NamedLayers
+
 __all__ = [
     "SampleCNN",
     "TABLE1_CHANNELS",
@@ -105,7 +107,7 @@ def _block(c_in: int, c_out: int, kernel: int, stride: int, same: bool, pool: in
     return nn.Sequential(*layers)
 
 
-class SampleCNN(nn.Module):
+class SampleCNN(NamedLayers, nn.Module):
     """A sample-level raw-waveform CNN (the paper's m^n-SampleCNN and its generalisations).
 
     Parameters
@@ -229,17 +231,6 @@ class SampleCNN(nn.Module):
         out["conv1x1"] = t
         return out
 
-    def resolve_layer(self, layer: int | str) -> str:
-        """A hidden layer's name from its name or index (negative counts from the top)."""
-        if isinstance(layer, str):
-            if layer not in self.hidden_layers:
-                raise ValueError(f"layer {layer!r} is not one of {self.hidden_layers}.")
-            return layer
-        n = len(self.hidden_layers)
-        if not -n <= int(layer) < n:
-            raise ValueError(f"layer index {layer} is out of range for {n} hidden layers.")
-        return self.hidden_layers[int(layer)]
-
     # -- forward -------------------------------------------------------------
     def _as_input(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() == 2:
@@ -269,10 +260,7 @@ class SampleCNN(nn.Module):
         if not return_hidden:
             h = self.features(x)
             return self.classifier(self.dropout(h.flatten(1)))
-        wanted = set(self.hidden_layers if return_hidden is True else return_hidden)
-        unknown = wanted - set(self.hidden_layers)
-        if unknown:
-            raise ValueError(f"unknown hidden layers {sorted(unknown)}; have {self.hidden_layers}.")
+        wanted = self._wanted_layers(return_hidden)
         hidden = {}
         h = x
         for name, block in self.features.named_children():

@@ -1,0 +1,30 @@
+"""Named hidden layers: what SampleCNN, its inference copy and the frame-level models share."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class NamedLayers:
+    """Mixin for modules that list their hidden layers, bottom to top, in ``hidden_layers``."""
+
+    hidden_layers: tuple[str, ...]
+
+    def resolve_layer(self, layer: int | str) -> str:
+        """A hidden layer's name from its name or index (negative counts from the top)."""
+        if isinstance(layer, str):
+            if layer not in self.hidden_layers:
+                raise ValueError(f"layer {layer!r} is not one of {self.hidden_layers}.")
+            return layer
+        n = len(self.hidden_layers)
+        if not -n <= int(layer) < n:
+            raise ValueError(f"layer index {layer} is out of range for {n} hidden layers.")
+        return self.hidden_layers[int(layer)]
+
+    def _wanted_layers(self, return_hidden: bool | Sequence[str]) -> set[str]:
+        """The layer names ``forward(x, return_hidden=...)`` must return."""
+        wanted = set(self.hidden_layers if return_hidden is True else return_hidden)
+        unknown = wanted - set(self.hidden_layers)
+        if unknown:
+            raise ValueError(f"unknown hidden layers {sorted(unknown)}; have {self.hidden_layers}.")
+        return wanted
