@@ -153,7 +153,7 @@ def main(argv=None) -> dict:
                                          device=args.device, cache_dir=args.out / "cache")
     pipe = Pipeline([("features", feats), ("scale", StandardScaler()),
                      ("clf", LogisticRegression(max_iter=2000))])
-    grid = {"features__layers": LAYER_CHOICES, "clf__C": [0.01, 0.1, 1.0]}
+    grid = {"features__layers": LAYER_CHOICES, "clf__C": [0.1, 1.0, 10.0]}
     cv = StratifiedKFold(args.folds, shuffle=True, random_state=0)
     with timer.stage(f"GridSearchCV, {args.folds}-fold stratified CV on {len(X)} clips"):
         search = GridSearchCV(pipe, grid, cv=cv, n_jobs=1).fit(X, y)
