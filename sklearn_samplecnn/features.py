@@ -17,6 +17,7 @@ import tempfile
 import warnings
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,11 +25,11 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.utils._param_validation import Interval, StrOptions, validate_parameter_constraints
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from .audio import DEFAULT_RES_TYPE, RES_TYPES
-from .estimators.data import Clips
+from .estimators.data import Clips, clips_from_X
 from .exceptions import AudioLoadError
 from .nn import SampleCNN
 from .nn.inference import auto_batch_size, optimize_for_inference
@@ -275,17 +276,7 @@ class MultiScaleFeatureTransformer(TransformerMixin, BaseEstimator):
 
     # -- fitting -----------------------------------------------------------------
     def _as_clips(self, X, *, reset: bool) -> Clips:
-        if isinstance(X, (str, bytes, os.PathLike)):
-            raise TypeError(f"X must be a list of audio file paths or a 2-D array of "
-                            f"waveforms, got a single path {X!r}; wrap it in a list.")
-        if isinstance(X, (list, tuple)) or (isinstance(X, np.ndarray) and X.ndim == 1
-                                            and X.dtype == object):
-            if len(X) == 0:
-                raise ValueError("X is empty: 0 clips were given, at least 1 is required.")
-            if all(isinstance(x, (str, os.PathLike)) for x in X):
-                return Clips([os.fspath(x) for x in X], "paths", sr=1, res_type=self.res_type)
-        Xa = validate_data(self, X, reset=reset, dtype=np.float32)
-        return Clips(list(np.ascontiguousarray(Xa)), "arrays", sr=1)
+        return clips_from_X(self, X, reset=reset, sr=1, res_type=self.res_type)
 
     def _resolve(self, item, index: int, X, y) -> tuple[nn.Module, int, str]:
         """(eval module, sample rate, weights fingerprint) of one extractor."""
@@ -464,13 +455,6 @@ class MultiScaleFeatureTransformer(TransformerMixin, BaseEstimator):
                           f"{self.on_error}:\n  {listing}", stacklevel=2)
         return out
 
-    def _decode(self, clips: Clips, i: int, sr: int) -> np.ndarray:
-        if clips.kind == "arrays":
-            return clips.items[i]
-        from .audio import load_audio
-
-        return load_audio(clips.items[i], sr=sr, res_type=self.res_type)
-
     def _compute(self, ext: _Extractor, clips: Clips, todo: list[int]):
         """Yield ``(clip index, feature row, error)`` for the clips in ``todo``, in order.
 
@@ -491,9 +475,11 @@ class MultiScaleFeatureTransformer(TransformerMixin, BaseEstimator):
 
             progress = tqdm(total=len(todo), desc=f"features {ext.name}", unit="clip")
 
+        clips = Clips(clips.items, clips.kind, sr=ext.sr, res_type=self.res_type)
+
         def decode(i):
             try:
-                y = self._decode(clips, i, ext.sr)
+                y = clips.load(i)
                 return segment_signal(y, ext.input_length, hop_length=self.hop_length,
                                       tail=self.tail, short=self.short), None
             except AudioLoadError as exc:
@@ -506,7 +492,7 @@ class MultiScaleFeatureTransformer(TransformerMixin, BaseEstimator):
 
         def run_batch(x: np.ndarray, owners: list[list]):
             xt = torch.from_numpy(x).to(device)
-            with torch.inference_mode(), (amp if amp is not None else _Null()):
+            with torch.inference_mode(), (amp if amp is not None else nullcontext()):
                 _, hidden = ext.module(xt, return_hidden=ext.layers)
             parts = []
             for layer in ext.layers:
@@ -564,14 +550,6 @@ class MultiScaleFeatureTransformer(TransformerMixin, BaseEstimator):
                 yield done
         if progress is not None:
             progress.close()
-
-
-class _Null:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
 
 
 def _pool_clip(rows: np.ndarray, how: str, channels: tuple[int, ...]) -> np.ndarray:

@@ -200,3 +200,13 @@ def test_divergence_is_reported():
                               random_state=0, **TINY)
     with pytest.raises(FloatingPointError, match="diverged"):
         clf.fit(X, [0, 1] * 3)
+
+
+def test_pickle_leaves_the_audio_cache_behind(tone_files):
+    paths, labels = tone_files
+    clf = SampleCNNClassifier(train_split=None, audio_cache="memory",
+                              **{**FAST, "max_epochs": 1}).fit(paths, labels)
+    assert clf._audio_cache_obj._memory  # decoded clips are held while fitting/predicting
+    again = pickle.loads(pickle.dumps(clf))
+    assert not hasattr(again, "_audio_cache_obj")
+    np.testing.assert_array_equal(again.predict_proba(paths), clf.predict_proba(paths))

@@ -271,3 +271,13 @@ def test_parameter_errors(tiny_model):
         feats = MultiScaleFeatureTransformer(extractors=[(tiny_model, 8000)]).fit(X)
     with pytest.raises(ValueError, match="features"):
         feats.transform(np.zeros((2, 60), dtype=np.float32))
+
+
+def test_ragged_waveforms_are_accepted(tiny_model):
+    rng = np.random.default_rng(0)
+    clips = [rng.normal(size=n).astype(np.float32) for n in (27 * 3, 27 * 5 + 4, 20)]
+    feats = MultiScaleFeatureTransformer(extractors=[(tiny_model, 8000)], layers=(-1,))
+    out = feats.fit_transform(clips)
+    assert out.shape == (3, 6)
+    np.testing.assert_allclose(out[0], _hand_features(tiny_model, clips[0], (-1,), "max", "mean"),
+                               rtol=1e-4, atol=1e-5)

@@ -20,12 +20,13 @@ from pathlib import Path
 import numpy as np
 import torch
 from sklearn.model_selection import train_test_split
+from sklearn.utils.validation import validate_data
 
 from ..audio import DEFAULT_RES_TYPE, audio_info, load_audio
 from ..exceptions import AudioLoadError
 from ..segments import segment_starts, take_segment
 
-__all__ = ["Clips", "SegmentDataset", "ClipSplit", "AudioCache"]
+__all__ = ["Clips", "SegmentDataset", "ClipSplit", "AudioCache", "clips_from_X"]
 
 
 class AudioCache:
@@ -148,6 +149,51 @@ class Clips:
                 y = np.pad(y, (0, length - len(y)))
             return y
         return take_segment(self.load(i), start, length, "repeat" if fill == "repeat" else "pad")
+
+
+def clips_from_X(estimator, X, *, reset: bool, sr: int, res_type: str = DEFAULT_RES_TYPE,
+                 cache: AudioCache | None = None) -> Clips:
+    """Turn an estimator's ``X`` into :class:`Clips`, validating it the sklearn way.
+
+    ``X`` is a list (or 1-D object array) of paths, a list of 1-D waveforms of
+    any lengths, or anything 2-D that sklearn's ``validate_data`` accepts
+    (which also records or checks ``n_features_in_`` on ``estimator``).
+    """
+    if isinstance(X, (str, bytes, os.PathLike)):
+        raise TypeError(
+            "X must be a list of audio file paths or a 2-D array of waveforms, "
+            f"got a single path {X!r}; wrap it in a list."
+        )
+    kw = {"sr": sr, "res_type": res_type, "cache": cache}
+    if isinstance(X, (list, tuple)) or (isinstance(X, np.ndarray) and X.ndim == 1
+                                        and X.dtype == object):
+        if len(X) == 0:
+            raise ValueError("X is empty: 0 clips were given, at least 1 is required.")
+        first = X[0]
+        if isinstance(first, (str, os.PathLike)):
+            bad = [x for x in X if not isinstance(x, (str, os.PathLike))]
+            if bad:
+                raise TypeError(f"X mixes paths with other items, e.g. {bad[0]!r}.")
+            return Clips([os.fspath(x) for x in X], "paths", **kw)
+        if isinstance(first, np.ndarray) and first.ndim == 1 and not (
+            all(isinstance(x, np.ndarray) and x.shape == first.shape for x in X)
+        ):
+            return Clips(_check_ragged(X), "arrays", **kw)
+    Xa = validate_data(estimator, X, reset=reset, dtype=np.float32, ensure_min_features=1)
+    return Clips(list(np.ascontiguousarray(Xa)), "arrays", **kw)
+
+
+def _check_ragged(X) -> list:
+    out = []
+    for i, x in enumerate(X):
+        x = np.asarray(x)
+        if x.ndim != 1 or x.size == 0 or not np.issubdtype(x.dtype, np.number):
+            raise ValueError(f"X[{i}] must be a non-empty 1-D float waveform, got shape "
+                             f"{x.shape} and dtype {x.dtype}.")
+        if not np.isfinite(x).all():
+            raise ValueError(f"X[{i}] contains NaN or infinite samples.")
+        out.append(np.ascontiguousarray(x, dtype=np.float32))
+    return out
 
 
 def _resampled_length(info, sr: int) -> int:

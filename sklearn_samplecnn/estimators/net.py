@@ -26,7 +26,7 @@ from sklearn.utils._param_validation import (
     validate_parameter_constraints,
 )
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
-from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+from sklearn.utils.validation import check_is_fitted, column_or_1d
 from skorch import NeuralNet
 
 from ..audio import DEFAULT_RES_TYPE, DEFAULT_SR, RES_TYPES
@@ -34,7 +34,7 @@ from ..exceptions import AudioLoadError
 from ..nn import SampleCNN
 from ..segments import AGGREGATIONS, SHORTS, TAILS, aggregate_segments
 from .callbacks import PaperSchedule
-from .data import AudioCache, Clips, ClipSplit, SegmentDataset
+from .data import AudioCache, Clips, ClipSplit, SegmentDataset, clips_from_X
 
 __all__ = ["SampleCNNClassifier", "SampleCNNTagger"]
 
@@ -166,48 +166,19 @@ class _SampleCNNNet(NeuralNet):
 
     # -- input handling ------------------------------------------------------------
     def _as_clips(self, X, *, fit: bool) -> Clips:
-        """Turn ``X`` into :class:`Clips`, validating it the sklearn way."""
-        if isinstance(X, (str, bytes, os.PathLike)):
-            raise TypeError(
-                "X must be a list of audio file paths or a 2-D array of waveforms, "
-                f"got a single path {X!r}; wrap it in a list."
-            )
+        """Turn ``X`` into :class:`Clips` at ``sr``, with the audio cache if one is set."""
         cache = None
         if self.audio_cache is not None:
             cache = getattr(self, "_audio_cache_obj", None)
             if cache is None or cache.where != self.audio_cache:
                 cache = AudioCache(self.audio_cache)
             self._audio_cache_obj = cache  # not an estimator parameter: starts with "_"
-        kw = {"sr": self.sr, "res_type": self.res_type, "cache": cache}
-        if isinstance(X, (list, tuple)) or (isinstance(X, np.ndarray) and X.ndim == 1
-                                            and X.dtype == object):
-            if len(X) == 0:
-                raise ValueError("X is empty: 0 clips were given, at least 1 is required.")
-            first = X[0]
-            if isinstance(first, (str, os.PathLike)):
-                bad = [x for x in X if not isinstance(x, (str, os.PathLike))]
-                if bad:
-                    raise TypeError(f"X mixes paths with other items, e.g. {bad[0]!r}.")
-                return Clips([os.fspath(x) for x in X], "paths", **kw)
-            if isinstance(first, np.ndarray) and first.ndim == 1 and not (
-                all(isinstance(x, np.ndarray) and x.shape == first.shape for x in X)
-            ):
-                return Clips(self._check_ragged(X), "arrays", **kw)
-        Xa = validate_data(self, X, reset=fit, dtype=np.float32, ensure_min_features=1)
-        return Clips(list(np.ascontiguousarray(Xa)), "arrays", **kw)
+        return clips_from_X(self, X, reset=fit, sr=self.sr, res_type=self.res_type, cache=cache)
 
-    @staticmethod
-    def _check_ragged(X) -> list:
-        out = []
-        for i, x in enumerate(X):
-            x = np.asarray(x)
-            if x.ndim != 1 or x.size == 0 or not np.issubdtype(x.dtype, np.number):
-                raise ValueError(f"X[{i}] must be a non-empty 1-D float waveform, got shape "
-                                 f"{x.shape} and dtype {x.dtype}.")
-            if not np.isfinite(x).all():
-                raise ValueError(f"X[{i}] contains NaN or infinite samples.")
-            out.append(np.ascontiguousarray(x, dtype=np.float32))
-        return out
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("_audio_cache_obj", None)  # decoded audio is not part of the model
+        return state
 
     def _check_readable(self, clips: Clips, *, fit: bool) -> np.ndarray:
         """Read all file headers; report every unreadable file at once.
