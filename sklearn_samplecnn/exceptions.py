@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import os
 
+__all__ = ["SampleCNNError", "AudioLoadError", "ClipTooShortError", "PretrainedFileError",
+           "DatasetNotFoundError"]
+
 
 class SampleCNNError(Exception):
     """Base class of every error raised by sklearn-samplecnn."""

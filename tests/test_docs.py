@@ -25,3 +25,12 @@ def test_code_blocks_run(path, tmp_path, monkeypatch):
             exec(compile(code, f"{path.name}[block {i}]", "exec"), namespace)
         except Exception as exc:  # pragma: no cover - the message is the point
             raise AssertionError(f"{path.name} code block {i} failed: {exc!r}\n{code}") from exc
+
+
+def test_api_reference_is_current():
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, str(ROOT / "docs" / "make_api.py"), "--check"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
