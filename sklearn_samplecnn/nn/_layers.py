@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import torch
+
 
 class NamedLayers:
     """Mixin for modules that list their hidden layers, bottom to top, in ``hidden_layers``."""
@@ -20,6 +22,18 @@ class NamedLayers:
         if not -n <= int(layer) < n:
             raise ValueError(f"layer index {layer} is out of range for {n} hidden layers.")
         return self.hidden_layers[int(layer)]
+
+    def _run_features(
+        self, h: torch.Tensor, return_hidden: bool | Sequence[str]
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Run ``self.features`` block by block; keep the activations asked for by name."""
+        wanted = self._wanted_layers(return_hidden)
+        hidden = {}
+        for name, block in self.features.named_children():
+            h = block(h)
+            if name in wanted:
+                hidden[name] = h
+        return h, hidden
 
     def _wanted_layers(self, return_hidden: bool | Sequence[str]) -> set[str]:
         """The layer names ``forward(x, return_hidden=...)`` must return."""

@@ -211,12 +211,7 @@ class _FrameCNNBase(NamedLayers, nn.Module):
             h = self.features(h)
             hidden = None
         else:
-            wanted = self._wanted_layers(return_hidden)
-            hidden = {}
-            for name, block in self.features.named_children():
-                h = block(h)
-                if name in wanted:
-                    hidden[name] = h
+            h, hidden = self._run_features(h, return_hidden)
         logits = self.classifier(self.dropout(self.global_pool(h).flatten(1)))
         return logits if hidden is None else (logits, hidden)
 

@@ -234,12 +234,8 @@ class InferenceSampleCNN(NamedLayers, nn.Module):
         h = self._as_input(x)
         if not return_hidden:
             return self.classifier(self.features(h).flatten(1))
-        wanted = self._wanted_layers(return_hidden)
-        hidden = {}
-        for name, block in self.features.named_children():
-            h = block(h)
-            if name in wanted:
-                hidden[name] = h.squeeze(2).contiguous()
+        h, hidden = self._run_features(h, return_hidden)
+        hidden = {name: a.squeeze(2).contiguous() for name, a in hidden.items()}
         return self.classifier(h.flatten(1)), hidden
 
 

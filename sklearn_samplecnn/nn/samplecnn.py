@@ -260,11 +260,5 @@ class SampleCNN(NamedLayers, nn.Module):
         if not return_hidden:
             h = self.features(x)
             return self.classifier(self.dropout(h.flatten(1)))
-        wanted = self._wanted_layers(return_hidden)
-        hidden = {}
-        h = x
-        for name, block in self.features.named_children():
-            h = block(h)
-            if name in wanted:
-                hidden[name] = h
+        h, hidden = self._run_features(x, return_hidden)
         return self.classifier(self.dropout(h.flatten(1))), hidden
