@@ -281,3 +281,23 @@ def test_ragged_waveforms_are_accepted(tiny_model):
     assert out.shape == (3, 6)
     np.testing.assert_allclose(out[0], _hand_features(tiny_model, clips[0], (-1,), "max", "mean"),
                                rtol=1e-4, atol=1e-5)
+
+
+def test_extractor_modules_are_never_shared(tmp_path):
+    """Regression: a process-wide cache of loaded files handed one module object to every
+    transformer, and a user's PretrainedModel.module was moved/switched to eval in place."""
+    from sklearn_samplecnn import FrameLevelCNN, PretrainedModel
+
+    torch.manual_seed(0)
+    module = FrameLevelCNN(window=81, hop=81, n_modules=2, channels=[4, 4, 4, 4], n_outputs=2,
+                           input_length=729).train()
+    path = save_pretrained(module, tmp_path / "frame.samplecnn", metadata={"sample_rate": 8000})
+    X = np.random.default_rng(0).normal(size=(2, 800)).astype(np.float32)
+    a = MultiScaleFeatureTransformer(extractors=[str(path)], layers=(-1,)).fit(X)
+    b = MultiScaleFeatureTransformer(extractors=[str(path)], layers=(-1,)).fit(X)
+    assert a.extractors_[0].module is not b.extractors_[0].module
+    user = PretrainedModel(module=module, config={"sample_rate": 8000, "input_length": 729})
+    c = MultiScaleFeatureTransformer(extractors=[user], layers=(-1,)).fit(X)
+    assert c.extractors_[0].module is not module
+    assert module.training  # the caller's module was not switched to eval mode
+    np.testing.assert_allclose(a.transform(X), b.transform(X))

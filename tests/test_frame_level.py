@@ -12,7 +12,7 @@ from sklearn_samplecnn.nn import (
     frame_modules,
     mel_filterbank,
 )
-from sklearn_samplecnn.nn.frame_level import hz_to_mel, mel_to_hz
+from sklearn_samplecnn.nn.mel import hz_to_mel, mel_to_hz
 
 SR = 22050
 L = 59049

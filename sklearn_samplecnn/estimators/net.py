@@ -29,12 +29,13 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 from skorch import NeuralNet
 
+from .._clips import AudioCache, Clips, clips_from_X
 from ..audio import DEFAULT_RES_TYPE, DEFAULT_SR, RES_TYPES
 from ..exceptions import AudioLoadError
 from ..nn import SampleCNN
 from ..segments import AGGREGATIONS, SHORTS, TAILS, aggregate_segments
 from .callbacks import PaperSchedule
-from .data import AudioCache, Clips, ClipSplit, SegmentDataset, clips_from_X
+from .data import ClipSplit, SegmentDataset
 
 __all__ = ["SampleCNNClassifier", "SampleCNNTagger"]
 

@@ -1,13 +1,6 @@
-"""torch modules: SampleCNN and the paper's frame-level baselines (no sklearn here)."""
+"""torch modules: SampleCNN, the paper's frame-level baselines, the mel front end (no sklearn)."""
 
-from .frame_level import (
-    TABLE2_CONFIGS,
-    FrameLevelCNN,
-    MelFrameLevelCNN,
-    MelSpectrogram,
-    frame_modules,
-    mel_filterbank,
-)
+from .frame_level import TABLE2_CONFIGS, FrameLevelCNN, MelFrameLevelCNN, frame_modules
 from .inference import (
     InferenceSampleCNN,
     auto_batch_size,
@@ -15,6 +8,7 @@ from .inference import (
     optimize_for_inference,
     run_batched,
 )
+from .mel import MelSpectrogram, hz_to_mel, mel_filterbank, mel_to_hz
 from .samplecnn import (
     MULTISCALE_PRESETS,
     PUBLIC_CODE_CHANNELS,
@@ -40,7 +34,9 @@ __all__ = [
     "count_macs",
     "default_channels",
     "frame_modules",
+    "hz_to_mel",
     "mel_filterbank",
+    "mel_to_hz",
     "optimize_for_inference",
     "parse_sizes",
     "run_batched",

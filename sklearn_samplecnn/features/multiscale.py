@@ -9,34 +9,31 @@ ready for any sklearn classifier in a Pipeline.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import numbers
 import os
-import tempfile
 import warnings
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
-from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions, validate_parameter_constraints
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from .audio import DEFAULT_RES_TYPE, RES_TYPES
-from .estimators.data import Clips, clips_from_X
-from .exceptions import AudioLoadError
-from .nn import SampleCNN
-from .nn.inference import auto_batch_size, optimize_for_inference
-from .pretrained import PretrainedModel, load_pretrained, weights_fingerprint
-from .segments import SHORTS, TAILS, segment_signal
+from .._clips import Clips, clips_from_X
+from ..audio import DEFAULT_RES_TYPE, RES_TYPES
+from ..exceptions import AudioLoadError
+from ..nn import SampleCNN
+from ..nn.inference import auto_batch_size, optimize_for_inference
+from ..segments import SHORTS, TAILS, segment_signal
+from .cache import FeatureCache, content_key
+from .extractors import Extractor, resolve_extractor
 
-__all__ = ["MultiScaleFeatureTransformer", "POOLINGS", "FeatureCache"]
+__all__ = ["MultiScaleFeatureTransformer", "POOLINGS"]
 
 #: Pooling shortcuts: (within a segment over time, over the clip's segments).
 POOLINGS = {
@@ -63,82 +60,6 @@ def _resolve_pooling(pooling) -> tuple[str, str]:
         raise ValueError(f"pooling=({seg!r}, {clip!r}): the segment pool must be one of "
                          f"{_SEGMENT_POOLS} and the clip pool one of {_CLIP_POOLS}.")
     return seg, clip
-
-
-class FeatureCache:
-    """Clip features on disk, one small file per (clip content, extractor settings).
-
-    Each entry is ``<dir>/<settings token>/<content hash>.feat``: one layer's
-    pooled features as float32 bytes after a 16-byte BLAKE2 digest of them, so
-    a corrupt or truncated entry is detected on read and recomputed. Writes go
-    to a temporary file renamed into place, so readers never see half an entry.
-    """
-
-    def __init__(self, root: str | os.PathLike) -> None:
-        self.root = Path(root).expanduser()
-
-    def _path(self, token: str, key: str) -> Path:
-        return self.root / token / f"{key}.feat"
-
-    def get(self, token: str, key: str, n_features: int) -> np.ndarray | None:
-        path = self._path(token, key)
-        try:
-            raw = path.read_bytes()
-        except OSError:
-            return None
-        digest, payload = raw[:16], raw[16:]
-        if hashlib.blake2b(payload, digest_size=16).digest() != digest:
-            return None
-        row = np.frombuffer(payload, dtype=np.float32)
-        return row.copy() if row.shape == (n_features,) else None
-
-    def put(self, token: str, key: str, row: np.ndarray) -> None:
-        path = self._path(token, key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        payload = np.ascontiguousarray(row, dtype=np.float32).tobytes()
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        with os.fdopen(fd, "wb") as f:
-            f.write(hashlib.blake2b(payload, digest_size=16).digest() + payload)
-        os.replace(tmp, path)
-
-
-def _content_key(clips: Clips, i: int) -> str:
-    """A hash of clip ``i``'s content: the file's bytes or the waveform's."""
-    digest = hashlib.blake2b(digest_size=20)
-    if clips.kind == "paths":
-        with open(clips.items[i], "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                digest.update(chunk)
-    else:
-        digest.update(np.ascontiguousarray(clips.items[i], dtype=np.float32).tobytes())
-    return digest.hexdigest()
-
-
-@dataclass
-class _Extractor:
-    """One resolved extractor: the model to run and what it produces."""
-
-    name: str
-    module: nn.Module  # eval mode, on device (optimised for inference where possible)
-    sr: int
-    input_length: int
-    fingerprint: str
-    layers: tuple[str, ...]
-    layer_tokens: tuple[str, ...]
-    channels: tuple[int, ...]
-
-
-# Loaded pretrained files, shared between fits in one process (a GridSearchCV
-# fits the transformer once per fold and grid point): key (path, size, mtime).
-_LOADED: dict[tuple, PretrainedModel] = {}
-
-
-def _load_cached(path) -> PretrainedModel:
-    st = os.stat(path)
-    key = (os.path.abspath(path), st.st_size, st.st_mtime_ns)
-    if key not in _LOADED:
-        _LOADED[key] = load_pretrained(path)
-    return _LOADED[key]
 
 
 class MultiScaleFeatureTransformer(TransformerMixin, BaseEstimator):
@@ -278,40 +199,6 @@ class MultiScaleFeatureTransformer(TransformerMixin, BaseEstimator):
     def _as_clips(self, X, *, reset: bool) -> Clips:
         return clips_from_X(self, X, reset=reset, sr=1, res_type=self.res_type)
 
-    def _resolve(self, item, index: int, X, y) -> tuple[nn.Module, int, str]:
-        """(eval module, sample rate, weights fingerprint) of one extractor."""
-        from sklearn.frozen import FrozenEstimator
-
-        if isinstance(item, FrozenEstimator):
-            item = item.estimator
-        if isinstance(item, (str, os.PathLike)):
-            item = _load_cached(os.fspath(item))
-        if isinstance(item, PretrainedModel):
-            return item.module, item.sample_rate, item.fingerprint
-        if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], nn.Module):
-            module = copy.deepcopy(item[0])  # eval()/to(device) must not touch the caller's
-            return module, int(item[1]), weights_fingerprint(module)
-        if isinstance(item, nn.Module):
-            raise TypeError(f"extractors[{index}] is a bare torch module; pass (module, "
-                            "sample_rate) so the audio can be resampled for it.")
-        if hasattr(item, "fit") and hasattr(item, "sr"):
-            if getattr(item, "module_", None) is None:
-                if not self.fit_extractors:
-                    raise ValueError(
-                        f"extractors[{index}] is an unfitted {type(item).__name__}. Fit it "
-                        "first, or pass fit_extractors=True to train it here. (GridSearchCV "
-                        "and cross_val_score clone their estimators, which unfits estimators "
-                        "given as parameters: wrap a fitted one in "
-                        "sklearn.frozen.FrozenEstimator or save it with save_pretrained.)"
-                    )
-                if y is None:
-                    raise ValueError("fit_extractors=True needs y in fit().")
-                item = clone(item).fit(X, y)
-            module = copy.deepcopy(item.module_).cpu().eval()
-            return module, int(item.sr), weights_fingerprint(module)
-        raise TypeError(f"extractors[{index}] must be a file path, PretrainedModel, fitted "
-                        f"SampleCNN estimator or (module, sr) pair, got {type(item).__name__}.")
-
     def fit(self, X, y=None):
         """Check and load the extractors and record the output size (no training).
 
@@ -335,7 +222,8 @@ class MultiScaleFeatureTransformer(TransformerMixin, BaseEstimator):
         X_fit = clips.items if clips.kind == "paths" else X
         resolved, names, seen = [], [], {}
         for i, item in enumerate(self.extractors):
-            module, sr, fingerprint = self._resolve(item, i, X_fit, y)
+            module, sr, fingerprint = resolve_extractor(item, i, X_fit, y,
+                                                        fit_extractors=self.fit_extractors)
             if not hasattr(module, "resolve_layer") or not hasattr(module, "input_length"):
                 raise TypeError(f"extractors[{i}] module {type(module).__name__} has no named "
                                 "hidden layers (resolve_layer/input_length).")
@@ -354,7 +242,7 @@ class MultiScaleFeatureTransformer(TransformerMixin, BaseEstimator):
                 probe = torch.zeros(1, module.input_length, device=self._device())
                 _, hidden = run(probe, return_hidden=layers)
             channels = tuple(int(hidden[la].shape[1]) for la in layers)
-            resolved.append(_Extractor(name, run, sr, int(module.input_length), fingerprint,
+            resolved.append(Extractor(name, run, sr, int(module.input_length), fingerprint,
                                        layers, tokens, channels))
             names.append(name)
         self.extractors_ = resolved
@@ -386,7 +274,7 @@ class MultiScaleFeatureTransformer(TransformerMixin, BaseEstimator):
         return self.feature_names_out_.copy()
 
     # -- transforming -------------------------------------------------------------
-    def _layer_tokens(self, ext: _Extractor) -> list[str]:
+    def _layer_tokens(self, ext: Extractor) -> list[str]:
         """One cache token per layer: a grid over ``layers`` reuses every layer's entries."""
         tokens = []
         for layer in ext.layers:
@@ -416,7 +304,7 @@ class MultiScaleFeatureTransformer(TransformerMixin, BaseEstimator):
         if cache is not None:
             for i in range(n):
                 try:
-                    keys[i] = _content_key(clips, i)
+                    keys[i] = content_key(clips, i)
                 except OSError:
                     keys[i] = None  # unreadable: decoding reports it
         failed: dict[int, str] = {}
@@ -455,7 +343,7 @@ class MultiScaleFeatureTransformer(TransformerMixin, BaseEstimator):
                           f"{self.on_error}:\n  {listing}", stacklevel=2)
         return out
 
-    def _compute(self, ext: _Extractor, clips: Clips, todo: list[int]):
+    def _compute(self, ext: Extractor, clips: Clips, todo: list[int]):
         """Yield ``(clip index, feature row, error)`` for the clips in ``todo``, in order.
 
         Decoding runs ``n_jobs`` threads ahead (a bounded window, so memory

@@ -1,0 +1,198 @@
+"""Clips: what the user passed as ``X``, as audio the models can read.
+
+A :class:`Clips` holds audio file paths or in-memory waveforms, knows each
+clip's length at the model's sample rate and loads any span of it;
+:func:`clips_from_X` validates an estimator's ``X`` into one, and
+:class:`AudioCache` keeps decoded clips when the user asks for it. numpy only:
+this layer sits between :mod:`~sklearn_samplecnn.audio` /
+:mod:`~sklearn_samplecnn.segments` and the torch code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from sklearn.utils.validation import validate_data
+
+from .audio import DEFAULT_RES_TYPE, audio_info, load_audio
+from .exceptions import AudioLoadError
+from .segments import take_segment
+
+__all__ = ["AudioCache", "Clips", "clips_from_X"]
+
+
+class AudioCache:
+    """Decoded, resampled clips kept in memory or as ``.npy`` files in a folder.
+
+    Keys are (path, size, modification time, rate, filter): a file changed on
+    disk gets a new entry. Disk entries are written atomically (temporary file
+    + rename), so parallel workers never read half a file; an unreadable entry
+    is decoded again.
+    """
+
+    def __init__(self, where: str | os.PathLike) -> None:
+        self.where = where
+        self._memory: dict[str, np.ndarray] = {}
+        if where != "memory":
+            Path(where).expanduser().mkdir(parents=True, exist_ok=True)
+
+    @staticmethod
+    def key(path: str, sr: int, res_type: str) -> str:
+        st = os.stat(path)
+        raw = f"{os.path.abspath(path)}|{st.st_size}|{st.st_mtime_ns}|{sr}|{res_type}"
+        return hashlib.sha1(raw.encode()).hexdigest()
+
+    def get(self, path: str, sr: int, res_type: str) -> np.ndarray:
+        key = self.key(path, sr, res_type)
+        if self.where == "memory":
+            if key not in self._memory:
+                self._memory[key] = load_audio(path, sr=sr, res_type=res_type)
+            return self._memory[key]
+        file = Path(self.where).expanduser() / f"{key}.npy"
+        try:
+            return np.load(file, allow_pickle=False)
+        except (OSError, ValueError):
+            pass
+        y = load_audio(path, sr=sr, res_type=res_type)
+        fd, tmp = tempfile.mkstemp(dir=file.parent, suffix=".tmp")
+        with os.fdopen(fd, "wb") as f:
+            np.save(f, y, allow_pickle=False)
+        os.replace(tmp, file)
+        return y
+
+
+class Clips:
+    """The clips of one ``X``: audio file paths or in-memory waveforms.
+
+    Parameters
+    ----------
+    items : list of str or list of 1-D float32 arrays
+    kind : {"paths", "arrays"}
+    sr : int
+        The rate the model wants; files are resampled to it, arrays are taken
+        to be at it already.
+    res_type : str
+        Resampling filter for files.
+    cache : AudioCache or None
+        Where decoded clips are kept; ``None`` decodes only the requested span
+        on every access.
+    """
+
+    def __init__(self, items, kind, *, sr, res_type=DEFAULT_RES_TYPE, cache=None) -> None:
+        self.items = list(items)
+        self.kind = kind
+        self.sr = int(sr)
+        self.res_type = res_type
+        self.cache = cache
+        self._lengths: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def subset(self, index) -> Clips:
+        out = Clips([self.items[i] for i in index], self.kind, sr=self.sr,
+                    res_type=self.res_type, cache=self.cache)
+        if self._lengths is not None:
+            out._lengths = self._lengths[np.asarray(index, dtype=np.int64)]
+        return out
+
+    def lengths(self) -> np.ndarray:
+        """Each clip's length in samples at ``sr`` (read from file headers)."""
+        if self._lengths is None:
+            if self.kind == "arrays":
+                self._lengths = np.array([len(a) for a in self.items], dtype=np.int64)
+            else:
+                self._lengths = np.array(
+                    [_resampled_length(audio_info(p), self.sr) for p in self.items], dtype=np.int64
+                )
+        return self._lengths
+
+    def check_files(self) -> list[AudioLoadError]:
+        """Read every file's header; return the errors (missing, empty, not audio...)."""
+        errors, lengths = [], []
+        for p in self.items:
+            try:
+                lengths.append(_resampled_length(audio_info(p), self.sr))
+            except AudioLoadError as exc:
+                errors.append(exc)
+                lengths.append(0)
+        if not errors:
+            self._lengths = np.array(lengths, dtype=np.int64)
+        return errors
+
+    def load(self, i: int) -> np.ndarray:
+        """The whole clip ``i`` at ``sr``, float32."""
+        item = self.items[i]
+        if self.kind == "arrays":
+            return item
+        if self.cache is not None:
+            return self.cache.get(item, self.sr, self.res_type)
+        return load_audio(item, sr=self.sr, res_type=self.res_type)
+
+    def segment(self, i: int, start: int, length: int, fill: str) -> np.ndarray:
+        """Samples ``start:start+length`` of clip ``i``; past the end filled by ``fill``."""
+        n = int(self.lengths()[i])
+        if self.kind == "paths" and self.cache is None and start + length <= n:
+            # decode only the span (plus a margin the resampler can eat into)
+            y = load_audio(self.items[i], sr=self.sr, res_type=self.res_type,
+                           offset=start / self.sr, duration=(length + 64) / self.sr)
+            y = y[:length]
+            if len(y) < length:  # rounding at the file's rate
+                y = np.pad(y, (0, length - len(y)))
+            return y
+        return take_segment(self.load(i), start, length, "repeat" if fill == "repeat" else "pad")
+
+
+def clips_from_X(estimator, X, *, reset: bool, sr: int, res_type: str = DEFAULT_RES_TYPE,
+                 cache: AudioCache | None = None) -> Clips:
+    """Turn an estimator's ``X`` into :class:`Clips`, validating it the sklearn way.
+
+    ``X`` is a list (or 1-D object array) of paths, a list of 1-D waveforms of
+    any lengths, or anything 2-D that sklearn's ``validate_data`` accepts
+    (which also records or checks ``n_features_in_`` on ``estimator``).
+    """
+    if isinstance(X, (str, bytes, os.PathLike)):
+        raise TypeError(
+            "X must be a list of audio file paths or a 2-D array of waveforms, "
+            f"got a single path {X!r}; wrap it in a list."
+        )
+    kw = {"sr": sr, "res_type": res_type, "cache": cache}
+    if isinstance(X, (list, tuple)) or (isinstance(X, np.ndarray) and X.ndim == 1
+                                        and X.dtype == object):
+        if len(X) == 0:
+            raise ValueError("X is empty: 0 clips were given, at least 1 is required.")
+        first = X[0]
+        if isinstance(first, (str, os.PathLike)):
+            bad = [x for x in X if not isinstance(x, (str, os.PathLike))]
+            if bad:
+                raise TypeError(f"X mixes paths with other items, e.g. {bad[0]!r}.")
+            return Clips([os.fspath(x) for x in X], "paths", **kw)
+        if isinstance(first, np.ndarray) and first.ndim == 1 and not (
+            all(isinstance(x, np.ndarray) and x.shape == first.shape for x in X)
+        ):
+            return Clips(_check_ragged(X), "arrays", **kw)
+    Xa = validate_data(estimator, X, reset=reset, dtype=np.float32, ensure_min_features=1)
+    return Clips(list(np.ascontiguousarray(Xa)), "arrays", **kw)
+
+
+def _check_ragged(X) -> list:
+    out = []
+    for i, x in enumerate(X):
+        x = np.asarray(x)
+        if x.ndim != 1 or x.size == 0 or not np.issubdtype(x.dtype, np.number):
+            raise ValueError(f"X[{i}] must be a non-empty 1-D float waveform, got shape "
+                             f"{x.shape} and dtype {x.dtype}.")
+        if not np.isfinite(x).all():
+            raise ValueError(f"X[{i}] contains NaN or infinite samples.")
+        out.append(np.ascontiguousarray(x, dtype=np.float32))
+    return out
+
+
+def _resampled_length(info, sr: int) -> int:
+    if info.frames == 0:
+        raise AudioLoadError(info.path, "contains no audio samples (0 frames)")
+    return int(info.frames * sr / info.sample_rate) if info.sample_rate != sr else info.frames

@@ -1,0 +1,183 @@
+"""What the commands read and check: devices, files, folders, CSVs, training data."""
+
+from __future__ import annotations
+
+import csv
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from .parser import EXIT_FAILURE, CLIError
+
+
+def _info(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _check_device(device: str) -> None:
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise CLIError(f"--device {device!r} is not a torch device (cpu, cuda, cuda:0...)") \
+            from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise CLIError(f"--device {device}: CUDA is not available on this machine")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise CLIError(f"--device {device}: this machine has {torch.cuda.device_count()} "
+                       "CUDA device(s)")
+
+
+def _existing_file(path: str, what: str) -> str:
+    if not os.path.exists(path):
+        raise CLIError(f"{what} {path!r}: no such file")
+    if os.path.isdir(path):
+        raise CLIError(f"{what} {path!r} is a folder, expected a file")
+    return path
+
+
+def _read_csv(path: str) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of a comma-, semicolon- or tab-separated file."""
+    _existing_file(path, "--csv")
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            text = f.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CLIError(f"{path}: cannot be read as a UTF-8 CSV ({exc})", EXIT_FAILURE) from None
+    first = text.split("\n", 1)[0]
+    delimiter = max(",\t;", key=first.count)
+    rows = [r for r in csv.reader(text.splitlines(), delimiter=delimiter) if any(
+        c.strip() for c in r)]
+    if not rows:
+        raise CLIError(f"{path}: the CSV is empty", EXIT_FAILURE)
+    header = [h.strip() for h in rows[0]]
+    if "path" not in header:
+        raise CLIError(f"{path}: no 'path' column in the header {header}", EXIT_FAILURE)
+    body = rows[1:]
+    if not body:
+        raise CLIError(f"{path}: the CSV has a header but no rows", EXIT_FAILURE)
+    for lineno, row in enumerate(body, start=2):
+        if len(row) != len(header):
+            raise CLIError(f"{path} line {lineno}: {len(row)} fields, the header has "
+                           f"{len(header)}", EXIT_FAILURE)
+    return header, body
+
+
+def _csv_paths(path: str, header: list[str], rows: list[list[str]]) -> list[str]:
+    col = header.index("path")
+    base = os.path.dirname(path)
+    out = []
+    for lineno, row in enumerate(rows, start=2):
+        p = os.path.expanduser(row[col].strip())
+        if not p:
+            raise CLIError(f"{path} line {lineno}: empty path", EXIT_FAILURE)
+        out.append(p if os.path.isabs(p) else os.path.join(base, p))
+    return out
+
+
+def _audio_inputs(inputs: Sequence[str], csv_path: str | None) -> list[str]:
+    """Files named on the command line, found in folders, or listed in ``--csv``."""
+    from ..datasets._base import AUDIO_EXTENSIONS, _audio_files
+
+    files: list[str] = []
+    for item in inputs:
+        if os.path.isdir(item):
+            found = _audio_files(Path(item), AUDIO_EXTENSIONS)
+            if not found:
+                raise CLIError(f"folder {item!r} holds no audio files "
+                               f"({', '.join(AUDIO_EXTENSIONS)})")
+            files += [str(f) for f in found]
+        elif os.path.exists(item):
+            files.append(item)
+        else:
+            raise CLIError(f"{item!r}: no such file or folder")
+    if csv_path is not None:
+        header, rows = _read_csv(csv_path)
+        files += _csv_paths(csv_path, header, rows)
+    if not files:
+        raise CLIError("no audio given: name audio files or folders, or pass --csv FILE")
+    return files
+
+
+def _training_data(args) -> tuple[list[str], object, list[str], str]:
+    """(paths, targets, class or tag names, description) for ``train``."""
+    import numpy as np
+
+    if (args.folder is None) == (args.csv is None):
+        raise CLIError("give either a FOLDER (one sub-folder per class) or --csv FILE")
+    if args.folder is not None:
+        if args.task == "tags":
+            raise CLIError("--task tags needs --csv with one 0/1 column per tag; a folder "
+                           "gives one label per clip (use --task genre)")
+        if not os.path.isdir(args.folder):
+            raise CLIError(f"FOLDER {args.folder!r}: no such folder")
+        from ..datasets import load_audio_folder
+
+        data = load_audio_folder(args.folder)  # DatasetNotFoundError: exit 1
+        y = np.asarray(data.target_names, dtype=object)[data.target]
+        descr = f"folder {args.folder}: {len(y)} clips"
+        return list(data.filenames), y, list(data.target_names), descr
+    header, rows = _read_csv(args.csv)
+    paths = _csv_paths(args.csv, header, rows)
+    if args.task == "genre":
+        if "label" not in header:
+            raise CLIError(f"{args.csv}: --task genre needs a 'label' column; the header is "
+                           f"{header}", EXIT_FAILURE)
+        col = header.index("label")
+        labels = []
+        for lineno, row in enumerate(rows, start=2):
+            if not row[col].strip():
+                raise CLIError(f"{args.csv} line {lineno}: empty label", EXIT_FAILURE)
+            labels.append(row[col].strip())
+        y = np.asarray(labels, dtype=object)
+        names = sorted(set(labels))
+    else:
+        cols = [i for i, h in enumerate(header) if h != "path"]
+        if not cols:
+            raise CLIError(f"{args.csv}: --task tags needs one 0/1 column per tag besides "
+                           "'path'", EXIT_FAILURE)
+        y = np.zeros((len(rows), len(cols)), dtype=np.int64)
+        for i, row in enumerate(rows):
+            for j, c in enumerate(cols):
+                value = row[c].strip()
+                if value not in ("0", "1"):
+                    raise CLIError(f"{args.csv} line {i + 2}: tag {header[c]!r} is {value!r}, "
+                                   "expected 0 or 1", EXIT_FAILURE)
+                y[i, j] = int(value)
+        names = [header[c] for c in cols]
+    return paths, y, names, f"CSV {args.csv}: {len(paths)} clips"
+
+
+def _architecture(args) -> tuple[str | tuple, int]:
+    """(module sizes, sample rate) from --preset / --sizes / --sr."""
+    from ..audio import DEFAULT_SR
+    from ..nn import MULTISCALE_PRESETS, SAMPLE_RATE_PRESETS, parse_sizes
+
+    sr = args.sr
+    if args.preset is not None:
+        name = args.preset.strip()
+        if name in MULTISCALE_PRESETS:
+            m, n = MULTISCALE_PRESETS[name]
+            sizes = (m,) * (n + 1)
+        elif name.isdigit() and int(name) in SAMPLE_RATE_PRESETS:
+            sizes = SAMPLE_RATE_PRESETS[int(name)]
+            sr = sr or int(name)
+        else:
+            raise CLIError(f"--preset {args.preset!r} is neither a Table 4 model "
+                           f"({', '.join(MULTISCALE_PRESETS)}) nor a Table 3 rate "
+                           f"({', '.join(map(str, SAMPLE_RATE_PRESETS))})")
+    elif args.sizes is not None:
+        try:
+            sizes = parse_sizes(args.sizes)
+        except ValueError as exc:
+            raise CLIError(f"--sizes: {exc}") from None
+    else:
+        m, n = MULTISCALE_PRESETS["3^9"]
+        sizes = (m,) * (n + 1)
+    if args.channels is not None and len(args.channels) != len(sizes) + 1:
+        raise CLIError(f"--channels needs {len(sizes) + 1} numbers for sizes "
+                       f"{'-'.join(map(str, sizes))} (one per layer and the 1x1 conv), got "
+                       f"{len(args.channels)}")
+    return sizes, sr or DEFAULT_SR
