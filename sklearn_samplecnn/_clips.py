@@ -93,6 +93,10 @@ class Clips:
     def __len__(self) -> int:
         return len(self.items)
 
+    def name(self, i: int) -> str:
+        """How errors and reports name clip ``i``: its path, or ``X[i]`` for arrays."""
+        return self.items[i] if self.kind == "paths" else f"X[{i}]"
+
     def subset(self, index) -> Clips:
         out = Clips([self.items[i] for i in index], self.kind, sr=self.sr,
                     res_type=self.res_type, cache=self.cache)

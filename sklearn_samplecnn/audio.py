@@ -8,7 +8,9 @@ every call decodes the file again.
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from pathlib import Path
 from typing import NamedTuple
 
@@ -32,10 +34,10 @@ __all__ = [
 DEFAULT_SR = 22050
 
 #: The default resampling filter (see :func:`resample` for the reasons).
-DEFAULT_RES_TYPE = "kaiser_fast"
+DEFAULT_RES_TYPE = "soxr_hq"
 
-#: Resampling filters: resampy's two Kaiser windows and soxr's quality levels.
-RES_TYPES = ("kaiser_fast", "kaiser_best", "soxr_hq", "soxr_vhq", "soxr_mq")
+#: Resampling filters: soxr's quality levels and resampy's two Kaiser windows.
+RES_TYPES = ("soxr_hq", "soxr_vhq", "soxr_mq", "kaiser_fast", "kaiser_best")
 
 
 class AudioInfo(NamedTuple):
@@ -55,12 +57,23 @@ def _check_path(path: str | os.PathLike) -> str:
         name = os.fspath(path)
     except TypeError:
         raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}") from None
-    if not os.path.exists(name):
-        raise AudioLoadError(name, "file not found")
-    if os.path.isdir(name):
+    try:
+        st = os.stat(name)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise AudioLoadError(name, "symbolic link loop") from None
+        if exc.errno in (errno.EACCES, errno.EPERM):
+            raise AudioLoadError(name, "permission denied (cannot look up the file)") from None
+        if os.path.lexists(name):
+            raise AudioLoadError(name, "broken symbolic link (its target does not exist)") \
+                from None
+        raise AudioLoadError(name, "file not found") from None
+    if stat.S_ISDIR(st.st_mode):
         raise AudioLoadError(name, "is a directory, not an audio file")
-    if os.path.getsize(name) == 0:
+    if st.st_size == 0:
         raise AudioLoadError(name, "empty file (0 bytes)")
+    if not os.access(name, os.R_OK):
+        raise AudioLoadError(name, "permission denied (the file is not readable)")
     return name
 
 
@@ -121,16 +134,16 @@ def resample(
         The signal.
     orig_sr, target_sr : int
         Rates in Hz.
-    res_type : {"kaiser_fast", "kaiser_best", "soxr_hq", "soxr_vhq", "soxr_mq"}, \
-            default="kaiser_fast"
-        The filter. ``"kaiser_fast"`` (resampy) is the default: it is 3-5x
-        faster than ``"kaiser_best"`` (resampling 30 s from 44.1 kHz costs about
-        0.2 s instead of 0.6-1.0 s, as long as a SampleCNN needs for the whole
-        clip) and its roll-off only touches the top few hundred Hz below the
-        new Nyquist frequency, where music carries little of what a genre or
-        tag model uses. ``"kaiser_best"`` is resampy's highest-quality filter.
-        The ``"soxr_*"`` filters need the optional ``soxr`` package
-        (``pip install sklearn-samplecnn[fast]``) and are the fastest of all.
+    res_type : {"soxr_hq", "soxr_vhq", "soxr_mq", "kaiser_fast", "kaiser_best"}, \
+            default="soxr_hq"
+        The filter. ``"soxr_hq"`` (libsoxr's high quality) is the default, as
+        in librosa since 0.10: it is both the fastest and as clean as
+        resampy's best (see docs/performance.md for the timings), needs no
+        JIT compilation in every new process, and ``soxr`` is a dependency.
+        ``"soxr_vhq"`` and ``"soxr_mq"`` are libsoxr's very-high and medium
+        quality. ``"kaiser_fast"`` and ``"kaiser_best"`` are resampy's filters
+        (the library's earlier default and librosa's older ones); they need the
+        optional ``resampy`` package (``pip install 'sklearn-samplecnn[resampy]'``).
 
     Returns
     -------
@@ -147,18 +160,18 @@ def resample(
     if orig_sr == target_sr:
         return y
     if res_type.startswith("soxr"):
-        try:
-            import soxr
-        except ImportError:
-            raise ImportError(
-                f"res_type={res_type!r} needs the optional 'soxr' package: "
-                "pip install 'sklearn-samplecnn[fast]'"
-            ) from None
+        import soxr
+
         quality = res_type.split("_")[1].upper()
         out = soxr.resample(y.T, orig_sr, target_sr, quality=quality).T
     else:
-        import resampy
-
+        try:
+            import resampy
+        except ImportError:
+            raise ImportError(
+                f"res_type={res_type!r} needs the optional 'resampy' package: "
+                "pip install 'sklearn-samplecnn[resampy]' (or use the default 'soxr_hq')"
+            ) from None
         out = resampy.resample(y, orig_sr, target_sr, filter=res_type, axis=-1)
     return np.ascontiguousarray(out, dtype=np.float32)
 
@@ -187,7 +200,7 @@ def load_audio(
     duration : float or None, default=None
         Read at most this many seconds; ``None`` reads to the end. Only the
         requested span is decoded.
-    res_type : str, default="kaiser_fast"
+    res_type : str, default="soxr_hq"
         The resampling filter, see :func:`resample`.
 
     Returns
@@ -236,6 +249,10 @@ def load_audio(
         except (sf.LibsndfileError, RuntimeError) as exc:
             raise AudioLoadError(name, f"corrupt audio data ({exc})") from None
     if total == 0 or data.shape[0] == 0:
+        size = os.path.getsize(name)
+        if total == 0 and size > 1024:
+            raise AudioLoadError(name, f"no audio could be decoded from its {size} bytes "
+                                       "(truncated or corrupt file)")
         raise AudioLoadError(name, "contains no audio samples (0 frames)")
     if data.shape[0] < want:
         raise AudioLoadError(
@@ -247,7 +264,16 @@ def load_audio(
         raise AudioLoadError(name, "contains NaN or infinite samples")
     y = data.mean(axis=1) if mono else np.ascontiguousarray(data.T)
     if sr is not None and sr != rate:
-        y = resample(y, orig_sr=rate, target_sr=int(sr), res_type=res_type)
+        try:
+            y = resample(y, orig_sr=rate, target_sr=int(sr), res_type=res_type)
+        except ImportError:
+            raise
+        except Exception as exc:  # a resampler's own error, without the file name
+            raise AudioLoadError(name, f"cannot be resampled from {rate} to {sr} Hz "
+                                       f"({type(exc).__name__}: {exc})") from None
+        if y.shape[-1] == 0:
+            raise AudioLoadError(name, f"{data.shape[0]} samples at {rate} Hz resample to "
+                                       f"0 samples at {sr} Hz")
     return np.ascontiguousarray(y, dtype=np.float32)
 
 

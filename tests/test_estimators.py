@@ -160,8 +160,17 @@ def test_bad_files_in_fit_and_predict(tone_files, tmp_path):
         clf.set_params(on_error="skip").fit(bad, y)
     assert any("broken.wav" in str(w.message) for w in caught)
     assert sorted(clf.skipped_files_) == sorted(bad[-2:])
+    # predicting with on_error="skip": NaN rows / None labels for the bad files, rest kept
+    with pytest.warns(UserWarning, match="2 of 14 clips"):
+        proba = clf.predict_proba(bad)
+    assert np.isnan(proba[-2:]).all() and np.isfinite(proba[:-2]).all()
+    assert sorted(clf.failed_files_) == sorted(bad[-2:])
+    with pytest.warns(UserWarning):
+        pred = clf.predict(bad)
+    assert pred[-1] is None and pred[-2] is None and set(pred[:-2]) <= {"low", "high"}
+    np.testing.assert_allclose(proba[:-2], clf.predict_proba(paths))
     with pytest.raises(AudioLoadError, match="missing.wav"):
-        clf.predict(bad)
+        clf.set_params(on_error="raise").predict(bad)
 
 
 def test_nan_in_file_is_reported_by_name(tone_files, tmp_path):

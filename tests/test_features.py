@@ -111,7 +111,7 @@ def test_two_extractors_at_different_rates(tiny_model, fitted_clf, tone_files):
 def _count_forwards(feats, calls=None):
     calls = [] if calls is None else calls
     for ext in feats.extractors_:
-        ext.module.register_forward_hook(lambda *a: calls.append(1))
+        ext.module.module.register_forward_hook(lambda *a: calls.append(1))
     return calls
 
 

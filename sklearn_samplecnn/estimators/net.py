@@ -33,6 +33,8 @@ from .._clips import AudioCache, Clips, clips_from_X
 from ..audio import DEFAULT_RES_TYPE, DEFAULT_SR, RES_TYPES
 from ..exceptions import AudioLoadError
 from ..nn import SampleCNN
+from ..nn.inference import PRECISIONS, InferenceRunner, resolve_precision
+from ..pipeline import run_segments
 from ..segments import AGGREGATIONS, SHORTS, TAILS, aggregate_segments
 from .callbacks import PaperSchedule
 from .data import ClipSplit, SegmentDataset
@@ -49,6 +51,16 @@ def _encode_labels(y: np.ndarray, classes: np.ndarray) -> np.ndarray:
         raise ValueError(f"y contains labels not seen in the first fit: "
                          f"{np.unique(y[unknown])[:10].tolist()}; known: {classes.tolist()}.")
     return idx.astype(np.int64)
+
+
+def _labels(classes: np.ndarray, proba: np.ndarray) -> np.ndarray:
+    """The most probable class per row; ``None`` for the NaN rows of failed clips."""
+    failed = np.isnan(proba).any(axis=1)
+    labels = classes[np.argmax(np.where(failed[:, None], 0.0, proba), axis=1)]
+    if failed.any():
+        labels = labels.astype(object)
+        labels[failed] = None
+    return labels
 
 
 def _seed_from(random_state) -> int | None:
@@ -73,6 +85,7 @@ class _SampleCNNNet(NeuralNet):
         "res_type": [StrOptions(set(RES_TYPES))],
         "audio_cache": [StrOptions({"memory"}), str, os.PathLike, None],
         "on_error": [StrOptions({"raise", "skip"})],
+        "precision": [StrOptions(set(PRECISIONS))],
         "schedule": [StrOptions({"paper"}), None],
         "random_state": ["random_state"],
         "max_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -95,6 +108,7 @@ class _SampleCNNNet(NeuralNet):
         res_type: str = DEFAULT_RES_TYPE,
         audio_cache=None,
         on_error: str = "raise",
+        precision: str = "auto",
         schedule: str | None = "paper",
         random_state=None,
         optimizer=torch.optim.SGD,
@@ -138,6 +152,7 @@ class _SampleCNNNet(NeuralNet):
         self.res_type = res_type
         self.audio_cache = audio_cache
         self.on_error = on_error
+        self.precision = precision
         self.schedule = schedule
         self.random_state = random_state
 
@@ -340,23 +355,57 @@ class _SampleCNNNet(NeuralNet):
                 self.__dict__.pop(attr, None)
         if reset:
             self.skipped_files_ = []
+            self.failed_files_ = []
         keep = self._check_readable(clips, fit=True)
         y = self._encode_y(y, n_clips=len(clips), reset=reset)
         if len(keep) < len(clips):
             clips, y = clips.subset(keep), y[keep]
         return clips, y
 
-    def _segment_outputs(self, X) -> tuple[np.ndarray, np.ndarray, int]:
-        """Per-segment probabilities, their clip index and the number of clips."""
+    def _segment_outputs(self, X) -> tuple[np.ndarray, np.ndarray, np.ndarray, Clips]:
+        """Per-segment probabilities, their clip index, their start sample, and the clips.
+
+        Runs the input pipeline (:func:`sklearn_samplecnn.pipeline.run_segments`):
+        ``iterator_valid__num_workers`` worker processes decode while the model
+        runs. Clips that fail to decode raise (``on_error="raise"``) or are
+        recorded in ``failed_files_`` with no segments (``"skip"``).
+        """
         check_is_fitted(self, "module_")
         clips = self._as_clips(X, fit=False)
-        self._check_readable(clips, fit=False)
-        dataset = SegmentDataset(clips, None, self.module_.input_length, mode="fixed",
-                                 hop_length=self.hop_length, tail=self.tail,
-                                 short="pad" if self.short == "error" else self.short)
-        outs = [self._nonlinearity(yp) for yp in self.forward_iter(dataset, training=False)]
-        probs = torch.cat(outs).numpy() if outs else np.zeros((0, self.n_outputs_), np.float32)
-        return probs, dataset.clip_index, len(clips)
+        if self.on_error == "raise":
+            self._check_readable(clips, fit=False)  # every unreadable header listed at once
+        runner = InferenceRunner(self.module_, self.device,
+                                 resolve_precision(self.precision, self.device))
+        batch_size = self.get_params_for("iterator_valid").get("batch_size", self.batch_size)
+        n_jobs = self.get_params_for("iterator_valid").get("num_workers", 0)
+        def fn(x):
+            return self._nonlinearity(runner(x))
+
+        probs, clip_index, starts, failed = [], [], [], {}
+        for res in run_segments(clips, fn, segment_length=self.module_.input_length,
+                                batch_size=batch_size, device=self.device, n_jobs=n_jobs,
+                                hop_length=self.hop_length, tail=self.tail,
+                                short="pad" if self.short == "error" else self.short):
+            if res.error is not None:
+                if self.on_error == "raise":
+                    raise res.error
+                failed[res.index] = res.error
+                continue
+            probs.append(res.rows)
+            clip_index.append(np.full(len(res.rows), res.index, dtype=np.int64))
+            starts.append(res.starts)
+        self.failed_files_ = [clips.name(i) for i in sorted(failed)]
+        if failed:
+            listing = "\n  ".join(str(failed[i]) for i in sorted(failed)[:20])
+            more = f"\n  ... and {len(failed) - 20} more" if len(failed) > 20 else ""
+            warnings.warn(f"{len(failed)} of {len(clips)} clips could not be decoded; their "
+                          f"predictions are NaN:\n  {listing}{more}", stacklevel=3)
+        if not probs:
+            return (np.zeros((0, self.n_outputs_), np.float32), np.zeros(0, np.int64),
+                    np.zeros(0, np.int64), clips)
+        order_ = np.concatenate(clip_index)
+        perm = np.lexsort((np.concatenate(starts), order_))  # clip by clip, in time order
+        return (np.concatenate(probs)[perm], order_[perm], np.concatenate(starts)[perm], clips)
 
     def predict_proba(self, X) -> np.ndarray:
         """Clip probabilities: the mean (``aggregate``) of the segment outputs.
@@ -365,8 +414,14 @@ class _SampleCNNNet(NeuralNet):
         -------
         ndarray of shape (n_clips, n_outputs)
         """
-        probs, clip_index, n = self._segment_outputs(X)
-        out = aggregate_segments(probs.astype(np.float64), clip_index, n, how=self.aggregate)
+        probs, clip_index, _, clips = self._segment_outputs(X)
+        n = len(clips)
+        out = np.full((n, self.n_outputs_), np.nan)
+        done = np.unique(clip_index)
+        if len(done):
+            remap = np.searchsorted(done, clip_index)
+            out[done] = aggregate_segments(probs.astype(np.float64), remap, len(done),
+                                           how=self.aggregate)
         return out
 
     def _nonlinearity(self, logits: torch.Tensor) -> torch.Tensor:
@@ -483,9 +538,13 @@ class SampleCNNClassifier(ClassifierMixin, _SampleCNNNet):
         return proba / proba.sum(axis=1, keepdims=True)
 
     def predict(self, X) -> np.ndarray:
-        """The most probable class of each clip."""
+        """The most probable class of each clip.
+
+        With ``on_error="skip"``, clips that could not be decoded get ``None``
+        (the array is then of object dtype) and are listed in ``failed_files_``.
+        """
         proba = self.predict_proba(X)
-        return self.classes_[np.argmax(proba, axis=1)]
+        return _labels(self.classes_, proba)
 
 
 class SampleCNNTagger(ClassifierMixin, _SampleCNNNet):
@@ -604,11 +663,17 @@ class SampleCNNTagger(ClassifierMixin, _SampleCNNNet):
 
     def predict(self, X) -> np.ndarray:
         """0/1 tags (probability >= ``threshold``), shape (n_clips, n_tags);
-        labels of shape (n_clips,) when fitted on 1-D labels."""
+        labels of shape (n_clips,) when fitted on 1-D labels.
+
+        With ``on_error="skip"``, clips that could not be decoded get a row of
+        -1 (``None`` for labels) and are listed in ``failed_files_``.
+        """
         proba = self.predict_proba(X)
         if not self.multilabel_:
-            return self.classes_[np.argmax(proba, axis=1)]
-        return (proba >= self.threshold).astype(np.int64)
+            return _labels(self.classes_, proba)
+        tags = (proba >= self.threshold).astype(np.int64)
+        tags[np.isnan(proba).any(axis=1)] = -1  # failed clips (on_error="skip"): not "no tag"
+        return tags
 
     def score(self, X, y, sample_weight=None) -> float:
         """Macro ROC-AUC over the tags that occur and are absent somewhere in ``y``

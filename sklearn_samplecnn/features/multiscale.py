@@ -9,28 +9,23 @@ ready for any sklearn classifier in a Pipeline.
 
 from __future__ import annotations
 
-import hashlib
 import numbers
 import os
 import warnings
-from collections import deque
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions, validate_parameter_constraints
 from sklearn.utils.validation import check_is_fitted
-from torch import nn
 
 from .._clips import Clips, clips_from_X
+from .._fileio import digest
 from ..audio import DEFAULT_RES_TYPE, RES_TYPES
-from ..exceptions import AudioLoadError
-from ..nn import SampleCNN
-from ..nn.inference import auto_batch_size, optimize_for_inference
-from ..segments import SHORTS, TAILS, segment_signal
-from .cache import FeatureCache, content_key
+from ..nn.inference import PRECISIONS, InferenceRunner, auto_batch_size, resolve_precision
+from ..pipeline import run_segments
+from ..segments import SHORTS, TAILS
+from .cache import CACHE_KEYS, FeatureCache, clip_key
 from .extractors import Extractor, resolve_extractor
 
 __all__ = ["MultiScaleFeatureTransformer", "POOLINGS"]
@@ -99,20 +94,32 @@ class MultiScaleFeatureTransformer(TransformerMixin, BaseEstimator):
         cut to nothing.
     batch_size : int or "auto", default="auto"
         Segments per forward pass, across clips. ``"auto"`` picks
-        :func:`sklearn_samplecnn.nn.auto_batch_size` for the device: small
-        micro-batches on CPU (they stay in cache), large ones on GPU.
+        :func:`sklearn_samplecnn.nn.auto_batch_size` for the device and the
+        model: a few segments of the paper's model on CPU (they stay in
+        cache), hundreds for tiny models or on a GPU.
     device : str, default="cpu"
-        ``"cuda"`` runs the models on the GPU under float16 autocast.
+        Where the models run: ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
+    precision : {"auto", "fp32", "fp16", "bf16"}, default="auto"
+        Arithmetic of the models: ``"auto"`` is float32 on CPU and float16 on
+        CUDA (features within about 1e-3 of float32). Part of the cache key.
     n_jobs : int or None, default=None
-        Threads decoding and resampling files ahead of the model (``None``:
-        2). Decoding, resampling and the model all release the GIL.
+        Worker processes decoding, resampling and segmenting files while the
+        model runs, as joblib counts them: ``None`` is 1 (unless a
+        ``joblib.parallel_config`` says otherwise), ``-1`` all cores, ``0``
+        decodes in this process. Waveform arrays need no workers.
     cache_dir : str, path or None, default=None
-        Store features per (clip content hash, extractor weights hash, layer,
-        pooling, rate, segment settings, resampling filter); later transforms,
-        every fold and grid point of a GridSearchCV included, reuse them (a
-        grid over ``layers`` too: entries are per layer). ``None`` writes
-        nothing to disk.
-    res_type : str, default="kaiser_fast"
+        Store features per (clip, extractor weights hash, layer, pooling,
+        rate, segment settings, resampling filter, device type, precision);
+        later transforms, every fold and grid point of a GridSearchCV
+        included, reuse them (a grid over ``layers`` too: entries are per
+        layer). ``None`` writes nothing to disk. A cache that cannot be
+        written warns once and is skipped.
+    cache_key : {"stat", "content"}, default="stat"
+        How a file is recognised in the cache: by path, size, modification
+        time, inode and change time (one ``stat``, so a cached rerun costs
+        next to nothing), or by a hash of its bytes (survives copying the
+        files and the cache elsewhere; reads every file once per transform).
+    res_type : str, default="soxr_hq"
         Resampling filter, see :func:`sklearn_samplecnn.audio.resample`.
     on_error : {"raise", "zeros", "nan"}, default="raise"
         A file that fails to decode: raise an error naming it, or fill its
@@ -161,8 +168,10 @@ class MultiScaleFeatureTransformer(TransformerMixin, BaseEstimator):
         "short": [StrOptions(set(SHORTS) - {"error"})],
         "batch_size": [Interval(numbers.Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "device": [str],
-        "n_jobs": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "precision": [StrOptions(set(PRECISIONS))],
+        "n_jobs": [numbers.Integral, None],
         "cache_dir": [str, os.PathLike, None],
+        "cache_key": [StrOptions(set(CACHE_KEYS))],
         "res_type": [StrOptions(set(RES_TYPES))],
         "on_error": [StrOptions({"raise", "zeros", "nan"})],
         "fit_extractors": ["boolean"],
@@ -171,8 +180,8 @@ class MultiScaleFeatureTransformer(TransformerMixin, BaseEstimator):
 
     def __init__(self, extractors=(), *, layers=(-3, -2, -1), pooling=("max", "mean"),
                  hop_length=None, tail="drop", short="pad", batch_size="auto", device="cpu",
-                 n_jobs=None, cache_dir=None, res_type=DEFAULT_RES_TYPE, on_error="raise",
-                 fit_extractors=False, verbose=0):
+                 precision="auto", n_jobs=None, cache_dir=None, cache_key="stat",
+                 res_type=DEFAULT_RES_TYPE, on_error="raise", fit_extractors=False, verbose=0):
         self.extractors = extractors
         self.layers = layers
         self.pooling = pooling
@@ -181,8 +190,10 @@ class MultiScaleFeatureTransformer(TransformerMixin, BaseEstimator):
         self.short = short
         self.batch_size = batch_size
         self.device = device
+        self.precision = precision
         self.n_jobs = n_jobs
         self.cache_dir = cache_dir
+        self.cache_key = cache_key
         self.res_type = res_type
         self.on_error = on_error
         self.fit_extractors = fit_extractors
@@ -216,6 +227,9 @@ class MultiScaleFeatureTransformer(TransformerMixin, BaseEstimator):
         if len(self.layers) == 0:
             raise ValueError("layers is empty; give at least one hidden layer.")
         self._pools = _resolve_pooling(self.pooling)
+        if self.cache_dir is not None:
+            FeatureCache(self.cache_dir)  # an empty name is refused here, not at transform
+        precision = resolve_precision(self.precision, self.device)
         clips = self._as_clips(X, reset=True)
         if clips.kind == "paths":
             self.__dict__.pop("n_features_in_", None)
@@ -237,7 +251,7 @@ class MultiScaleFeatureTransformer(TransformerMixin, BaseEstimator):
             seen[name] = seen.get(name, 0) + 1
             if seen[name] > 1:
                 name = f"{name}_{seen[name]}"
-            run = self._runtime_module(module)
+            run = InferenceRunner(module, self.device, precision)
             with torch.inference_mode():
                 probe = torch.zeros(1, module.input_length, device=self._device())
                 _, hidden = run(probe, return_hidden=layers)
@@ -262,12 +276,6 @@ class MultiScaleFeatureTransformer(TransformerMixin, BaseEstimator):
     def _device(self) -> torch.device:
         return torch.device(self.device)
 
-    def _runtime_module(self, module: nn.Module) -> nn.Module:
-        module = module.eval()
-        if isinstance(module, SampleCNN):
-            module = optimize_for_inference(module)
-        return module.to(self._device())
-
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         """Names like ``"3-9__layer-1__max-mean__ch017"``, one per output column."""
         check_is_fitted(self, "feature_names_out_")
@@ -278,10 +286,10 @@ class MultiScaleFeatureTransformer(TransformerMixin, BaseEstimator):
         """One cache token per layer: a grid over ``layers`` reuses every layer's entries."""
         tokens = []
         for layer in ext.layers:
-            raw = "|".join(map(str, (ext.fingerprint, layer, self._pools, ext.sr,
-                                     ext.input_length, self.hop_length, self.tail, self.short,
-                                     self.res_type)))
-            tokens.append(hashlib.blake2b(raw.encode(), digest_size=12).hexdigest())
+            tokens.append(digest(ext.fingerprint, layer, *self._pools, str(ext.sr),
+                                 str(ext.input_length), str(self.hop_length), self.tail,
+                                 self.short, self.res_type, self._device().type,
+                                 ext.module.precision)[:24])
         return tokens
 
     def transform(self, X) -> np.ndarray:
@@ -304,7 +312,7 @@ class MultiScaleFeatureTransformer(TransformerMixin, BaseEstimator):
         if cache is not None:
             for i in range(n):
                 try:
-                    keys[i] = content_key(clips, i)
+                    keys[i] = clip_key(clips, i, self.cache_key)
                 except OSError:
                     keys[i] = None  # unreadable: decoding reports it
         failed: dict[int, str] = {}
@@ -335,109 +343,61 @@ class MultiScaleFeatureTransformer(TransformerMixin, BaseEstimator):
                 if cache is not None and keys[i] is not None:
                     for t, a, b in zip(tokens, bounds[:-1], bounds[1:]):
                         cache.put(t, keys[i], row[a:b])
-        self.failed_files_ = [clips.items[i] if clips.kind == "paths" else f"X[{i}]"
-                              for i in sorted(failed)]
+        self.failed_files_ = [clips.name(i) for i in sorted(failed)]
         if failed:
             listing = "\n  ".join(failed[i] for i in sorted(failed)[:20])
+            more = f"\n  ... and {len(failed) - 20} more" if len(failed) > 20 else ""
             warnings.warn(f"{len(failed)} of {n} clips could not be decoded; their rows are "
-                          f"{self.on_error}:\n  {listing}", stacklevel=2)
+                          f"{self.on_error}:\n  {listing}{more}", stacklevel=2)
         return out
 
-    def _compute(self, ext: Extractor, clips: Clips, todo: list[int]):
-        """Yield ``(clip index, feature row, error)`` for the clips in ``todo``, in order.
+    def _segment_fn(self, ext: Extractor):
+        """``x (batch, input_length) -> (batch, sum of channels)``: the requested layers,
+        each pooled over time within the segment, on the device."""
+        seg_pool = self._pools[0]
 
-        Decoding runs ``n_jobs`` threads ahead (a bounded window, so memory
-        does not grow with the number of files); segments of consecutive clips
-        share forward passes of ``batch_size``.
+        def fn(x: torch.Tensor) -> torch.Tensor:
+            _, hidden = ext.module(x, return_hidden=ext.layers)
+            if seg_pool == "max":
+                parts = [hidden[la].amax(dim=2).float() for la in ext.layers]
+            else:
+                parts = [hidden[la].mean(dim=2, dtype=torch.float32) for la in ext.layers]
+            return torch.cat(parts, dim=1)
+
+        return fn
+
+    def _compute(self, ext: Extractor, clips: Clips, todo: list[int]):
+        """Yield ``(clip index, feature row, error)`` for the clips in ``todo``.
+
+        Runs :func:`sklearn_samplecnn.pipeline.run_segments`: ``n_jobs`` worker
+        processes decode, resample and batch while the model runs.
         """
         if not todo:
             return
         device = self._device()
-        batch_size = auto_batch_size(device) if self.batch_size == "auto" else self.batch_size
-        n_jobs = self.n_jobs or 2
-        seg_pool, clip_pool = self._pools
-        amp = torch.autocast("cuda", dtype=torch.float16) if device.type == "cuda" else None
+        batch_size = auto_batch_size(device, ext.module.module) if self.batch_size == "auto" \
+            else int(self.batch_size)
         progress = None
         if self.verbose:
             from tqdm.auto import tqdm
 
             progress = tqdm(total=len(todo), desc=f"features {ext.name}", unit="clip")
-
-        clips = Clips(clips.items, clips.kind, sr=ext.sr, res_type=self.res_type)
-
-        def decode(i):
-            try:
-                y = clips.load(i)
-                return segment_signal(y, ext.input_length, hop_length=self.hop_length,
-                                      tail=self.tail, short=self.short), None
-            except AudioLoadError as exc:
-                return None, exc
-
-        # per clip: list of per-segment pooled vectors, filled as batches run
-        pending: deque = deque()  # (clip index, n segments, list of rows)
-        queue_x: list[np.ndarray] = []
-        queue_owner: list[list] = []
-
-        def run_batch(x: np.ndarray, owners: list[list]):
-            xt = torch.from_numpy(x).to(device)
-            with torch.inference_mode(), (amp if amp is not None else nullcontext()):
-                _, hidden = ext.module(xt, return_hidden=ext.layers)
-            parts = []
-            for layer in ext.layers:
-                h = hidden[layer].float()
-                parts.append(h.amax(dim=2) if seg_pool == "max" else h.mean(dim=2))
-            rows = torch.cat(parts, dim=1).cpu().numpy()
-            for owner, row in zip(owners, rows):
-                owner.append(row)
-
-        def flush(force: bool):
-            while len(queue_x) >= batch_size or (force and queue_x):
-                take = min(batch_size, len(queue_x))
-                run_batch(np.stack(queue_x[:take]), queue_owner[:take])
-                del queue_x[:take], queue_owner[:take]
-
-        def finished():
-            while pending and len(pending[0][2]) == pending[0][1]:
-                i, _, rows = pending.popleft()
-                yield i, _pool_clip(np.stack(rows), clip_pool, ext.channels), None
-
-        with ThreadPoolExecutor(max_workers=n_jobs) as pool:
-            window = deque()
-            it = iter(todo)
-            for i in it:
-                window.append((i, pool.submit(decode, i)))
-                if len(window) >= 2 * n_jobs:
-                    break
-            while window:
-                i, future = window.popleft()
-                nxt = next(it, None)
-                if nxt is not None:
-                    window.append((nxt, pool.submit(decode, nxt)))
-                segments, err = future.result()
-                if err is not None:
-                    flush(force=True)
-                    yield from finished()
-                    if progress is not None:
-                        progress.update(1)
-                    yield i, None, err
-                    continue
-                rows: list = []
-                pending.append((i, len(segments), rows))
-                for seg in segments:
-                    queue_x.append(seg)
-                    queue_owner.append(rows)
-                flush(force=False)
-                for done in finished():
-                    if progress is not None:
-                        progress.update(1)
-                    yield done
-            flush(force=True)
-            for done in finished():
+        at_rate = Clips(clips.items, clips.kind, sr=ext.sr, res_type=self.res_type)
+        try:
+            for res in run_segments(at_rate, self._segment_fn(ext),
+                                    segment_length=ext.input_length, batch_size=batch_size,
+                                    device=device, order=todo, n_jobs=self.n_jobs,
+                                    hop_length=self.hop_length, tail=self.tail,
+                                    short=self.short, static_batch=device.type == "cuda"):
                 if progress is not None:
                     progress.update(1)
-                yield done
-        if progress is not None:
-            progress.close()
+                if res.error is not None:
+                    yield res.index, None, res.error
+                else:
+                    yield res.index, _pool_clip(res.rows, self._pools[1], ext.channels), None
+        finally:
+            if progress is not None:
+                progress.close()
 
 
 def _pool_clip(rows: np.ndarray, how: str, channels: tuple[int, ...]) -> np.ndarray:

@@ -2,10 +2,14 @@
 
 from .frame_level import TABLE2_CONFIGS, FrameLevelCNN, MelFrameLevelCNN, frame_modules
 from .inference import (
+    PRECISIONS,
+    InferenceRunner,
     InferenceSampleCNN,
+    activation_bytes,
     auto_batch_size,
     count_macs,
     optimize_for_inference,
+    resolve_precision,
     run_batched,
 )
 from .mel import MelSpectrogram, hz_to_mel, mel_filterbank, mel_to_hz
@@ -21,15 +25,18 @@ from .samplecnn import (
 
 __all__ = [
     "FrameLevelCNN",
+    "InferenceRunner",
     "InferenceSampleCNN",
     "MULTISCALE_PRESETS",
     "MelFrameLevelCNN",
     "MelSpectrogram",
+    "PRECISIONS",
     "PUBLIC_CODE_CHANNELS",
     "SAMPLE_RATE_PRESETS",
     "TABLE1_CHANNELS",
     "TABLE2_CONFIGS",
     "SampleCNN",
+    "activation_bytes",
     "auto_batch_size",
     "count_macs",
     "default_channels",
@@ -39,5 +46,6 @@ __all__ = [
     "mel_to_hz",
     "optimize_for_inference",
     "parse_sizes",
+    "resolve_precision",
     "run_batched",
 ]

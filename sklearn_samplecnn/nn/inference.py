@@ -16,8 +16,10 @@ micro-batch for a device; :func:`count_macs` gives a model's analytic cost.
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Sequence
+from contextlib import nullcontext
 
 import numpy as np
 import torch
@@ -28,10 +30,14 @@ from ._layers import NamedLayers
 from .samplecnn import SampleCNN
 
 __all__ = [
+    "InferenceRunner",
     "InferenceSampleCNN",
+    "PRECISIONS",
+    "activation_bytes",
     "auto_batch_size",
     "count_macs",
     "optimize_for_inference",
+    "resolve_precision",
     "run_batched",
 ]
 
@@ -278,37 +284,181 @@ def _glibc_keeps_buffers() -> bool:
     return "mmap_max=0" in value
 
 
-def auto_batch_size(device: str | torch.device = "cpu") -> int:
-    """A micro-batch size that runs near the device's best throughput, without measuring.
+#: Numeric precisions of the inference and training paths.
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+def resolve_precision(precision: str, device: str | torch.device, *, training: bool = False
+                      ) -> str:
+    """``"fp32"``, ``"fp16"`` or ``"bf16"`` for a ``precision`` setting on a device.
+
+    ``"auto"`` is ``"fp32"`` on CPU; on CUDA it is ``"fp16"`` for inference
+    (11 mantissa bits: features within about 1e-3 of fp32) and ``"bf16"`` for
+    training where the card supports it (fp32's range: no loss scaling needed),
+    else ``"fp16"`` with a gradient scaler. Half precision on CPU is refused:
+    it is slower there.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}.")
+    device = torch.device(device)
+    if device.type != "cuda":
+        if precision not in ("auto", "fp32"):
+            raise ValueError(f"precision={precision!r} needs a CUDA device; on {device.type} "
+                             "use 'fp32' or 'auto'.")
+        return "fp32"
+    if precision != "auto":
+        return precision
+    if training:
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return "fp16"
+
+
+def activation_bytes(module: nn.Module) -> int:
+    """Bytes of the widest hidden activation of one segment in float32.
+
+    From ``sizes`` and ``channels`` for SampleCNN-style modules; an estimate
+    of 64 channels at the input rate for others.
+    """
+    sizes, channels = getattr(module, "sizes", None), getattr(module, "channels", None)
+    length = int(getattr(module, "input_length", 59049))
+    if sizes is None or channels is None or len(channels) != len(sizes) + 1:
+        return 64 * length * 4
+    t = length // sizes[0]
+    widest = channels[0] * t
+    for size, c in zip(sizes[1:], channels[1:]):
+        widest = max(widest, c * t)  # the conv output before its pool
+        t //= size
+    return int(widest) * 4
+
+
+def auto_batch_size(device: str | torch.device = "cpu", module: nn.Module | None = None) -> int:
+    """A batch size (segments per forward pass) that runs near the device's best throughput.
 
     Parameters
     ----------
     device : str or torch.device, default="cpu"
         Where the forward pass runs.
+    module : nn.Module or None, default=None
+        The model; its widest activation (:func:`activation_bytes`) sets the
+        batch. ``None`` assumes the paper's 3^9 model.
 
     Returns
     -------
     int
-        On CPU 4 when the process started with
-        ``GLIBC_TUNABLES=glibc.malloc.mmap_max=0:...`` (glibc then reuses the
-        large activation buffers), else 1: with every buffer mmap'd and returned
-        each call, page faults grow with the batch and one segment at a time is
-        fastest. On a 2-core EPYC the folded, channels-last 3^9 model ran at 83-88 %
-        of the matmul peak there, within 5 % of the best batch size measured
-        (``benchmarks/bench_forward.py``). On CUDA 256 on
-        cards with 40 GiB or more, 128 from 12 GiB, 32 below (a 3^9 segment needs
-        about 20 MB of activations at its widest layer under ``inference_mode``).
+        A power of two. On CPU the batch whose widest activation fits a budget
+        that stays in the caches and malloc's reused buffers: 40 MB when the
+        process started with ``GLIBC_TUNABLES=glibc.malloc.mmap_max=0:...`` (4
+        segments of the 3^9 model), 10 MB without (1 segment), up to 512 for
+        tiny models. On CUDA a sixteenth of the card's memory, at most 1024.
+        docs/performance.md has the measurements behind these budgets.
 
     Examples
     --------
     >>> auto_batch_size("cpu") in (1, 4)
     True
+    >>> auto_batch_size("cpu", SampleCNN("3^9", channels=[2] * 11)) >= 64
+    True
     """
     device = torch.device(device)
+    per_segment = activation_bytes(module) if module is not None else 128 * 19683 * 4
     if device.type == "cuda":
-        total = torch.cuda.get_device_properties(device).total_memory
-        return 256 if total >= 40 * 2**30 else 128 if total >= 12 * 2**30 else 32
-    return 4 if _glibc_keeps_buffers() else 1
+        budget, cap = torch.cuda.get_device_properties(device).total_memory // 16, 1024
+    else:
+        budget, cap = (40 if _glibc_keeps_buffers() else 10) * 2**20, 512
+    batch = max(1, min(cap, budget // max(per_segment, 1)))
+    return 1 << (int(batch).bit_length() - 1)
+
+
+class InferenceRunner:
+    """A module ready to run batches of segments on a device at a precision.
+
+    SampleCNNs become :class:`InferenceSampleCNN` copies (batch norm folded,
+    channels-last); other modules are used as they are, in eval mode. On CUDA
+    the cuDNN autotuner is on for the calls, half precision is either the
+    weights' own dtype (SampleCNN: no casts between layers) or autocast
+    (other modules), and the forward pass can be captured once as a CUDA
+    graph for a fixed batch shape (``cuda_graph=True``) or compiled with
+    ``torch.compile`` (``compile=True``).
+
+    Parameters
+    ----------
+    module : nn.Module
+        Never modified: a copy is made before moving or converting it.
+    device : str or torch.device, default="cpu"
+    precision : {"auto", "fp32", "fp16", "bf16"}, default="auto"
+        See :func:`resolve_precision`.
+    cuda_graph : bool, default=False
+    compile : bool, default=False
+
+    Examples
+    --------
+    >>> model = SampleCNN("3-3-2", channels=(4, 4, 8, 8), n_outputs=2).eval()
+    >>> run = InferenceRunner(model)
+    >>> logits, hidden = run(torch.zeros(3, 18), return_hidden=["module2"])
+    >>> tuple(logits.shape), tuple(hidden["module2"].shape)
+    ((3, 2), (3, 8, 1))
+    """
+
+    def __init__(self, module: nn.Module, device: str | torch.device = "cpu",
+                 precision: str = "auto", *, cuda_graph: bool = False,
+                 compile: bool = False) -> None:
+        self.device = torch.device(device)
+        self.precision = resolve_precision(precision, self.device)
+        if isinstance(module, SampleCNN):
+            module = optimize_for_inference(module.eval())
+        else:
+            module = copy.deepcopy(module).eval()
+        dtype = _DTYPES[self.precision]
+        self.half_weights = isinstance(module, InferenceSampleCNN) and dtype != torch.float32
+        self.module = module.to(self.device, dtype=dtype if self.half_weights else None)
+        self.autocast_dtype = dtype if (dtype != torch.float32 and not self.half_weights) \
+            else None
+        self.input_dtype = dtype if self.half_weights else torch.float32
+        self.cuda_graph = bool(cuda_graph) and self.device.type == "cuda"
+        self._forward = torch.compile(self.module) if compile else self.module
+        self._graphs: dict = {}
+        for name in ("input_length", "hidden_layers", "name", "n_outputs"):
+            if hasattr(module, name):
+                setattr(self, name, getattr(module, name))
+
+    def resolve_layer(self, layer):
+        return self.module.resolve_layer(layer)
+
+    def _call(self, x: torch.Tensor, return_hidden):
+        cuda = self.device.type == "cuda"
+        amp = torch.autocast("cuda", dtype=self.autocast_dtype) \
+            if cuda and self.autocast_dtype is not None else nullcontext()
+        with torch.backends.cudnn.flags(enabled=True, benchmark=cuda), amp:
+            if return_hidden:
+                return self._forward(x.to(self.input_dtype), return_hidden=return_hidden)
+            return self._forward(x.to(self.input_dtype))
+
+    def __call__(self, x: torch.Tensor, return_hidden: bool | Sequence[str] = False):
+        """``module(x, return_hidden=...)`` on the runner's device and precision."""
+        if not self.cuda_graph:
+            return self._call(x, return_hidden)
+        key = (tuple(x.shape), tuple(return_hidden) if isinstance(return_hidden, (list, tuple))
+               else return_hidden)
+        if key not in self._graphs:
+            self._graphs[key] = self._capture(x, return_hidden)
+        static_x, graph, static_out = self._graphs[key]
+        static_x.copy_(x)
+        graph.replay()
+        return static_out
+
+    def _capture(self, x: torch.Tensor, return_hidden):
+        static_x = x.detach().clone()
+        stream = torch.cuda.Stream(self.device)
+        stream.wait_stream(torch.cuda.current_stream(self.device))
+        with torch.cuda.stream(stream):
+            for _ in range(3):  # cuDNN's autotuner and lazy initialisation, outside the graph
+                self._call(static_x, return_hidden)
+        torch.cuda.current_stream(self.device).wait_stream(stream)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            static_out = self._call(static_x, return_hidden)
+        return static_x, graph, static_out
 
 
 def _device_of(module: nn.Module) -> torch.device:
