@@ -1,4 +1,4 @@
-"""Clip-level features for sklearn pipelines: pretrained SampleCNN activations, pooled.
+"""Clip-level features for sklearn pipelines: pooled SampleCNN activations, classic statistics.
 
 :class:`MultiScaleFeatureTransformer` (section 4 of the paper) runs pretrained
 models over whole clips; :class:`MFCCStatsTransformer` gives the classic
