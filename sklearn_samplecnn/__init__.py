@@ -36,6 +36,7 @@ _LAZY = {
     "PaperSchedule": "estimators",
     "ClipSplit": "estimators",
     "MultiScaleFeatureTransformer": "features",
+    "MFCCStatsTransformer": "features",
     "FeatureCache": "features",
     "PretrainedModel": "pretrained",
     "load_pretrained": "pretrained",

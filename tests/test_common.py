@@ -11,6 +11,7 @@ import torch
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklearn_samplecnn import (
+    MFCCStatsTransformer,
     MultiScaleFeatureTransformer,
     SampleCNNClassifier,
     SampleCNNTagger,
@@ -41,11 +42,14 @@ def _estimators():
     save_pretrained(SampleCNN("3-3-3", channels=[2, 3, 3, 4], n_outputs=2), extractor,
                     metadata={"sample_rate": 8000})
     return [SampleCNNClassifier(**common), SampleCNNTagger(**common),
-            MultiScaleFeatureTransformer(extractors=[extractor], layers=(-2, -1))]
+            MultiScaleFeatureTransformer(extractors=[extractor], layers=(-2, -1)),
+            MFCCStatsTransformer(sr=8000, n_mfcc=5, n_mels=10, n_fft=64, hop_length=32,
+                                 spectral_contrast=True)]
 
 
 def _expected(est):
-    return {} if isinstance(est, MultiScaleFeatureTransformer) else EXPECTED_FAILED_CHECKS
+    transformers = (MultiScaleFeatureTransformer, MFCCStatsTransformer)
+    return {} if isinstance(est, transformers) else EXPECTED_FAILED_CHECKS
 
 
 @parametrize_with_checks(

@@ -1,10 +1,13 @@
-"""Clip-level features for sklearn pipelines: pretrained SampleCNN activations, pooled.
+"""Clip-level features for sklearn pipelines: pooled SampleCNN activations, classic statistics.
 
 :class:`MultiScaleFeatureTransformer` (section 4 of the paper) runs pretrained
-models over whole clips; :class:`FeatureCache` keeps its results on disk.
+models over whole clips; :class:`MFCCStatsTransformer` gives the classic
+baseline (MFCC or log-mel statistics, deltas, spectral contrast);
+:class:`FeatureCache` keeps their results on disk.
 """
 
 from .cache import FeatureCache
+from .classic import MFCCStatsTransformer
 from .multiscale import POOLINGS, MultiScaleFeatureTransformer
 
-__all__ = ["POOLINGS", "FeatureCache", "MultiScaleFeatureTransformer"]
+__all__ = ["POOLINGS", "FeatureCache", "MFCCStatsTransformer", "MultiScaleFeatureTransformer"]

@@ -11,21 +11,20 @@ from __future__ import annotations
 
 import numbers
 import os
-import warnings
+from functools import partial
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils._param_validation import Interval, StrOptions, validate_parameter_constraints
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils._param_validation import Interval, StrOptions
 
-from .._clips import Clips, clips_from_X
+from .._clips import Clips
 from .._fileio import digest
 from ..audio import DEFAULT_RES_TYPE, RES_TYPES
 from ..nn.inference import PRECISIONS, InferenceRunner, auto_batch_size, resolve_precision
 from ..pipeline import run_segments
 from ..segments import SHORTS, TAILS
-from .cache import CACHE_KEYS, FeatureCache, clip_key
+from ._base import ClipFeatureTransformer, FeaturePass
+from .cache import CACHE_KEYS
 from .extractors import Extractor, resolve_extractor
 
 __all__ = ["MultiScaleFeatureTransformer", "POOLINGS"]
@@ -57,7 +56,7 @@ def _resolve_pooling(pooling) -> tuple[str, str]:
     return seg, clip
 
 
-class MultiScaleFeatureTransformer(TransformerMixin, BaseEstimator):
+class MultiScaleFeatureTransformer(ClipFeatureTransformer):
     """Clip-level features from pretrained SampleCNNs (several layers and models).
 
     For each extractor: resample the clip to the extractor's rate, cut it
@@ -199,16 +198,8 @@ class MultiScaleFeatureTransformer(TransformerMixin, BaseEstimator):
         self.fit_extractors = fit_extractors
         self.verbose = verbose
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = True
-        tags.transformer_tags.preserves_dtype = []  # always float32
-        tags.non_deterministic = str(self.device).startswith("cuda")
-        return tags
-
-    # -- fitting -----------------------------------------------------------------
-    def _as_clips(self, X, *, reset: bool) -> Clips:
-        return clips_from_X(self, X, reset=reset, sr=1, res_type=self.res_type)
+    def _clips_sr(self) -> int:
+        return 1  # files are read at each extractor's rate, in its pass
 
     def fit(self, X, y=None):
         """Check and load the extractors and record the output size (no training).
@@ -220,19 +211,14 @@ class MultiScaleFeatureTransformer(TransformerMixin, BaseEstimator):
             ``fit_extractors=True``).
         y : ignored, or targets for ``fit_extractors``.
         """
-        validate_parameter_constraints(self._parameter_constraints, self.get_params(deep=False),
-                                       caller_name=type(self).__name__)
+        self._validate_params()
         if len(self.extractors) == 0:
             raise ValueError("extractors is empty; give at least one pretrained model.")
         if len(self.layers) == 0:
             raise ValueError("layers is empty; give at least one hidden layer.")
         self._pools = _resolve_pooling(self.pooling)
-        if self.cache_dir is not None:
-            FeatureCache(self.cache_dir)  # an empty name is refused here, not at transform
         precision = resolve_precision(self.precision, self.device)
         clips = self._as_clips(X, reset=True)
-        if clips.kind == "paths":
-            self.__dict__.pop("n_features_in_", None)
         X_fit = clips.items if clips.kind == "paths" else X
         resolved, names, seen = [], [], {}
         for i, item in enumerate(self.extractors):
@@ -269,17 +255,11 @@ class MultiScaleFeatureTransformer(TransformerMixin, BaseEstimator):
                     feature_names += [f"{ext.name}__{token}__{seg_pool}-{stat}__ch{k:03d}"
                                       for k in range(c)]
         self.feature_names_out_ = np.array(feature_names, dtype=object)
-        self.failed_files_ = []
         self.n_features_out_ = len(feature_names)
         return self
 
     def _device(self) -> torch.device:
         return torch.device(self.device)
-
-    def get_feature_names_out(self, input_features=None) -> np.ndarray:
-        """Names like ``"3-9__layer-1__max-mean__ch017"``, one per output column."""
-        check_is_fitted(self, "feature_names_out_")
-        return self.feature_names_out_.copy()
 
     # -- transforming -------------------------------------------------------------
     def _layer_tokens(self, ext: Extractor) -> list[str]:
@@ -292,64 +272,10 @@ class MultiScaleFeatureTransformer(TransformerMixin, BaseEstimator):
                                  ext.module.precision)[:24])
         return tokens
 
-    def transform(self, X) -> np.ndarray:
-        """One float32 row of pooled activations per clip.
-
-        Parameters
-        ----------
-        X : list of paths or ndarray of shape (n_clips, n_samples)
-
-        Returns
-        -------
-        ndarray of shape (n_clips, n_features_out_), float32
-        """
-        check_is_fitted(self, "extractors_")
-        clips = self._as_clips(X, reset=False)
-        n = len(clips)
-        out = np.empty((n, self.n_features_out_), dtype=np.float32)
-        cache = FeatureCache(self.cache_dir) if self.cache_dir is not None else None
-        keys: list[str | None] = [None] * n
-        if cache is not None:
-            for i in range(n):
-                try:
-                    keys[i] = clip_key(clips, i, self.cache_key)
-                except OSError:
-                    keys[i] = None  # unreadable: decoding reports it
-        failed: dict[int, str] = {}
-        col = 0
+    def _passes(self) -> list[FeaturePass]:
         per_channel = 2 if self._pools[1] == "mean+std" else 1
-        for ext in self.extractors_:
-            widths = [c * per_channel for c in ext.channels]
-            bounds = np.cumsum([0, *widths])
-            block = out[:, col:col + bounds[-1]]
-            col += bounds[-1]
-            tokens = self._layer_tokens(ext)
-            todo = []
-            for i in range(n):
-                pieces = [cache.get(t, keys[i], w) for t, w in zip(tokens, widths)] \
-                    if cache and keys[i] else [None]
-                if any(p is None for p in pieces):
-                    todo.append(i)
-                else:
-                    block[i] = np.concatenate(pieces)
-            for i, row, err in self._compute(ext, clips, todo):
-                if err is not None:
-                    if self.on_error == "raise":
-                        raise err
-                    failed[i] = str(err)
-                    block[i] = 0.0 if self.on_error == "zeros" else np.nan
-                    continue
-                block[i] = row
-                if cache is not None and keys[i] is not None:
-                    for t, a, b in zip(tokens, bounds[:-1], bounds[1:]):
-                        cache.put(t, keys[i], row[a:b])
-        self.failed_files_ = [clips.name(i) for i in sorted(failed)]
-        if failed:
-            listing = "\n  ".join(failed[i] for i in sorted(failed)[:20])
-            more = f"\n  ... and {len(failed) - 20} more" if len(failed) > 20 else ""
-            warnings.warn(f"{len(failed)} of {n} clips could not be decoded; their rows are "
-                          f"{self.on_error}:\n  {listing}{more}", stacklevel=2)
-        return out
+        return [FeaturePass(self._layer_tokens(ext), [c * per_channel for c in ext.channels],
+                            partial(self._compute, ext)) for ext in self.extractors_]
 
     def _segment_fn(self, ext: Extractor):
         """``x (batch, input_length) -> (batch, sum of channels)``: the requested layers,

@@ -1,4 +1,4 @@
-"""torch modules: SampleCNN, the paper's frame-level baselines, the mel front end (no sklearn)."""
+"""torch modules: SampleCNN, frame-level baselines, mel front end, clip statistics (no sklearn)."""
 
 from .frame_level import TABLE2_CONFIGS, FrameLevelCNN, MelFrameLevelCNN, frame_modules
 from .inference import (
@@ -22,8 +22,10 @@ from .samplecnn import (
     default_channels,
     parse_sizes,
 )
+from .spectral import ClipStatistics
 
 __all__ = [
+    "ClipStatistics",
     "FrameLevelCNN",
     "InferenceRunner",
     "InferenceSampleCNN",

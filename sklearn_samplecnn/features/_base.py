@@ -1,0 +1,139 @@
+"""What the clip-feature transformers share: the transform loop, cache, errors and names.
+
+A transformer describes its output as *passes* (one per pretrained model for
+:class:`~sklearn_samplecnn.MultiScaleFeatureTransformer`, one for the classic
+statistics), each a run of output columns split into cached *blocks*, and a
+``compute(clips, todo)`` that yields ``(clip index, row, error)``. This module
+looks every block up in the cache, computes the rest, applies ``on_error``,
+fills the cache and reports the failed files.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils._param_validation import validate_parameter_constraints
+from sklearn.utils.validation import check_is_fitted
+
+from .._clips import Clips, clips_from_X
+from .cache import FeatureCache, clip_key
+
+__all__ = ["ClipFeatureTransformer", "FeaturePass"]
+
+
+@dataclass
+class FeaturePass:
+    """A run of output columns computed together.
+
+    ``tokens[k]`` is the cache token of block ``k`` (of ``widths[k]``
+    columns); ``compute(clips, todo)`` yields ``(clip index, row, error)`` for
+    the clips in ``todo``, ``row`` covering all the pass's columns.
+    """
+
+    tokens: list[str]
+    widths: list[int]
+    compute: Callable[[Clips, list[int]], Iterator[tuple[int, np.ndarray | None, Exception | None]]]
+
+
+class ClipFeatureTransformer(TransformerMixin, BaseEstimator):
+    """Base of the transformers that turn clips (paths or waveforms) into one row each.
+
+    Subclasses set ``_parameter_constraints`` (with ``cache_dir``,
+    ``cache_key`` and ``on_error``), fit ``feature_names_out_`` and
+    ``n_features_out_``, and implement :meth:`_passes` and :meth:`_clips_sr`.
+    """
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = True
+        tags.transformer_tags.preserves_dtype = []  # always float32
+        tags.non_deterministic = str(getattr(self, "device", "cpu")).startswith("cuda")
+        return tags
+
+    def _validate_params(self) -> None:
+        validate_parameter_constraints(self._parameter_constraints, self.get_params(deep=False),
+                                       caller_name=type(self).__name__)
+        if self.cache_dir is not None:
+            FeatureCache(self.cache_dir)  # an empty name is refused at fit, not at transform
+
+    def _clips_sr(self) -> int:
+        """The rate clips are read at by :meth:`_as_clips` (passes may resample again)."""
+        raise NotImplementedError
+
+    def _as_clips(self, X, *, reset: bool) -> Clips:
+        clips = clips_from_X(self, X, reset=reset, sr=self._clips_sr(), res_type=self.res_type)
+        if reset:
+            if clips.kind == "paths":
+                self.__dict__.pop("n_features_in_", None)
+            self.failed_files_ = []
+        return clips
+
+    def _passes(self) -> list[FeaturePass]:
+        raise NotImplementedError
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        """One name per output column (see the class's ``feature_names_out_``)."""
+        check_is_fitted(self, "feature_names_out_")
+        return self.feature_names_out_.copy()
+
+    def transform(self, X) -> np.ndarray:
+        """One float32 row per clip.
+
+        Parameters
+        ----------
+        X : list of paths, list of 1-D waveforms or ndarray of shape (n_clips, n_samples)
+
+        Returns
+        -------
+        ndarray of shape (n_clips, n_features_out_), float32
+            Rows of clips that failed to decode are zeros or NaN
+            (``on_error``), and the files are listed in ``failed_files_``.
+        """
+        check_is_fitted(self, "feature_names_out_")
+        clips = self._as_clips(X, reset=False)
+        n = len(clips)
+        out = np.empty((n, self.n_features_out_), dtype=np.float32)
+        cache = FeatureCache(self.cache_dir) if self.cache_dir is not None else None
+        keys: list[str | None] = [None] * n
+        if cache is not None:
+            for i in range(n):
+                try:
+                    keys[i] = clip_key(clips, i, self.cache_key)
+                except OSError:
+                    keys[i] = None  # unreadable: decoding reports it
+        failed: dict[int, str] = {}
+        col = 0
+        for fp in self._passes():
+            bounds = np.cumsum([0, *fp.widths])
+            block = out[:, col:col + bounds[-1]]
+            col += int(bounds[-1])
+            todo = []
+            for i in range(n):
+                pieces = [cache.get(t, keys[i], w) for t, w in zip(fp.tokens, fp.widths)] \
+                    if cache is not None and keys[i] else [None]
+                if any(p is None for p in pieces):
+                    todo.append(i)
+                else:
+                    block[i] = np.concatenate(pieces)
+            for i, row, err in fp.compute(clips, todo):
+                if err is not None:
+                    if self.on_error == "raise":
+                        raise err
+                    failed[i] = str(err)
+                    block[i] = 0.0 if self.on_error == "zeros" else np.nan
+                    continue
+                block[i] = row
+                if cache is not None and keys[i] is not None:
+                    for t, a, b in zip(fp.tokens, bounds[:-1], bounds[1:]):
+                        cache.put(t, keys[i], row[a:b])
+        self.failed_files_ = [clips.name(i) for i in sorted(failed)]
+        if failed:
+            listing = "\n  ".join(failed[i] for i in sorted(failed)[:20])
+            more = f"\n  ... and {len(failed) - 20} more" if len(failed) > 20 else ""
+            warnings.warn(f"{len(failed)} of {n} clips could not be decoded; their rows are "
+                          f"{self.on_error}:\n  {listing}{more}", stacklevel=2)
+        return out
