@@ -35,6 +35,7 @@ import json
 import os
 import uuid
 import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,7 +56,9 @@ from ._file_config import (
     meta_module,
     short,
 )
+from ._layouts import infer_samplecnn, read_state_dict, to_samplecnn_names
 from .exceptions import PretrainedFileError
+from .nn import SampleCNN, parse_sizes
 
 __all__ = ["MODULE_CLASSES", "PretrainedModel", "save_pretrained", "load_pretrained",
            "weights_fingerprint"]
@@ -115,8 +118,9 @@ def _now() -> str:
 class PretrainedModel:
     """A loaded file: the module (eval mode, on ``device``) and its config.
 
-    Made by :func:`load_pretrained`; :func:`save_pretrained` writes one back
-    as a ``.samplecnn`` file.
+    Made by :func:`load_pretrained` (a ``.samplecnn`` file) or
+    :meth:`from_state_dict` (weights from elsewhere); :func:`save_pretrained`
+    writes one back as a ``.samplecnn`` file.
 
     Attributes
     ----------
@@ -146,6 +150,132 @@ class PretrainedModel:
     @property
     def labels(self) -> list:
         return list(self.config.get("labels") or [])
+
+    @classmethod
+    def from_state_dict(
+        cls,
+        weights: Mapping[str, torch.Tensor] | str | os.PathLike,
+        *,
+        sample_rate: int,
+        sizes: str | Sequence[int] | None = None,
+        channels: Sequence[int] | None = None,
+        labels: Sequence | None = None,
+        task: str | None = None,
+        multilabel: bool | None = None,
+        layout: str = "samplecnn",
+        dropout: float = 0.5,
+        name: str | None = None,
+        metadata: dict | None = None,
+        device: str = "cpu",
+    ) -> PretrainedModel:
+        """Wrap the weights of a SampleCNN trained elsewhere with the config they lack.
+
+        Parameters
+        ----------
+        weights : mapping of str to Tensor, str or os.PathLike
+            A ``state_dict``, or a file holding one: a safetensors file, or a
+            ``torch.save`` file (``.pt``, ``.pth``; a checkpoint dict with a
+            ``"state_dict"`` entry also works), read with
+            ``torch.load(..., weights_only=True)`` only: files that need full
+            unpickling are refused, nothing in them runs.
+        sample_rate : int
+            The rate in Hz the model was trained at (16000 for the public
+            16 kHz models); audio is resampled to it.
+        sizes : str, sequence of int or None, default=None
+            :class:`~sklearn_samplecnn.nn.SampleCNN` sizes (``"3^9"``,
+            ``"3-3-2"``...). ``None`` reads them off the conv kernels (each
+            module's pool equals its kernel, as in the paper and in the
+            public 16 kHz SampleCNN); given, they are checked against them.
+        channels : sequence of int or None, default=None
+            ``None`` reads them off the weights; given, they are checked.
+        labels : sequence or None, default=None
+            One class name (``task="classifier"``) or tag (``task="tagger"``)
+            per output, in output order. ``None``: a bare module, for features.
+        task : {"classifier", "tagger"} or None, default=None
+            Required with ``labels``: what :meth:`to_estimator` rebuilds.
+        multilabel : bool or None, default=None
+            For a tagger: one sigmoid per tag (``True``, the default for
+            taggers) or one-vs-rest over classes.
+        layout : {"samplecnn", "sota-music-tagging"}, default="samplecnn"
+            The parameter names: this library's, or those of the SampleCNN of
+            Won et al.'s *sota-music-tagging-models* (``layer1.conv.weight``
+            ... ``layer11.bn.*``, ``dense.*``), mapped one to one (see Notes).
+        dropout : float, default=0.5
+            Dropout before the output layer (not in the weights; used only if
+            the model is trained further).
+        name : str or None, default=None
+            A display name; ``None`` uses the model's (``"3^9"``).
+        metadata : dict or None, default=None
+            Extra JSON-serialisable notes stored under ``config["training"]``.
+        device : str, default="cpu"
+
+        Returns
+        -------
+        PretrainedModel
+            In eval mode; ``save_pretrained(model, path)`` makes it a
+            ``.samplecnn`` file that the CLI and the feature transformer read.
+
+        Raises
+        ------
+        PretrainedFileError
+            Unreadable or pickled file, names of another layout or
+            architecture, or shapes that do not fit the given sizes or
+            channels (the message names the tensor), or labels that do not
+            match the outputs.
+
+        Notes
+        -----
+        The ``"sota-music-tagging"`` SampleCNN's first conv pads one zero on
+        each side where this library's pads none; the weights map exactly, and
+        the imported model's output for a segment equals theirs for the same
+        segment delayed by one sample (a zero in front, the last sample
+        dropped). Their output layer applies a sigmoid in ``forward``; here it
+        gives logits and the tagger applies the sigmoid. Their SampleCNNSE
+        (residual and squeeze-and-excitation blocks) cannot be mapped and is
+        refused. Other modules (frame-level models) are imported by building
+        them and calling ``load_state_dict`` and :func:`save_pretrained`.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from sklearn_samplecnn.nn import SampleCNN
+        >>> source = SampleCNN("3-3-3", channels=(4, 4, 4, 4), n_outputs=2)
+        >>> model = PretrainedModel.from_state_dict(
+        ...     source.state_dict(), sample_rate=8000, labels=["calm", "loud"],
+        ...     task="classifier")
+        >>> model.name, model.input_length, model.labels
+        ('3^2', 27, ['calm', 'loud'])
+        """
+        if labels is not None and task is None:
+            raise ValueError("task must be 'classifier' or 'tagger' when labels are given, "
+                             "got None.")
+        where = os.fspath(weights) if isinstance(weights, (str, os.PathLike)) else "state_dict"
+        state = to_samplecnn_names(read_state_dict(weights, where), layout, where)
+        found_sizes, found_channels, n_outputs = infer_samplecnn(state, where)
+        module_config = {
+            "sizes": list(found_sizes if sizes is None else parse_sizes(sizes)),
+            "channels": list(found_channels if channels is None else channels),
+            "n_outputs": n_outputs,
+            "dropout": float(dropout),
+        }
+        shapes = {k: tuple(v.shape) for k, v in state.items()}
+        compare_shapes(meta_module(SampleCNN, module_config, shapes, where), shapes, where,
+                        "the weights")
+        module = SampleCNN(**module_config)
+        module.load_state_dict(state, strict=True)
+        if task == "tagger" and multilabel is None:
+            multilabel = True
+        training = {"imported": _now(), "layout": layout,
+                    **({"source": where} if where != "state_dict" else {}), **(metadata or {})}
+        config = _make_config(
+            module, sample_rate=sample_rate, task=task,
+            labels=_jsonable(labels) if labels is not None else [], multilabel=multilabel,
+            estimator={"sr": sample_rate}, training=training, name=name)
+        check_config(config, where)
+        module.to(device).eval()
+        return cls(module=module, config=config,
+                   path=where if where != "state_dict" else None,
+                   fingerprint=config["weights_sha256"])
 
     def to_estimator(self, **params):
         """A fitted :class:`SampleCNNClassifier` or :class:`SampleCNNTagger` for prediction.
@@ -300,7 +430,8 @@ def _checked_config(name: str, meta: dict, shapes: dict[str, tuple]
     try:
         config = json.loads(meta[META_KEY])
     except (KeyError, ValueError):
-        fail(name, "has no sklearn-samplecnn config in its header.")
+        fail(name, "has no sklearn-samplecnn config in its header (for weights saved "
+                   "elsewhere, see PretrainedModel.from_state_dict).")
     if not isinstance(config, dict):
         fail(name, f"the sklearn-samplecnn config must be a JSON object, got {short(config)}.")
     fmt = config.get("format")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import struct
 import warnings
 
@@ -13,7 +14,9 @@ import torch
 
 from sklearn_samplecnn import (
     MelFrameLevelCNN,
+    MultiScaleFeatureTransformer,
     PretrainedFileError,
+    PretrainedModel,
     SampleCNNClassifier,
     load_pretrained,
     save_pretrained,
@@ -22,7 +25,7 @@ from sklearn_samplecnn import pretrained as pretrained_module
 from sklearn_samplecnn._file_config import config_sha256
 from sklearn_samplecnn.audio import write_audio
 from sklearn_samplecnn.cli import main
-from sklearn_samplecnn.nn import SampleCNN
+from sklearn_samplecnn.nn import PUBLIC_CODE_CHANNELS, SampleCNN
 
 from .conftest import tone
 
@@ -274,3 +277,170 @@ def test_first_format_loads_with_a_warning_and_resaves(clf, tmp_path):
     bad = _rewrite(clf["path"], tmp_path / "bad.samplecnn", as_v1_with_3_labels)
     with pytest.warns(UserWarning), pytest.raises(PretrainedFileError, match="3 labels"):
         load_pretrained(bad)
+
+
+# -- importing weights from elsewhere ----------------------------------------
+def _as_file(state, tmp_path, kind):
+    if kind == "mapping":
+        return state
+    if kind == "safetensors":
+        from safetensors.torch import save_file
+
+        save_file({k: v.contiguous() for k, v in state.items()}, tmp_path / "w.safetensors")
+        return tmp_path / "w.safetensors"
+    if kind == "checkpoint":  # nn.DataParallel names inside a training checkpoint
+        state = {"epoch": 3, "state_dict": {f"module.{k}": v for k, v in state.items()}}
+    torch.save(state, tmp_path / "w.pt")
+    return str(tmp_path / "w.pt")
+
+
+@pytest.mark.parametrize("kind", ["mapping", "pt", "safetensors", "checkpoint"])
+def test_plain_state_dict_is_wrapped(tiny, tmp_path, kind):
+    source = _as_file(tiny.state_dict(), tmp_path, kind)
+    model = PretrainedModel.from_state_dict(source, sample_rate=8000)
+    assert model.module.sizes == (3, 3, 3) and model.module.channels == (3, 4, 5, 6)
+    assert model.config["task"] is None and model.sample_rate == 8000
+    x = torch.randn(4, 27)
+    with torch.no_grad():
+        torch.testing.assert_close(model.module(x), tiny(x))
+    assert model.fingerprint == pretrained_module.weights_fingerprint(tiny)
+
+
+def test_given_architecture_must_fit_the_weights(tiny):
+    state = tiny.state_dict()
+    with pytest.raises(PretrainedFileError, match=r"'features.strided.0.weight' has shape "
+                                                  r"\(3, 1, 3\) in the weights .* \(8, 1, 3\)"):
+        PretrainedModel.from_state_dict(state, sample_rate=8000, channels=[8, 4, 5, 6])
+    with pytest.raises(PretrainedFileError, match=r"missing \['features.module2.2.weight'"):
+        PretrainedModel.from_state_dict(state, sample_rate=8000, sizes="3-3-2")
+    with pytest.raises(PretrainedFileError, match=r"missing \['classifier.bias'\]"):
+        PretrainedModel.from_state_dict({k: v for k, v in state.items()
+                                         if k != "classifier.bias"}, sample_rate=8000)
+    with pytest.raises(PretrainedFileError, match=r"unexpected \['extra.weight'\]"):
+        PretrainedModel.from_state_dict({**state, "extra.weight": torch.zeros(1)},
+                                        sample_rate=8000)
+    with pytest.raises(PretrainedFileError, match="entry 'note' is a str"):
+        PretrainedModel.from_state_dict({**state, "note": "hi"}, sample_rate=8000)
+    with pytest.raises(PretrainedFileError, match="2 outputs but 3 labels"):
+        PretrainedModel.from_state_dict(state, sample_rate=8000, labels=["a", "b", "c"],
+                                        task="classifier")
+    with pytest.raises(ValueError, match="task must be"):
+        PretrainedModel.from_state_dict(state, sample_rate=8000, labels=["a", "b"])
+    with pytest.raises(ValueError, match="layout must be one of"):
+        PretrainedModel.from_state_dict(state, sample_rate=8000, layout="keras")
+
+
+class _Payload:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.mkdir, (self.marker,))
+
+
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
+def test_pickle_payloads_are_refused_unrun(tiny, tmp_path):
+    marker = str(tmp_path / "ran")
+    torch.save({**tiny.state_dict(), "x": _Payload(marker)}, tmp_path / "evil.pt")
+    (tmp_path / "evil.pth").write_bytes(pickle.dumps({"w": _Payload(marker)}))
+    for name in ("evil.pt", "evil.pth"):
+        with pytest.raises(PretrainedFileError, match="weights_only=True"):
+            PretrainedModel.from_state_dict(tmp_path / name, sample_rate=8000)
+    assert not os.path.exists(marker)
+
+
+class _WonBlock(torch.nn.Module):
+    """conv-bn-relu-maxpool with the attribute names of the public 16 kHz SampleCNN."""
+
+    def __init__(self, c_in, c_out, kernel, stride, pool):
+        super().__init__()
+        self.conv = torch.nn.Conv1d(c_in, c_out, kernel, stride=stride, padding=kernel // 2)
+        self.bn = torch.nn.BatchNorm1d(c_out)
+        self.mp = torch.nn.MaxPool1d(pool)
+
+    def forward(self, x):
+        return self.mp(torch.relu(self.bn(self.conv(x))))
+
+
+class _WonSampleCNN(torch.nn.Module):
+    """That layout: layer1 (strided, padding 1) ... layerN (1x1), dense, sigmoid."""
+
+    def __init__(self, channels, n_modules, n_class):
+        super().__init__()
+        c = [1, *channels]
+        specs = [(3, 3, 1)] + [(3, 1, 3)] * n_modules + [(1, 1, 1)]
+        for k, spec in enumerate(specs, start=1):
+            self.add_module(f"layer{k}", _WonBlock(c[k - 1], c[k], *spec))
+        self.dense = torch.nn.Linear(c[-1], n_class)
+
+    def forward(self, x):
+        x = x.unsqueeze(1)
+        for name, block in self.named_children():
+            if name.startswith("layer"):
+                x = block(x)
+        return torch.sigmoid(self.dense(x.squeeze(-1)))
+
+
+def test_public_16k_layout_matches_its_source(tmp_path):
+    torch.manual_seed(0)
+    source = _random_bn(_WonSampleCNN([4, 5, 6, 7, 8], n_modules=3, n_class=3))
+    torch.save(source.state_dict(), tmp_path / "best_model.pth")
+    model = PretrainedModel.from_state_dict(
+        tmp_path / "best_model.pth", layout="sota-music-tagging", sample_rate=16000,
+        labels=["rock", "piano", "vocal"], task="tagger")
+    assert model.module.sizes == (3, 3, 3, 3) and model.module.channels == (4, 5, 6, 7, 8)
+    x = torch.randn(5, 81)
+    delayed = torch.cat([torch.zeros(5, 1), x[:, :-1]], dim=1)  # their strided conv pads 1
+    with torch.no_grad():
+        torch.testing.assert_close(torch.sigmoid(model.module(delayed)), source(x))
+    est = load_pretrained(save_pretrained(model, tmp_path / "won.samplecnn")).to_estimator()
+    assert est.tags_.tolist() == ["rock", "piano", "vocal"] and est.sr == 16000
+
+
+def test_public_16k_layout_at_full_size():
+    state = _WonSampleCNN(PUBLIC_CODE_CHANNELS, n_modules=9, n_class=50).state_dict()
+    model = PretrainedModel.from_state_dict(state, layout="sota-music-tagging",
+                                            sample_rate=16000)
+    assert model.name == "3^9" and model.input_length == 59049
+    assert model.module.channels == PUBLIC_CODE_CHANNELS and model.module.n_outputs == 50
+    ours = model.module.state_dict()
+    for theirs, mine in [("layer1.conv.weight", "features.strided.0.weight"),
+                         ("layer10.bn.running_var", "features.module9.1.running_var"),
+                         ("layer11.conv.bias", "features.conv1x1.0.bias"),
+                         ("dense.weight", "classifier.weight")]:
+        assert torch.equal(ours[mine], state[theirs])
+
+
+def test_public_layout_refuses_what_it_cannot_map():
+    state = _WonSampleCNN([4, 4, 4, 4], n_modules=2, n_class=2).state_dict()
+    layout = {"layout": "sota-music-tagging", "sample_rate": 16000}
+    se = {**state, "layer1.conv_1.weight": torch.zeros(4, 1, 3)}
+    with pytest.raises(PretrainedFileError, match="squeeze-and-excitation"):
+        PretrainedModel.from_state_dict(se, **layout)
+    with pytest.raises(PretrainedFileError, match=r"\['spec.mel_scale.fb'\] are not part"):
+        PretrainedModel.from_state_dict({**state, "spec.mel_scale.fb": torch.zeros(2)},
+                                        **layout)
+    even = {**state, "layer2.conv.weight": torch.zeros(4, 4, 2)}
+    with pytest.raises(PretrainedFileError, match="layer2.conv.weight has an even kernel"):
+        PretrainedModel.from_state_dict(even, **layout)
+    with pytest.raises(PretrainedFileError, match="not a SampleCNN state_dict"):
+        PretrainedModel.from_state_dict(state, sample_rate=16000)  # layout left out
+
+
+def test_imported_weights_become_a_normal_model_file(tiny, tmp_path, capsys):
+    model = PretrainedModel.from_state_dict(torch.save(tiny.state_dict(), tmp_path / "w.pt")
+                                            or tmp_path / "w.pt", sample_rate=8000,
+                                            labels=["calm", "loud"], task="tagger")
+    path = save_pretrained(model, tmp_path / "tags.samplecnn")
+    code, out, _ = _cli(capsys, "info", path)
+    assert code == 0 and "tagger, 2 tags: calm, loud" in out and "imported" in out
+    wav = tmp_path / "clip.wav"
+    write_audio(wav, tone(440, 300, 8000), 8000)
+    code, out, err = _cli(capsys, "predict", path, wav)
+    assert code == 0, err
+    assert out.splitlines()[0] == "path,tags,prob_calm,prob_loud"
+    clips = np.random.default_rng(0).normal(size=(2, 100)).astype(np.float32)
+    np.testing.assert_allclose(
+        MultiScaleFeatureTransformer(extractors=[str(path)]).fit_transform(clips),
+        MultiScaleFeatureTransformer(extractors=[(tiny, 8000)]).fit_transform(clips),
+        rtol=1e-5)
