@@ -56,7 +56,7 @@ def read_state_dict(source, where: str) -> dict[str, torch.Tensor]:
     """A ``{name: tensor}`` dict from a mapping, a safetensors file or a ``torch.save`` file.
 
     A ``torch.save`` file may hold the state_dict itself or a checkpoint dict
-    with it under ``"state_dict"``; a common ``"module."`` prefix
+    with it under ``"state_dict"`` or ``"model"``; a common ``"module."`` prefix
     (``nn.DataParallel``) is removed.
     """
     if isinstance(source, (str, os.PathLike)):
@@ -64,8 +64,10 @@ def read_state_dict(source, where: str) -> dict[str, torch.Tensor]:
         if not os.path.isfile(name):
             raise FileNotFoundError(f"{name}: no such weights file")
         source = _read_file(name)
-        if isinstance(source, Mapping) and isinstance(source.get("state_dict"), Mapping):
-            source = source["state_dict"]
+        for entry in ("state_dict", "model"):  # a training checkpoint around the weights
+            if isinstance(source, Mapping) and isinstance(source.get(entry), Mapping):
+                source = source[entry]
+                break
     if not isinstance(source, Mapping):
         fail(where, f"expected a state_dict (a mapping of names to tensors), got "
                     f"{type(source).__name__}.")

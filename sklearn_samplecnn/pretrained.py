@@ -175,7 +175,7 @@ class PretrainedModel:
         weights : mapping of str to Tensor, str or os.PathLike
             A ``state_dict``, or a file holding one: a safetensors file, or a
             ``torch.save`` file (``.pt``, ``.pth``; a checkpoint dict with a
-            ``"state_dict"`` entry also works), read with
+            ``"state_dict"`` or ``"model"`` entry also works), read with
             ``torch.load(..., weights_only=True)`` only: files that need full
             unpickling are refused, nothing in them runs.
         sample_rate : int

@@ -290,11 +290,13 @@ def _as_file(state, tmp_path, kind):
         return tmp_path / "w.safetensors"
     if kind == "checkpoint":  # nn.DataParallel names inside a training checkpoint
         state = {"epoch": 3, "state_dict": {f"module.{k}": v for k, v in state.items()}}
+    if kind == "model-entry":  # how the public 16 kHz SampleCNN's code saves a checkpoint
+        state = {"model": state}
     torch.save(state, tmp_path / "w.pt")
     return str(tmp_path / "w.pt")
 
 
-@pytest.mark.parametrize("kind", ["mapping", "pt", "safetensors", "checkpoint"])
+@pytest.mark.parametrize("kind", ["mapping", "pt", "safetensors", "checkpoint", "model-entry"])
 def test_plain_state_dict_is_wrapped(tiny, tmp_path, kind):
     source = _as_file(tiny.state_dict(), tmp_path, kind)
     model = PretrainedModel.from_state_dict(source, sample_rate=8000)
