@@ -10,14 +10,14 @@ this layer sits between :mod:`~sklearn_samplecnn.audio` /
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from sklearn.utils.validation import validate_data
 
+from ._fileio import atomic_write, digest, file_key
 from .audio import DEFAULT_RES_TYPE, audio_info, load_audio
 from .exceptions import AudioLoadError
 from .segments import take_segment
@@ -28,10 +28,12 @@ __all__ = ["AudioCache", "Clips", "clips_from_X"]
 class AudioCache:
     """Decoded, resampled clips kept in memory or as ``.npy`` files in a folder.
 
-    Keys are (path, size, modification time, rate, filter): a file changed on
-    disk gets a new entry. Disk entries are written atomically (temporary file
-    + rename), so parallel workers never read half a file; an unreadable entry
-    is decoded again.
+    Keys are the file's stat identity (path, size, modification time, inode,
+    change time: a replaced or edited file gets a new entry, see
+    :func:`sklearn_samplecnn._fileio.file_key`), the rate and the filter. Disk
+    entries are written atomically, so parallel workers never read half a
+    file; an unreadable entry is decoded again; a folder that cannot be
+    written is skipped (the clip is still returned).
     """
 
     def __init__(self, where: str | os.PathLike) -> None:
@@ -42,9 +44,7 @@ class AudioCache:
 
     @staticmethod
     def key(path: str, sr: int, res_type: str) -> str:
-        st = os.stat(path)
-        raw = f"{os.path.abspath(path)}|{st.st_size}|{st.st_mtime_ns}|{sr}|{res_type}"
-        return hashlib.sha1(raw.encode()).hexdigest()
+        return digest(file_key(path), str(sr), res_type)
 
     def get(self, path: str, sr: int, res_type: str) -> np.ndarray:
         key = self.key(path, sr, res_type)
@@ -58,10 +58,8 @@ class AudioCache:
         except (OSError, ValueError):
             pass
         y = load_audio(path, sr=sr, res_type=res_type)
-        fd, tmp = tempfile.mkstemp(dir=file.parent, suffix=".tmp")
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, y, allow_pickle=False)
-        os.replace(tmp, file)
+        with contextlib.suppress(OSError):  # read-only or full: decode again next time
+            atomic_write(file, lambda f: np.save(f, y, allow_pickle=False))
         return y
 
 

@@ -8,20 +8,15 @@ one way to key a file for a cache.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
-import tempfile
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
 __all__ = ["atomic_write", "digest", "file_key"]
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
 
 
 def digest(*parts: bytes | str) -> str:
@@ -34,13 +29,15 @@ def digest(*parts: bytes | str) -> str:
     return h.hexdigest()
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> Path:
+def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None], *,
+                 fsync: bool = False) -> Path:
     """Write ``path`` through ``write(file)`` into a temporary file renamed into place.
 
     The parent folder is created. On any error (the writer's, a full disk)
     the temporary file is removed and the error propagates; ``path`` is then
-    untouched. The file gets mode ``0o666 & ~umask`` (``0o644`` under the
-    usual umask), not the ``0o600`` of temporary files.
+    untouched. The file gets the mode ``open()`` gives (``0o666`` less the
+    umask), not the ``0o600`` of ``tempfile``. ``fsync=True`` flushes the data
+    to disk before the rename (model files; not cache entries).
 
     Raises
     ------
@@ -51,17 +48,18 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> 
     if path.is_dir():
         raise IsADirectoryError(f"{path}: is a folder; give a file name to write.")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
-        os.chmod(tmp, 0o666 & ~_umask())
+            if fsync:
+                f.flush()
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
-        except OSError:
-            pass
         raise
     return path
 

@@ -4,10 +4,26 @@ A ``.samplecnn`` file is a safetensors file. Its tensors are the module's
 ``state_dict``; its header metadata holds, under the key ``"sklearn_samplecnn"``,
 a JSON config: the module class and constructor arguments (sizes, channels,
 ...), sample rate, input length, label names or tags, the estimator's segment
-settings, training metadata, the library version, and a SHA-256 of the
-weights. Loading parses the header and the raw tensors only: no pickle, no
-code from the file is ever run, and the module class must be one of this
-library's (see :data:`MODULE_CLASSES`).
+settings, training metadata, the library version, a SHA-256 of the weights
+(``weights_sha256``) and a SHA-256 of the whole config (``config_sha256``,
+over its canonical JSON without that field, so it covers the weights hash too).
+
+Loading reads the header first and checks, before building anything: the
+config hash, the config's consistency (known module class and task, one label
+per output, a positive integer sample rate, the input length the module
+implies, ...) and the tensor shapes the config implies against those in the
+file (the module is first built on torch's ``meta`` device, which allocates
+nothing). Only then are the tensors read, the module built and the weights
+hash checked. Nothing is ever unpickled, no code from the file runs, and the
+module class must be one of this library's (see :data:`MODULE_CLASSES`).
+Every problem raises :class:`~sklearn_samplecnn.exceptions.PretrainedFileError`
+naming the file and what is wrong. The hashes make changes evident, they do
+not sign: whoever edits a file on purpose can recompute them.
+
+Format versions: files are written as ``"sklearn-samplecnn/2"``. Files of the
+pre-release format ``"sklearn-samplecnn/1"`` (no config hash) still load, with
+a warning and every other check; ``save_pretrained(load_pretrained(path), path)``
+rewrites one in the current format.
 """
 
 from __future__ import annotations
@@ -16,6 +32,8 @@ import datetime as _dt
 import hashlib
 import json
 import os
+import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,21 +42,25 @@ import torch
 from torch import nn
 
 from . import __version__
+from ._file_config import (
+    FORMAT,
+    META_KEY,
+    MODULE_CLASSES,
+    OLD_FORMATS,
+    check_config,
+    compare_shapes,
+    config_sha256,
+    fail,
+    meta_module,
+    short,
+)
+from ._fileio import atomic_write
+from ._layouts import infer_samplecnn, read_state_dict, to_samplecnn_names
 from .exceptions import PretrainedFileError
-from .nn import FrameLevelCNN, MelFrameLevelCNN, SampleCNN
+from .nn import SampleCNN, parse_sizes
 
 __all__ = ["MODULE_CLASSES", "PretrainedModel", "save_pretrained", "load_pretrained",
            "weights_fingerprint"]
-
-FORMAT = "sklearn-samplecnn/1"
-_META_KEY = "sklearn_samplecnn"
-
-#: The only classes a file may name: loading never imports anything else.
-MODULE_CLASSES: dict[str, type[nn.Module]] = {
-    "SampleCNN": SampleCNN,
-    "FrameLevelCNN": FrameLevelCNN,
-    "MelFrameLevelCNN": MelFrameLevelCNN,
-}
 
 # Estimator settings a rebuilt estimator needs to predict as the original did.
 _ESTIMATOR_SETTINGS = ("sr", "hop_length", "tail", "short", "aggregate", "res_type", "threshold")
@@ -62,9 +84,42 @@ def _jsonable(values) -> list:
     return [v.item() if isinstance(v, np.generic) else v for v in values]
 
 
+def _make_config(module: nn.Module, *, sample_rate: int, task: str | None, labels: list,
+                 multilabel: bool | None, estimator: dict, training: dict,
+                 name: str | None = None) -> dict:
+    cls_name = type(module).__name__
+    if cls_name not in MODULE_CLASSES:
+        raise PretrainedFileError(
+            f"module class {cls_name} cannot be saved; supported: {sorted(MODULE_CLASSES)}."
+        )
+    return {
+        "format": FORMAT,
+        "library_version": __version__,
+        "module_class": cls_name,
+        "module_config": module.get_config(),
+        "name": name or getattr(module, "name", cls_name),
+        "sample_rate": sample_rate,
+        "input_length": int(module.input_length),
+        "task": task,
+        "labels": labels,
+        "multilabel": multilabel,
+        "estimator": estimator,
+        "training": training,
+        "weights_sha256": weights_fingerprint(module),
+    }
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
 @dataclass
 class PretrainedModel:
     """A loaded file: the module (eval mode, on ``device``) and its config.
+
+    Made by :func:`load_pretrained` (a ``.samplecnn`` file) or
+    :meth:`from_state_dict` (weights from elsewhere); :func:`save_pretrained`
+    writes one back as a ``.samplecnn`` file.
 
     Attributes
     ----------
@@ -94,6 +149,132 @@ class PretrainedModel:
     @property
     def labels(self) -> list:
         return list(self.config.get("labels") or [])
+
+    @classmethod
+    def from_state_dict(
+        cls,
+        weights: Mapping[str, torch.Tensor] | str | os.PathLike,
+        *,
+        sample_rate: int,
+        sizes: str | Sequence[int] | None = None,
+        channels: Sequence[int] | None = None,
+        labels: Sequence | None = None,
+        task: str | None = None,
+        multilabel: bool | None = None,
+        layout: str = "samplecnn",
+        dropout: float = 0.5,
+        name: str | None = None,
+        metadata: dict | None = None,
+        device: str = "cpu",
+    ) -> PretrainedModel:
+        """Wrap the weights of a SampleCNN trained elsewhere with the config they lack.
+
+        Parameters
+        ----------
+        weights : mapping of str to Tensor, str or os.PathLike
+            A ``state_dict``, or a file holding one: a safetensors file, or a
+            ``torch.save`` file (``.pt``, ``.pth``; a checkpoint dict with a
+            ``"state_dict"`` or ``"model"`` entry also works), read with
+            ``torch.load(..., weights_only=True)`` only: files that need full
+            unpickling are refused, nothing in them runs.
+        sample_rate : int
+            The rate in Hz the model was trained at (16000 for the public
+            16 kHz models); audio is resampled to it.
+        sizes : str, sequence of int or None, default=None
+            :class:`~sklearn_samplecnn.nn.SampleCNN` sizes (``"3^9"``,
+            ``"3-3-2"``...). ``None`` reads them off the conv kernels (each
+            module's pool equals its kernel, as in the paper and in the
+            public 16 kHz SampleCNN); given, they are checked against them.
+        channels : sequence of int or None, default=None
+            ``None`` reads them off the weights; given, they are checked.
+        labels : sequence or None, default=None
+            One class name (``task="classifier"``) or tag (``task="tagger"``)
+            per output, in output order. ``None``: a bare module, for features.
+        task : {"classifier", "tagger"} or None, default=None
+            Required with ``labels``: what :meth:`to_estimator` rebuilds.
+        multilabel : bool or None, default=None
+            For a tagger: one sigmoid per tag (``True``, the default for
+            taggers) or one-vs-rest over classes.
+        layout : {"samplecnn", "sota-music-tagging"}, default="samplecnn"
+            The parameter names: this library's, or those of the SampleCNN of
+            Won et al.'s *sota-music-tagging-models* (``layer1.conv.weight``
+            ... ``layer11.bn.*``, ``dense.*``), mapped one to one (see Notes).
+        dropout : float, default=0.5
+            Dropout before the output layer (not in the weights; used only if
+            the model is trained further).
+        name : str or None, default=None
+            A display name; ``None`` uses the model's (``"3^9"``).
+        metadata : dict or None, default=None
+            Extra JSON-serialisable notes stored under ``config["training"]``.
+        device : str, default="cpu"
+
+        Returns
+        -------
+        PretrainedModel
+            In eval mode; ``save_pretrained(model, path)`` makes it a
+            ``.samplecnn`` file that the CLI and the feature transformer read.
+
+        Raises
+        ------
+        PretrainedFileError
+            Unreadable or pickled file, names of another layout or
+            architecture, or shapes that do not fit the given sizes or
+            channels (the message names the tensor), or labels that do not
+            match the outputs.
+
+        Notes
+        -----
+        The ``"sota-music-tagging"`` SampleCNN's first conv pads one zero on
+        each side where this library's pads none; the weights map exactly, and
+        the imported model's output for a segment equals theirs for the same
+        segment delayed by one sample (a zero in front, the last sample
+        dropped). Their output layer applies a sigmoid in ``forward``; here it
+        gives logits and the tagger applies the sigmoid. Their SampleCNNSE
+        (residual and squeeze-and-excitation blocks) cannot be mapped and is
+        refused. Other modules (frame-level models) are imported by building
+        them and calling ``load_state_dict`` and :func:`save_pretrained`.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from sklearn_samplecnn.nn import SampleCNN
+        >>> source = SampleCNN("3-3-3", channels=(4, 4, 4, 4), n_outputs=2)
+        >>> model = PretrainedModel.from_state_dict(
+        ...     source.state_dict(), sample_rate=8000, labels=["calm", "loud"],
+        ...     task="classifier")
+        >>> model.name, model.input_length, model.labels
+        ('3^2', 27, ['calm', 'loud'])
+        """
+        if labels is not None and task is None:
+            raise ValueError("task must be 'classifier' or 'tagger' when labels are given, "
+                             "got None.")
+        where = os.fspath(weights) if isinstance(weights, (str, os.PathLike)) else "state_dict"
+        state = to_samplecnn_names(read_state_dict(weights, where), layout, where)
+        found_sizes, found_channels, n_outputs = infer_samplecnn(state, where)
+        module_config = {
+            "sizes": list(found_sizes if sizes is None else parse_sizes(sizes)),
+            "channels": list(found_channels if channels is None else channels),
+            "n_outputs": n_outputs,
+            "dropout": float(dropout),
+        }
+        shapes = {k: tuple(v.shape) for k, v in state.items()}
+        compare_shapes(meta_module(SampleCNN, module_config, shapes, where), shapes, where,
+                        "the weights")
+        module = SampleCNN(**module_config)
+        module.load_state_dict(state, strict=True)
+        if task == "tagger" and multilabel is None:
+            multilabel = True
+        training = {"imported": _now(), "layout": layout,
+                    **({"source": where} if where != "state_dict" else {}), **(metadata or {})}
+        config = _make_config(
+            module, sample_rate=sample_rate, task=task,
+            labels=_jsonable(labels) if labels is not None else [], multilabel=multilabel,
+            estimator={"sr": sample_rate}, training=training, name=name)
+        check_config(config, where)
+        module.to(device).eval()
+        return cls(module=module, config=config,
+                   path=where if where != "state_dict" else None,
+                   fingerprint=config["weights_sha256"])
 
     def to_estimator(self, **params):
         """A fitted :class:`SampleCNNClassifier` or :class:`SampleCNNTagger` for prediction.
@@ -130,13 +311,21 @@ class PretrainedModel:
 
 
 def save_pretrained(obj, path: str | os.PathLike, *, metadata: dict | None = None) -> Path:
-    """Write a fitted estimator or a module to ``path`` (conventionally ``*.samplecnn``).
+    """Write a fitted estimator, a module or a :class:`PretrainedModel` to ``path``.
+
+    The file (conventionally ``*.samplecnn``) is written atomically: to a
+    temporary file next to ``path``, renamed over it once complete, removed
+    if anything fails. It gets the usual permissions of a new file (those the
+    umask leaves, e.g. 0644). The config is checked as :func:`load_pretrained`
+    checks it, so no file is written that loading would refuse.
 
     Parameters
     ----------
-    obj : SampleCNNClassifier, SampleCNNTagger or torch.nn.Module
-        A fitted estimator, or one of :data:`MODULE_CLASSES`.
+    obj : SampleCNNClassifier, SampleCNNTagger, torch.nn.Module or PretrainedModel
+        A fitted estimator, one of :data:`MODULE_CLASSES`, or a loaded or
+        imported model (its config, labels and training metadata are kept).
     path : str or os.PathLike
+        The file to write; its folder is created if needed.
     metadata : dict or None
         Extra JSON-serialisable training metadata stored with the config
         (for a bare module, give ``{"sample_rate": ...}`` here; 22050 otherwise).
@@ -144,14 +333,36 @@ def save_pretrained(obj, path: str | os.PathLike, *, metadata: dict | None = Non
     Returns
     -------
     pathlib.Path
-    """
-    from safetensors.torch import save_file
 
+    Raises
+    ------
+    IsADirectoryError
+        ``path`` is a folder.
+    PretrainedFileError
+        An unfitted estimator, an unsupported module class, or a config that
+        does not hold together (e.g. labels that do not match the outputs).
+    """
+    from safetensors.torch import save
+
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path}: is a folder; save_pretrained needs a file name "
+                                f"such as {path / 'model.samplecnn'}.")
     metadata = dict(metadata or {})
-    if isinstance(obj, nn.Module):
-        module, task, labels, estimator = obj, None, [], {}
+    if isinstance(obj, PretrainedModel):
+        module, old = obj.module, obj.config
+        config = _make_config(
+            module, sample_rate=old.get("sample_rate"), task=old.get("task"),
+            labels=list(old.get("labels") or []), multilabel=old.get("multilabel"),
+            estimator=dict(old.get("estimator") or {}),
+            training={**(old.get("training") or {}), "saved": _now(), **metadata},
+            name=old.get("name"))
+    elif isinstance(obj, nn.Module):
         sample_rate = int(metadata.pop("sample_rate", 22050))
-        multilabel = None
+        config = _make_config(obj, sample_rate=sample_rate, task=None, labels=[],
+                              multilabel=None, estimator={},
+                              training={"saved": _now(), **metadata})
+        module = obj
     else:
         module = getattr(obj, "module_", None)
         if module is None:
@@ -160,9 +371,6 @@ def save_pretrained(obj, path: str | os.PathLike, *, metadata: dict | None = Non
 
         task = "tagger" if isinstance(obj, SampleCNNTagger) else "classifier"
         multilabel = getattr(obj, "multilabel_", None)
-        labels = _jsonable(obj.tags_ if task == "tagger" and multilabel else obj.classes_)
-        estimator = {k: getattr(obj, k) for k in _ESTIMATOR_SETTINGS if hasattr(obj, k)}
-        sample_rate = int(obj.sr)
         history = getattr(obj, "history_", None)
         if history:
             last = history[-1]
@@ -170,88 +378,102 @@ def save_pretrained(obj, path: str | os.PathLike, *, metadata: dict | None = Non
             for key in ("train_loss", "valid_loss"):
                 if key in last:
                     metadata.setdefault(key, float(last[key]))
-    cls_name = type(module).__name__
-    if cls_name not in MODULE_CLASSES:
-        raise PretrainedFileError(
-            f"module class {cls_name} cannot be saved; supported: {sorted(MODULE_CLASSES)}."
-        )
-    tensors = _tensors(module)
-    config = {
-        "format": FORMAT,
-        "library_version": __version__,
-        "module_class": cls_name,
-        "module_config": module.get_config(),
-        "name": getattr(module, "name", cls_name),
-        "sample_rate": sample_rate,
-        "input_length": int(module.input_length),
-        "task": task,
-        "labels": labels,
-        "multilabel": multilabel,
-        "estimator": estimator,
-        "training": {"saved": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-                     **metadata},
-        "weights_sha256": weights_fingerprint(module),
-    }
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, os.fspath(tmp), metadata={_META_KEY: json.dumps(config)})
-    os.replace(tmp, path)
+        config = _make_config(
+            module, sample_rate=int(obj.sr), task=task,
+            labels=_jsonable(obj.tags_ if task == "tagger" and multilabel else obj.classes_),
+            multilabel=multilabel,
+            estimator={k: getattr(obj, k) for k in _ESTIMATOR_SETTINGS if hasattr(obj, k)},
+            training={"saved": _now(), **metadata})
+    config["config_sha256"] = config_sha256(config)
+    check_config(config, os.fspath(path))
+    data = save(_tensors(module), metadata={META_KEY: json.dumps(config)})
+    atomic_write(path, lambda f: f.write(data), fsync=True)
     return path
+
+
+def _read_header(name: str) -> tuple[dict, dict[str, tuple]]:
+    """The header metadata and ``{tensor name: shape}`` of a safetensors file; no tensor data."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(name, framework="pt") as f:
+            meta = f.metadata() or {}
+            shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+    except Exception as exc:  # safetensors raises several types for foreign bytes
+        fail(name, f"not a safetensors weights file ({type(exc).__name__}: {exc}); "
+                   "pickled checkpoints are refused.")
+    return meta, shapes
+
+
+def _checked_config(name: str, meta: dict, shapes: dict[str, tuple]
+                    ) -> tuple[dict, type[nn.Module]]:
+    """The file's config and module class, after every check that needs no tensor data."""
+    try:
+        config = json.loads(meta[META_KEY])
+    except (KeyError, ValueError):
+        fail(name, "has no sklearn-samplecnn config in its header (for weights saved "
+                   "elsewhere, see PretrainedModel.from_state_dict).")
+    if not isinstance(config, dict):
+        fail(name, f"the sklearn-samplecnn config must be a JSON object, got {short(config)}.")
+    fmt = config.get("format")
+    if fmt == FORMAT:
+        digest = config_sha256(config)
+        if config.get("config_sha256") != digest:
+            fail(name, f"the config changed since saving (SHA-256 {digest[:12]}... != "
+                       f"recorded {str(config.get('config_sha256'))[:12]}...); the file was "
+                       "modified.")
+    elif fmt in OLD_FORMATS:
+        warnings.warn(f"{name}: format {fmt!r} has no config hash, so changes to its config "
+                      "cannot be detected; save_pretrained(load_pretrained(path), path) "
+                      f"rewrites it as {FORMAT!r}.", UserWarning, stacklevel=3)
+    else:
+        fail(name, f"unknown format {short(fmt)}; this version reads {FORMAT!r}.")
+    cls = check_config(config, name)
+    module = meta_module(cls, config["module_config"], shapes, name)
+    if config["input_length"] != module.input_length:
+        fail(name, f"input_length {config['input_length']} in the config does not match the "
+                   f"model's {module.input_length}.")
+    compare_shapes(module, shapes, name, "the file")
+    return config, cls
 
 
 def load_pretrained(path: str | os.PathLike, *, device: str = "cpu") -> PretrainedModel:
     """Load a file written by :func:`save_pretrained`; never unpickles anything.
+
+    The header is checked before any weights are read or any module built:
+    the config's SHA-256, its consistency, and the tensor shapes it implies
+    against those in the file (see the module docstring). Files of the
+    pre-release format ``"sklearn-samplecnn/1"`` load with a warning.
 
     Raises
     ------
     FileNotFoundError
         No such file.
     PretrainedFileError
-        Not a safetensors file (e.g. a pickle), no or unreadable config, an
-        unknown module class, weights that do not match the config or their
-        recorded SHA-256.
+        Not a safetensors file (e.g. a pickle); no, malformed or modified
+        config; an unknown module class or format; labels, sample rate,
+        input length or tensor shapes that do not fit the config; weights
+        that do not match their recorded SHA-256. The message names the file
+        and the problem.
     """
-    from safetensors import safe_open
     from safetensors.torch import load_file
 
     name = os.fspath(path)
     if not os.path.isfile(name):
         raise FileNotFoundError(f"{name}: no such pretrained file")
+    config, cls = _checked_config(name, *_read_header(name))
     try:
-        with safe_open(name, framework="pt") as f:
-            meta = f.metadata() or {}
         tensors = load_file(name)
-    except Exception as exc:  # safetensors raises several types for foreign bytes
-        raise PretrainedFileError(
-            f"{name}: not a safetensors weights file ({type(exc).__name__}: {exc}); "
-            "pickled checkpoints are refused."
-        ) from None
-    try:
-        config = json.loads(meta[_META_KEY])
-    except (KeyError, ValueError):
-        raise PretrainedFileError(f"{name}: has no sklearn-samplecnn config in its header.") \
-            from None
-    if config.get("format") != FORMAT:
-        raise PretrainedFileError(f"{name}: unknown format {config.get('format')!r}.")
-    cls = MODULE_CLASSES.get(config.get("module_class"))
-    if cls is None:
-        raise PretrainedFileError(
-            f"{name}: module class {config.get('module_class')!r} is not one of "
-            f"{sorted(MODULE_CLASSES)}."
-        )
+    except Exception as exc:
+        fail(name, f"unreadable tensor data ({type(exc).__name__}: {exc}).")
     try:
         module = cls(**config["module_config"])
         module.load_state_dict(tensors, strict=True)
     except (TypeError, ValueError, RuntimeError, KeyError) as exc:
-        raise PretrainedFileError(f"{name}: weights do not match the config ({exc}).") from None
+        fail(name, f"weights do not match the config ({exc}).")
     fingerprint = weights_fingerprint(module)
-    if fingerprint != config.get("weights_sha256"):
-        raise PretrainedFileError(
-            f"{name}: weights changed since saving (SHA-256 {fingerprint[:12]}... != recorded "
-            f"{str(config.get('weights_sha256'))[:12]}...); the file was modified."
-        )
-    if int(config.get("input_length", -1)) != module.input_length:
-        raise PretrainedFileError(f"{name}: input_length in the config does not match the model.")
+    if fingerprint != config["weights_sha256"]:
+        fail(name, f"weights changed since saving (SHA-256 {fingerprint[:12]}... != recorded "
+                   f"{config['weights_sha256'][:12]}...); the file was modified.")
     module.to(device).eval()
     return PretrainedModel(module=module, config=config, path=name, fingerprint=fingerprint)
