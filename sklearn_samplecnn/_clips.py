@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -149,13 +150,59 @@ class Clips:
         return take_segment(self.load(i), start, length, "repeat" if fill == "repeat" else "pad")
 
 
+#: Peak amplitude above which waveform arrays get a warning: audio is expected in [-1, 1].
+LOUD = 10.0
+
+
+def _as_path_list(X):
+    """The paths in a pandas Series, a one-column DataFrame or a 1-D str/object array;
+    ``None`` when ``X`` is none of those."""
+    columns = getattr(X, "columns", None)
+    if columns is not None and hasattr(X, "iloc"):  # a DataFrame
+        text = [c for c in columns if X[c].map(lambda v: isinstance(v, (str, os.PathLike))).all()]
+        if len(columns) == 1 and text:
+            return list(X.iloc[:, 0])
+        if text:
+            raise ValueError(
+                f"X is a DataFrame with {len(columns)} columns; pass the column of audio paths, "
+                f"e.g. X[{text[0]!r}] (columns holding paths: {list(text)[:5]})."
+            )
+        return None
+    if hasattr(X, "iloc") and getattr(X, "ndim", 0) == 1:  # a Series
+        values = list(X)
+        return values if values and isinstance(values[0], (str, os.PathLike)) else None
+    if isinstance(X, np.ndarray) and X.ndim == 1 and X.dtype.kind in "USO" and len(X) and \
+            isinstance(X[0], (str, np.str_, os.PathLike)):
+        return [str(x) if isinstance(x, np.str_) else x for x in X]
+    return None
+
+
+def _pcm_to_float(X: np.ndarray) -> np.ndarray:
+    """Integer samples as PCM scaled to [-1, 1), as soundfile and librosa read them."""
+    if X.dtype.kind == "u":
+        half = float(2 ** (8 * X.dtype.itemsize - 1))
+        return ((X.astype(np.float64) - half) / half).astype(np.float32)
+    return (X.astype(np.float64) / float(2 ** (8 * X.dtype.itemsize - 1))).astype(np.float32)
+
+
+def _warn_if_loud(arrays) -> None:
+    peak = max((float(np.max(np.abs(a))) for a in arrays if a.size), default=0.0)
+    if peak > LOUD:
+        warnings.warn(f"the waveforms reach amplitude {peak:.3g}; audio is expected in [-1, 1] "
+                      "(the models' activations saturate far outside it). Scale X, e.g. "
+                      "X / np.abs(X).max().", UserWarning, stacklevel=4)
+
+
 def clips_from_X(estimator, X, *, reset: bool, sr: int, res_type: str = DEFAULT_RES_TYPE,
                  cache: AudioCache | None = None) -> Clips:
     """Turn an estimator's ``X`` into :class:`Clips`, validating it the sklearn way.
 
-    ``X`` is a list (or 1-D object array) of paths, a list of 1-D waveforms of
-    any lengths, or anything 2-D that sklearn's ``validate_data`` accepts
-    (which also records or checks ``n_features_in_`` on ``estimator``).
+    ``X`` is a list, tuple, 1-D numpy array (str or object), pandas Series or
+    one-column DataFrame of paths; a list of 1-D waveforms of any lengths; or
+    anything 2-D that sklearn's ``validate_data`` accepts (which also records
+    or checks ``n_features_in_`` on ``estimator``). Integer waveforms are PCM
+    and scaled to [-1, 1) (int16 by 32768, ...); float waveforms far outside
+    [-1, 1] get a warning.
     """
     if isinstance(X, (str, bytes, os.PathLike)):
         raise TypeError(
@@ -163,6 +210,9 @@ def clips_from_X(estimator, X, *, reset: bool, sr: int, res_type: str = DEFAULT_
             f"got a single path {X!r}; wrap it in a list."
         )
     kw = {"sr": sr, "res_type": res_type, "cache": cache}
+    paths = _as_path_list(X)
+    if paths is not None:
+        X = paths
     if isinstance(X, (list, tuple)) or (isinstance(X, np.ndarray) and X.ndim == 1
                                         and X.dtype == object):
         if len(X) == 0:
@@ -176,8 +226,13 @@ def clips_from_X(estimator, X, *, reset: bool, sr: int, res_type: str = DEFAULT_
         if isinstance(first, np.ndarray) and first.ndim == 1 and not (
             all(isinstance(x, np.ndarray) and x.shape == first.shape for x in X)
         ):
-            return Clips(_check_ragged(X), "arrays", **kw)
+            arrays = _check_ragged(X)
+            _warn_if_loud(arrays)
+            return Clips(arrays, "arrays", **kw)
+    if isinstance(X, np.ndarray) and X.dtype.kind in "iu":
+        X = _pcm_to_float(X)
     Xa = validate_data(estimator, X, reset=reset, dtype=np.float32, ensure_min_features=1)
+    _warn_if_loud([Xa])
     return Clips(list(np.ascontiguousarray(Xa)), "arrays", **kw)
 
 
@@ -188,6 +243,8 @@ def _check_ragged(X) -> list:
         if x.ndim != 1 or x.size == 0 or not np.issubdtype(x.dtype, np.number):
             raise ValueError(f"X[{i}] must be a non-empty 1-D float waveform, got shape "
                              f"{x.shape} and dtype {x.dtype}.")
+        if x.dtype.kind in "iu":
+            x = _pcm_to_float(x)
         if not np.isfinite(x).all():
             raise ValueError(f"X[{i}] contains NaN or infinite samples.")
         out.append(np.ascontiguousarray(x, dtype=np.float32))

@@ -2,8 +2,11 @@
 
 from .._clips import AudioCache, Clips
 from .callbacks import PaperSchedule
+from .checkpoint import ResumableCheckpoint
+from .classifier import SampleCNNClassifier
 from .data import ClipSplit, SegmentDataset
-from .net import SampleCNNClassifier, SampleCNNTagger
+from .scoring import clip_scoring
+from .tagger import SampleCNNTagger
 
-__all__ = ["AudioCache", "Clips", "ClipSplit", "PaperSchedule", "SampleCNNClassifier",
-           "SampleCNNTagger", "SegmentDataset"]
+__all__ = ["AudioCache", "Clips", "ClipSplit", "PaperSchedule", "ResumableCheckpoint",
+           "SampleCNNClassifier", "SampleCNNTagger", "SegmentDataset", "clip_scoring"]

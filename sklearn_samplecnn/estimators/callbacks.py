@@ -39,6 +39,20 @@ class PaperSchedule(Callback):
     best_score_ : float
     best_epoch_ : int
     stopped_epoch_ : int or None
+    best_model_weights_ : dict or None
+        A copy of the best weights seen, while training (left out of pickles,
+        like skorch's ``EarlyStopping``: after training they are the net's).
+    wait_ : int
+        Epochs since the last improvement.
+    final_left_ : int or None
+        Epochs left after the last decrease.
+
+    Notes
+    -----
+    Learned state ends in ``_``: skorch treats every other attribute of a
+    callback as a parameter, so ``get_params()`` after ``fit`` holds no state.
+    :meth:`state_dict` / :meth:`load_state_dict` carry the state through a
+    checkpoint.
     """
 
     def __init__(self, monitor: str = "valid_loss", patience: int = 3, factor: float = 5.0,
@@ -62,10 +76,27 @@ class PaperSchedule(Callback):
         self.best_score_ = math.inf
         self.best_epoch_ = 0
         self.stopped_epoch_ = None
-        self._best_state = None
-        self._wait = 0
-        self._final_left = None
+        self.best_model_weights_ = None
+        self.wait_ = 0
+        self.final_left_ = None
         return self
+
+    _STATE = ("n_decreases_", "best_score_", "best_epoch_", "stopped_epoch_", "wait_",
+              "final_left_")
+
+    def state_dict(self) -> dict:
+        """The schedule's state (a checkpoint's): counters and the best weights."""
+        return {**{k: getattr(self, k) for k in self._STATE},
+                "best_model_weights_": self.best_model_weights_}
+
+    def load_state_dict(self, state: dict) -> None:
+        for k in (*self._STATE, "best_model_weights_"):
+            setattr(self, k, state[k])
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state["best_model_weights_"] = None  # the net's own weights are the best ones
+        return state
 
     def _score(self, net) -> float:
         last = net.history[-1]
@@ -76,33 +107,33 @@ class PaperSchedule(Callback):
         score = self._score(net)
         epoch = len(net.history)
         if score < self.best_score_:
-            self.best_score_, self.best_epoch_, self._wait = score, epoch, 0
-            self._best_state = copy.deepcopy(net.module_.state_dict())
+            self.best_score_, self.best_epoch_, self.wait_ = score, epoch, 0
+            self.best_model_weights_ = copy.deepcopy(net.module_.state_dict())
         else:
-            self._wait += 1
+            self.wait_ += 1
         net.history.record("lr", net.optimizer_.param_groups[0]["lr"])
-        if self._final_left is not None:
-            self._final_left -= 1
-            if self._final_left <= 0:
+        if self.final_left_ is not None:
+            self.final_left_ -= 1
+            if self.final_left_ <= 0:
                 self.stopped_epoch_ = epoch
                 raise KeyboardInterrupt  # skorch ends fit() cleanly on this
             return
-        if self._wait >= self.patience:
+        if self.wait_ >= self.patience:
             if self.n_decreases_ < self.max_decreases:
                 self._reload(net)
                 for group in net.optimizer_.param_groups:
                     group["lr"] /= self.factor
                 self.n_decreases_ += 1
-                self._wait = 0
+                self.wait_ = 0
             if self.n_decreases_ >= self.max_decreases:
-                self._final_left = self.final_epochs
-                if self._final_left == 0:
+                self.final_left_ = self.final_epochs
+                if self.final_left_ == 0:
                     self.stopped_epoch_ = epoch
                     raise KeyboardInterrupt
 
     def _reload(self, net):
-        if self._best_state is not None:
-            net.module_.load_state_dict(self._best_state)
+        if self.best_model_weights_ is not None:
+            net.module_.load_state_dict(self.best_model_weights_)
 
     def on_train_end(self, net, **kwargs):
         if self.restore_best:

@@ -16,13 +16,23 @@ import torch
 from sklearn.model_selection import train_test_split
 
 from .._clips import Clips
+from ..exceptions import AudioLoadError
 from ..segments import segment_starts
 
 __all__ = ["SegmentDataset", "ClipSplit"]
 
 
 class SegmentDataset(torch.utils.data.Dataset):
-    """Segments of clips with their clip's target, for a DataLoader.
+    """Segments of clips with their clip's target and weight, for a DataLoader.
+
+    Item ``k`` is ``({"x": segment, "w": weight, "failed": flag, "clip": i},
+    target)``: the segment's samples, its clip's sample weight (1 without
+    weights), whether decoding it failed, and its clip's index. With
+    ``on_error="skip"`` a segment whose file cannot be decoded (a corrupt
+    body past a valid header, say) comes back as zeros with weight 0 and
+    ``failed`` set, so the batch and the epoch go on and the training step can
+    report the file; with ``"raise"`` the
+    :class:`~sklearn_samplecnn.AudioLoadError` propagates.
 
     Parameters
     ----------
@@ -38,12 +48,18 @@ class SegmentDataset(torch.utils.data.Dataset):
         every access (from torch's random generator, so seeded runs repeat).
     hop_length, tail, short
         As in :func:`sklearn_samplecnn.segments.segment_starts`.
+    weights : ndarray of shape (n_clips,) or None, default=None
+        Per-clip sample weights, given to each of the clip's segments.
+    on_error : {"raise", "skip"}, default="raise"
     """
 
     def __init__(self, clips: Clips, y, segment_length: int, *, mode="fixed",
-                 hop_length=None, tail="drop", short="pad") -> None:
+                 hop_length=None, tail="drop", short="pad", weights=None,
+                 on_error="raise") -> None:
         self.clips = clips
         self.y = y
+        self.weights = None if weights is None else np.asarray(weights, dtype=np.float32)
+        self.on_error = on_error
         self.segment_length = int(segment_length)
         self.mode = mode
         self.tail = tail
@@ -68,10 +84,20 @@ class SegmentDataset(torch.utils.data.Dataset):
         else:
             start = int(self.starts[k])
         fill = self.short if n < length else self.tail
-        x = torch.from_numpy(np.ascontiguousarray(self.clips.segment(i, start, length, fill)))
+        w = 1.0 if self.weights is None else float(self.weights[i])
+        failed = False
+        try:
+            x = self.clips.segment(i, start, length, fill)
+        except AudioLoadError:
+            if self.on_error != "skip":
+                raise
+            x, w, failed = np.zeros(length, dtype=np.float32), 0.0, True
+        item = {"x": torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)),
+                "w": torch.tensor(w, dtype=torch.float32), "failed": torch.tensor(failed),
+                "clip": torch.tensor(i, dtype=torch.int64)}
         if self.y is None:
-            return x, torch.zeros((), dtype=torch.float32)
-        return x, torch.as_tensor(self.y[i])
+            return item, torch.zeros((), dtype=torch.float32)
+        return item, torch.as_tensor(self.y[i])
 
     def subset(self, clip_ids: Sequence[int]) -> SegmentDataset:
         """The dataset restricted to the given clips (renumbered)."""
@@ -80,6 +106,7 @@ class SegmentDataset(torch.utils.data.Dataset):
         clip_ids = np.asarray(clip_ids, dtype=np.int64)
         out.clips = self.clips.subset(clip_ids)
         out.y = None if self.y is None else self.y[clip_ids]
+        out.weights = None if self.weights is None else self.weights[clip_ids]
         remap = np.full(len(self.clips), -1, dtype=np.int64)
         remap[clip_ids] = np.arange(len(clip_ids))
         keep = remap[self.clip_index] >= 0

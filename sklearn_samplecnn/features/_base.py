@@ -16,10 +16,10 @@ from dataclasses import dataclass
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils._param_validation import validate_parameter_constraints
 from sklearn.utils.validation import check_is_fitted
 
 from .._clips import Clips, clips_from_X
+from .._compat import validate_parameter_constraints
 from .cache import FeatureCache, clip_key
 
 __all__ = ["ClipFeatureTransformer", "FeaturePass"]

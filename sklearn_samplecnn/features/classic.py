@@ -17,9 +17,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
-from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._clips import Clips
+from .._compat import Interval, StrOptions
 from .._fileio import digest
 from ..audio import DEFAULT_RES_TYPE, DEFAULT_SR, RES_TYPES
 from ..exceptions import AudioLoadError

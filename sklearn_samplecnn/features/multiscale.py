@@ -15,9 +15,9 @@ from functools import partial
 
 import numpy as np
 import torch
-from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._clips import Clips
+from .._compat import Interval, StrOptions
 from .._fileio import digest
 from ..audio import DEFAULT_RES_TYPE, RES_TYPES
 from ..nn.inference import PRECISIONS, InferenceRunner, auto_batch_size, resolve_precision

@@ -1,0 +1,158 @@
+"""Training that survives a kill: a checkpoint every epoch, and resuming from it.
+
+skorch's ``Checkpoint`` + ``LoadInitState`` save the module, optimiser and
+history, and resuming with them trains ``max_epochs`` more epochs. A run that
+must end with the same weights as an uninterrupted one needs more: the
+paper schedule's state (best weights, plateau counter, decreases), the
+random generators, the gradient scaler, and the number of epochs left.
+:class:`ResumableCheckpoint` saves all of that after every epoch, in one file
+written atomically (a kill during the write leaves the previous checkpoint),
+and the estimators' ``fit`` resumes from it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from skorch.callbacks import Callback
+from skorch.history import History
+
+from .._fileio import atomic_write, digest
+from ..exceptions import SampleCNNError
+
+__all__ = ["ResumableCheckpoint"]
+
+FORMAT = "sklearn-samplecnn-checkpoint/1"
+FILENAME = "checkpoint.pt"
+# parameters that may change between a run and its resumption
+_FREE = {"callbacks", "verbose", "max_epochs", "checkpoint_dir", "device", "threads",
+         "audio_cache", "precision", "warm_start"}
+
+
+def _run_fingerprint(net, clips, y, weights) -> str:
+    """What makes a checkpoint belong to a run: the settings that change the result
+    and the training data (clip list, targets, weights)."""
+    params = {k: repr(v) for k, v in sorted(net.get_params(deep=False).items())
+              if k not in _FREE and not k.startswith(("iterator_", "callbacks__"))}
+    data = [json.dumps(params, sort_keys=True), clips.kind]
+    if clips.kind == "paths":
+        data.append("\n".join(os.path.abspath(p) for p in clips.items))
+    else:
+        data += [np.ascontiguousarray(a).tobytes() for a in clips.items]
+    data.append(np.ascontiguousarray(y).tobytes())
+    data.append(b"" if weights is None else np.ascontiguousarray(weights).tobytes())
+    return digest(*data)
+
+
+def _rng_state() -> dict:
+    state = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+class ResumableCheckpoint(Callback):
+    """Save everything a training run needs to resume, after every epoch.
+
+    Added by the estimators when ``checkpoint_dir`` is set; ``fit`` with the
+    same data and settings then resumes from ``<dirname>/checkpoint.pt`` and
+    ends with the same weights as an uninterrupted run (on CPU, with
+    ``random_state`` set and decoding in the training process; random crops
+    drawn in DataLoader workers follow the workers' own generators). A
+    finished run is marked complete: fitting again restores its result
+    without training.
+
+    Parameters
+    ----------
+    dirname : str or os.PathLike
+        Folder of the checkpoint (created).
+
+    Attributes
+    ----------
+    fingerprint_ : str
+        The run the checkpoint belongs to (settings and data); a checkpoint of
+        another run in the same folder is an error, never silently used.
+    """
+
+    def __init__(self, dirname) -> None:
+        self.dirname = dirname
+
+    @property
+    def path(self) -> Path:
+        return Path(self.dirname).expanduser() / FILENAME
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        self.fingerprint_ = _run_fingerprint(net, X, y, getattr(net, "_fit_weights", None))
+
+    def on_epoch_end(self, net, **kwargs):
+        self.save(net, complete=False)
+
+    def on_train_end(self, net, **kwargs):
+        if not getattr(net, "interrupted_", False) and len(net.history):
+            self.save(net, complete=True)
+
+    def save(self, net, *, complete: bool) -> None:
+        schedule = dict(net.callbacks_).get("paper_schedule")
+        scaler = getattr(net, "_scaler", None)
+        state = {
+            "format": FORMAT,
+            "fingerprint": self.fingerprint_,
+            "complete": complete,
+            "module": net.module_.state_dict(),
+            "optimizer": net.optimizer_.state_dict(),
+            "scaler": None if scaler is None else scaler.state_dict(),
+            "schedule": None if schedule is None else schedule.state_dict(),
+            "history": json.dumps(net.history.to_list(), default=float),
+            "rng": _rng_state(),
+        }
+        atomic_write(self.path, lambda f: torch.save(state, f), fsync=True)
+
+    def load(self, net, clips, y, weights) -> dict | None:
+        """Restore ``net`` (initialised) from the checkpoint of this run, if there is one.
+
+        Returns the checkpoint, or ``None`` when the folder holds none.
+
+        Raises
+        ------
+        SampleCNNError
+            The checkpoint belongs to another run (other data or settings), or
+            is not a checkpoint of this library.
+        """
+        self.fingerprint_ = _run_fingerprint(net, clips, y, weights)
+        if not self.path.exists():
+            return None
+        try:
+            state = torch.load(self.path, map_location=net.device, weights_only=True)
+        except Exception as exc:  # torch raises several types for foreign files
+            raise SampleCNNError(f"{self.path}: not a readable training checkpoint "
+                                 f"({type(exc).__name__}: {exc}).") from None
+        if not isinstance(state, dict) or state.get("format") != FORMAT:
+            raise SampleCNNError(f"{self.path}: not a training checkpoint of this library.")
+        if state["fingerprint"] != self.fingerprint_:
+            raise SampleCNNError(
+                f"{self.path} belongs to another training run (other data or settings); "
+                "remove it or choose another checkpoint_dir."
+            )
+        net.module_.load_state_dict(state["module"])
+        net.optimizer_.load_state_dict(state["optimizer"])
+        if state["scaler"] is not None and getattr(net, "_scaler", None) is not None:
+            net._scaler.load_state_dict(state["scaler"])
+        schedule = dict(net.callbacks_).get("paper_schedule")
+        if schedule is not None and state["schedule"] is not None:
+            schedule.load_state_dict(state["schedule"])
+        net.history_ = History(json.loads(state["history"]))
+        _set_rng_state(state["rng"])
+        if net.verbose:
+            what = "finished run" if state["complete"] else f"epoch {len(net.history)}"
+            print(f"resumed from {self.path} ({what})", flush=True)
+        return state
