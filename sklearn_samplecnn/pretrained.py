@@ -134,8 +134,10 @@ def save_pretrained(obj, path: str | os.PathLike, *, metadata: dict | None = Non
 
     Parameters
     ----------
-    obj : SampleCNNClassifier, SampleCNNTagger or torch.nn.Module
-        A fitted estimator, or one of :data:`MODULE_CLASSES`.
+    obj : SampleCNNClassifier, SampleCNNTagger, ContrastiveSampleCNN or torch.nn.Module
+        A fitted estimator, or one of :data:`MODULE_CLASSES`. A
+        ContrastiveSampleCNN writes its encoder (``module_``, task
+        ``"contrastive"``, no labels): load it like any pretrained extractor.
     path : str or os.PathLike
     metadata : dict or None
         Extra JSON-serialisable training metadata stored with the config
@@ -156,11 +158,13 @@ def save_pretrained(obj, path: str | os.PathLike, *, metadata: dict | None = Non
         module = getattr(obj, "module_", None)
         if module is None:
             raise PretrainedFileError(f"{type(obj).__name__} is not fitted; call fit() first.")
-        from .estimators import SampleCNNTagger
+        from .estimators import ContrastiveSampleCNN, SampleCNNTagger
 
-        task = "tagger" if isinstance(obj, SampleCNNTagger) else "classifier"
+        task = ("contrastive" if isinstance(obj, ContrastiveSampleCNN) else
+                "tagger" if isinstance(obj, SampleCNNTagger) else "classifier")
         multilabel = getattr(obj, "multilabel_", None)
-        labels = _jsonable(obj.tags_ if task == "tagger" and multilabel else obj.classes_)
+        labels = [] if task == "contrastive" else _jsonable(
+            obj.tags_ if task == "tagger" and multilabel else obj.classes_)
         estimator = {k: getattr(obj, k) for k in _ESTIMATOR_SETTINGS if hasattr(obj, k)}
         sample_rate = int(obj.sr)
         history = getattr(obj, "history_", None)

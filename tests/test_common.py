@@ -11,6 +11,7 @@ import torch
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklearn_samplecnn import (
+    ContrastiveSampleCNN,
     MultiScaleFeatureTransformer,
     SampleCNNClassifier,
     SampleCNNTagger,
@@ -40,7 +41,11 @@ def _estimators():
     extractor = os.path.join(tempfile.mkdtemp(prefix="samplecnn-checks-"), "tiny.samplecnn")
     save_pretrained(SampleCNN("3-3-3", channels=[2, 3, 3, 4], n_outputs=2), extractor,
                     metadata={"sample_rate": 8000})
+    # ContrastiveSampleCNN is unsupervised with neither predict nor transform:
+    # the checks that apply (fit on odd inputs, n_features_in_, clone, pickle,
+    # parameters untouched by fit...) run; tests/test_contrastive.py checks the rest
     return [SampleCNNClassifier(**common), SampleCNNTagger(**common),
+            ContrastiveSampleCNN(batch_size=8, **common),
             MultiScaleFeatureTransformer(extractors=[extractor], layers=(-2, -1))]
 
 
@@ -61,6 +66,6 @@ def test_expected_failures_really_fail():
     """The list above is not stale: each listed check still fails."""
     from sklearn.utils.estimator_checks import check_no_attributes_set_in_init
 
-    for est in _estimators()[:2]:
+    for est in _estimators()[:3]:
         with pytest.raises(AssertionError, match="should not set any attribute"):
             check_no_attributes_set_in_init(type(est).__name__, est)

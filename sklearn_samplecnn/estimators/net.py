@@ -28,9 +28,11 @@ from sklearn.utils._param_validation import (
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 from skorch import NeuralNet
+from skorch.utils import to_tensor
 
 from .._clips import AudioCache, Clips, clips_from_X
 from ..audio import DEFAULT_RES_TYPE, DEFAULT_SR, RES_TYPES
+from ..augment import resolve_augment
 from ..exceptions import AudioLoadError
 from ..nn import SampleCNN
 from ..segments import AGGREGATIONS, SHORTS, TAILS, aggregate_segments
@@ -74,6 +76,7 @@ class _SampleCNNNet(NeuralNet):
         "audio_cache": [StrOptions({"memory"}), str, os.PathLike, None],
         "on_error": [StrOptions({"raise", "skip"})],
         "schedule": [StrOptions({"paper"}), None],
+        "augment": [StrOptions({"default"}), callable, None],
         "random_state": ["random_state"],
         "max_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
         "batch_size": [Interval(numbers.Integral, 2, None, closed="left")],
@@ -96,6 +99,7 @@ class _SampleCNNNet(NeuralNet):
         audio_cache=None,
         on_error: str = "raise",
         schedule: str | None = "paper",
+        augment=None,
         random_state=None,
         optimizer=torch.optim.SGD,
         lr: float = 0.01,
@@ -139,6 +143,7 @@ class _SampleCNNNet(NeuralNet):
         self.audio_cache = audio_cache
         self.on_error = on_error
         self.schedule = schedule
+        self.augment = augment
         self.random_state = random_state
 
     # -- sklearn plumbing ------------------------------------------------------
@@ -267,6 +272,14 @@ class _SampleCNNNet(NeuralNet):
             kwargs.setdefault("pin_memory", True)
         iterator = self.iterator_train if training else self.iterator_valid
         return iterator(dataset, **kwargs)
+
+    def infer(self, x, **fit_params):
+        # training batches only: skorch puts the module in train mode for
+        # train steps, in eval mode for validation and prediction
+        augment = resolve_augment(self.augment)
+        if augment is not None and self.module_.training:
+            x = augment(to_tensor(x, device=self.device), self.sr)
+        return super().infer(x, **fit_params)
 
     def on_batch_end(self, net, batch=None, training=False, **kwargs):
         super().on_batch_end(net, batch=batch, training=training, **kwargs)
@@ -408,6 +421,12 @@ class SampleCNNClassifier(ClassifierMixin, _SampleCNNNet):
     schedule : {"paper"} or None, default="paper"
         Add :class:`PaperSchedule` (reload best weights and divide lr by 5 on a
         3-epoch validation-loss plateau; stop after 4 decreases) to the callbacks.
+    augment : None, "default" or callable, default=None
+        Augment training batches on the device (never validation or
+        prediction batches): ``"default"`` is
+        :class:`~sklearn_samplecnn.augment.AudioAugment` with its defaults
+        (CLMR's chain), or pass an ``AudioAugment(...)`` or any callable
+        ``f(batch, sr) -> batch`` of the same shape.
     random_state : int, RandomState or None, default=None
         Seeds weight initialisation, shuffling, crops, dropout and the
         validation split (same seed, same weights on CPU).

@@ -1,5 +1,7 @@
-"""torch modules: SampleCNN, the paper's frame-level baselines, the mel front end (no sklearn)."""
+"""torch modules: SampleCNN, the paper's frame-level baselines, the mel front end and the
+contrastive projection head and loss (no sklearn)."""
 
+from .contrastive import NTXentLoss, ProjectionHead, nt_xent_loss
 from .frame_level import TABLE2_CONFIGS, FrameLevelCNN, MelFrameLevelCNN, frame_modules
 from .inference import (
     InferenceSampleCNN,
@@ -25,7 +27,9 @@ __all__ = [
     "MULTISCALE_PRESETS",
     "MelFrameLevelCNN",
     "MelSpectrogram",
+    "NTXentLoss",
     "PUBLIC_CODE_CHANNELS",
+    "ProjectionHead",
     "SAMPLE_RATE_PRESETS",
     "TABLE1_CHANNELS",
     "TABLE2_CONFIGS",
@@ -37,6 +41,7 @@ __all__ = [
     "hz_to_mel",
     "mel_filterbank",
     "mel_to_hz",
+    "nt_xent_loss",
     "optimize_for_inference",
     "parse_sizes",
     "run_batched",
