@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
 import torch
@@ -159,6 +161,8 @@ def test_bad_input_and_names():
         AudioAugment()(torch.zeros(2, 10), SR, 20)
     assert resolve_augment(None) is None
     assert resolve_augment("default") == AudioAugment()
+    custom = AudioAugment(p_pitch=0.0, gain_db=(-3, 3))
+    assert custom.gain_db == (-3.0, 3.0) and pickle.loads(pickle.dumps(custom)) == custom
     with pytest.raises(ValueError, match="'loud'"):
         resolve_augment("loud")
 

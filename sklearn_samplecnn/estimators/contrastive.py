@@ -63,9 +63,9 @@ class ContrastiveSampleCNN(_SampleCNNNet):
         The encoder; its arguments are routed as ``module__sizes``,
         ``module__channels``... Its output layer is not trained (features come
         from its hidden layers).
-    temperature : float, default=0.5
-        NT-Xent temperature (CLMR: 0.5 with batches of 48; smaller batches
-        often prefer lower values, e.g. 0.1-0.2).
+    temperature : float, default=0.2
+        NT-Xent temperature. 0.2 did better than CLMR's 0.5 in small CPU runs
+        (batches of 32, a hundred epochs); CLMR used 0.5 with batches of 48.
     projection_dim : int, default=64
         Output size of the projection head (Linear -> ReLU -> Linear on the
         encoder's last hidden layer; CLMR: 64).
@@ -87,8 +87,9 @@ class ContrastiveSampleCNN(_SampleCNNNet):
         training); ``"paper"`` watches the validation NT-Xent.
     optimizer : default=torch.optim.Adam
         CLMR's optimiser; add ``optimizer__weight_decay=1e-6`` for theirs exactly.
-    lr : float, default=3e-4
-        CLMR's learning rate.
+    lr : float, default=2e-3
+        Suits short runs of a few hundred steps (CLMR's 3e-4 barely moved
+        the loss in 150 steps); use 3e-4 for long GPU runs, as CLMR.
     max_epochs : int, default=100
         Each epoch sees one pair of views per training clip.
     batch_size : int, default=32
@@ -120,11 +121,13 @@ class ContrastiveSampleCNN(_SampleCNNNet):
 
     Notes
     -----
-    On a GPU, settings close to CLMR's: ``batch_size=256`` (or more),
-    ``lr=3e-4``, ``device="cuda"``, ``iterator_train__num_workers=8``,
-    ``audio_cache="memory"`` (or a folder), and hundreds of epochs; chance
-    level of the loss is ``log(2 * batch_size - 1)``. The validation loss
-    uses augmented views too (the task the encoder learns), so it is noisy.
+    The defaults suit small CPU runs (a few hundred clips, a hundred
+    epochs). On a GPU, settings close to CLMR's: ``batch_size=256`` (or
+    more), ``lr=3e-4``, ``temperature=0.5``, ``device="cuda"``,
+    ``iterator_train__num_workers=8``, ``audio_cache="memory"`` (or a
+    folder), and hundreds of epochs. The loss of indistinguishable views is
+    ``log(2 * batch_size - 1)``. The validation loss uses augmented views
+    too (the task the encoder learns), so it is noisy.
 
     Examples
     --------
@@ -155,12 +158,12 @@ class ContrastiveSampleCNN(_SampleCNNNet):
         module=SampleCNN,
         *,
         criterion=NTXentLoss,
-        temperature: float = 0.5,
+        temperature: float = 0.2,
         projection_dim: int = 64,
         augment="default",
         schedule: str | None = None,
         optimizer=torch.optim.Adam,
-        lr: float = 3e-4,
+        lr: float = 2e-3,
         batch_size: int = 32,
         **kwargs,
     ) -> None:
