@@ -31,7 +31,7 @@ MODULE_CLASSES: dict[str, type[nn.Module]] = {
     "MelFrameLevelCNN": MelFrameLevelCNN,
 }
 
-_TASKS = (None, "classifier", "tagger")
+_TASKS = (None, "classifier", "tagger", "contrastive")
 _REQUIRED = ("format", "module_class", "module_config", "sample_rate", "input_length", "task",
              "labels", "weights_sha256")
 
@@ -89,9 +89,9 @@ def check_config(config: dict, where: str) -> type[nn.Module]:
     if not isinstance(labels, list) or not all(
             isinstance(v, (str, int, float)) for v in labels):
         fail(where, f"labels must be a list of strings or numbers, got {short(labels)}.")
-    if task is None and labels:
-        fail(where, f"a bare module (task null) has no labels, got {short(labels)}.")
-    if task is not None and len(labels) != n_outputs:
+    if task in (None, "contrastive") and labels:
+        fail(where, f"a {task or 'bare'} module has no labels, got {short(labels)}.")
+    if task in ("classifier", "tagger") and len(labels) != n_outputs:
         fail(where, f"the {task} has {n_outputs} outputs but {len(labels)} labels "
                     f"{short(labels)}.")
     if len({json.dumps(v) for v in labels}) != len(labels):

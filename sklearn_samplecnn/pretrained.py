@@ -321,9 +321,12 @@ def save_pretrained(obj, path: str | os.PathLike, *, metadata: dict | None = Non
 
     Parameters
     ----------
-    obj : SampleCNNClassifier, SampleCNNTagger, torch.nn.Module or PretrainedModel
+    obj : SampleCNNClassifier, SampleCNNTagger, ContrastiveSampleCNN, torch.nn.Module or \
+            PretrainedModel
         A fitted estimator, one of :data:`MODULE_CLASSES`, or a loaded or
-        imported model (its config, labels and training metadata are kept).
+        imported model (its config, labels and training metadata are kept). A
+        ContrastiveSampleCNN writes its encoder (``module_``, task
+        ``"contrastive"``, no labels): load it like any pretrained extractor.
     path : str or os.PathLike
         The file to write; its folder is created if needed.
     metadata : dict or None
@@ -367,9 +370,10 @@ def save_pretrained(obj, path: str | os.PathLike, *, metadata: dict | None = Non
         module = getattr(obj, "module_", None)
         if module is None:
             raise PretrainedFileError(f"{type(obj).__name__} is not fitted; call fit() first.")
-        from .estimators import SampleCNNTagger
+        from .estimators import ContrastiveSampleCNN, SampleCNNTagger
 
-        task = "tagger" if isinstance(obj, SampleCNNTagger) else "classifier"
+        task = ("contrastive" if isinstance(obj, ContrastiveSampleCNN) else
+                "tagger" if isinstance(obj, SampleCNNTagger) else "classifier")
         multilabel = getattr(obj, "multilabel_", None)
         history = getattr(obj, "history_", None)
         if history:
@@ -380,7 +384,8 @@ def save_pretrained(obj, path: str | os.PathLike, *, metadata: dict | None = Non
                     metadata.setdefault(key, float(last[key]))
         config = _make_config(
             module, sample_rate=int(obj.sr), task=task,
-            labels=_jsonable(obj.tags_ if task == "tagger" and multilabel else obj.classes_),
+            labels=[] if task == "contrastive" else _jsonable(
+                obj.tags_ if task == "tagger" and multilabel else obj.classes_),
             multilabel=multilabel,
             estimator={k: getattr(obj, k) for k in _ESTIMATOR_SETTINGS if hasattr(obj, k)},
             training={"saved": _now(), **metadata})

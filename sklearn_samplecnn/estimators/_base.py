@@ -39,6 +39,7 @@ from skorch.utils import TeeGenerator
 from .._clips import AudioCache, Clips, clips_from_X
 from .._compat import Interval, StrOptions, _check_sample_weight, validate_parameter_constraints
 from ..audio import DEFAULT_RES_TYPE, DEFAULT_SR, RES_TYPES
+from ..augment import resolve_augment
 from ..exceptions import AudioLoadError
 from ..nn import SampleCNN
 from ..nn.inference import PRECISIONS, InferenceRunner, resolve_precision
@@ -126,6 +127,7 @@ class _SampleCNNNet(NeuralNet):
         "on_error": [StrOptions({"raise", "skip"})],
         "precision": [StrOptions(set(PRECISIONS))],
         "schedule": [StrOptions({"paper"}), None],
+        "augment": [StrOptions({"default"}), callable, None],
         "checkpoint_dir": [str, os.PathLike, None],
         "threads": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "random_state": ["random_state"],
@@ -151,6 +153,7 @@ class _SampleCNNNet(NeuralNet):
         on_error: str = "raise",
         precision: str = "auto",
         schedule: str | None = "paper",
+        augment=None,
         checkpoint_dir=None,
         threads: int | None = None,
         random_state=None,
@@ -195,6 +198,7 @@ class _SampleCNNNet(NeuralNet):
         self.on_error = on_error
         self.precision = precision
         self.schedule = schedule
+        self.augment = augment
         self.checkpoint_dir = checkpoint_dir
         self.threads = threads
         self.random_state = random_state
@@ -370,11 +374,15 @@ class _SampleCNNNet(NeuralNet):
 
     def infer(self, x, **fit_params):
         """The module's logits for a batch: a tensor of segments, or the dataset's
-        ``{"x": segments, ...}``; copied to the device without blocking."""
+        ``{"x": segments, ...}``; copied to the device without blocking, and
+        augmented (``augment``) when it is a training batch (module in train mode)."""
         if isinstance(x, Mapping):
             x = x["x"]
         if isinstance(x, torch.Tensor):
             x = x.to(self.device, non_blocking=True)
+            augment = resolve_augment(self.augment)
+            if augment is not None and self.module_.training:
+                x = augment(x, self.sr)
         return super().infer(x, **fit_params)
 
     def get_loss(self, y_pred, y_true, X=None, training=False):

@@ -59,6 +59,12 @@ class SampleCNNClassifier(ClassifierMixin, _SampleCNNNet):
     schedule : {"paper"} or None, default="paper"
         Add :class:`PaperSchedule` (reload best weights and divide lr by 5 on a
         3-epoch validation-loss plateau; stop after 4 decreases) to the callbacks.
+    augment : None, "default" or callable, default=None
+        Augment training batches on the device (never validation or
+        prediction batches): ``"default"`` is
+        :class:`~sklearn_samplecnn.augment.AudioAugment` with its defaults
+        (CLMR's chain), or pass an ``AudioAugment(...)`` or any callable
+        ``f(batch, sr) -> batch`` of the same shape.
     checkpoint_dir : str, path or None, default=None
         Save a checkpoint there after every epoch (weights, optimiser, paper
         schedule, history, random generators; see

@@ -3,7 +3,8 @@
 A :class:`SegmentDataset` turns :class:`~sklearn_samplecnn._clips.Clips` into
 model-sized segments, each carrying its clip's target, for torch's DataLoader: decoding happens in
 ``__getitem__``, so with ``iterator_train__num_workers > 0`` it runs in worker
-processes, off the training loop's critical path.
+processes, off the training loop's critical path. A :class:`CropPairDataset`
+gives two random crops of each clip, the views of contrastive training.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from sklearn.model_selection import train_test_split
 
 from .._clips import Clips
 from ..exceptions import AudioLoadError
-from ..segments import segment_starts
+from ..segments import SHORTS, segment_starts
 
-__all__ = ["SegmentDataset", "ClipSplit"]
+__all__ = ["ClipSplit", "CropPairDataset", "SegmentDataset"]
 
 
 class SegmentDataset(torch.utils.data.Dataset):
@@ -112,6 +113,57 @@ class SegmentDataset(torch.utils.data.Dataset):
         keep = remap[self.clip_index] >= 0
         out.clip_index = remap[self.clip_index[keep]]
         out.starts = self.starts[keep]
+        return out
+
+
+class CropPairDataset(torch.utils.data.Dataset):
+    """Two independent random crops of each clip, redrawn on every access.
+
+    Item ``i`` is ``(views, 0.0)`` with ``views`` of shape ``(2, crop_length)``:
+    the two views of clip ``i`` for contrastive training (one pair per clip
+    per epoch). Starts come from torch's random generator, so seeded runs
+    repeat.
+
+    Parameters
+    ----------
+    clips : Clips
+    crop_length : int
+        Samples per view.
+    short : {"pad", "repeat", "error"}, default="pad"
+        A clip shorter than ``crop_length``: both views are the whole clip,
+        padded with zeros or repeated; ``"error"`` raises
+        :class:`~sklearn_samplecnn.exceptions.ClipTooShortError`.
+    """
+
+    y = None  # no targets: ClipSplit splits it at random
+
+    def __init__(self, clips: Clips, crop_length: int, *, short: str = "pad") -> None:
+        if short not in SHORTS:
+            raise ValueError(f"short must be one of {SHORTS}, got {short!r}.")
+        self.clips = clips
+        self.crop_length = int(crop_length)
+        self.short = short
+        for n in clips.lengths():  # raises for short="error" and a short clip
+            segment_starts(int(n), self.crop_length, short=short)
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def __getitem__(self, i: int):
+        n = int(self.clips.lengths()[i])
+        length = self.crop_length
+        if n > length:
+            starts = torch.randint(0, n - length + 1, (2,)).tolist()
+        else:
+            starts = [0, 0]
+        views = [self.clips.segment(int(i), int(s), length, self.short) for s in starts]
+        return torch.from_numpy(np.stack(views)), torch.zeros((), dtype=torch.float32)
+
+    def subset(self, clip_ids: Sequence[int]) -> CropPairDataset:
+        """The dataset restricted to the given clips (renumbered)."""
+        out = object.__new__(CropPairDataset)
+        out.__dict__.update(self.__dict__)
+        out.clips = self.clips.subset(np.asarray(clip_ids, dtype=np.int64))
         return out
 
 

@@ -1,5 +1,7 @@
-"""torch modules: SampleCNN, frame-level baselines, mel front end, clip statistics (no sklearn)."""
+"""torch modules: SampleCNN, the paper's frame-level baselines, the mel front end, clip
+statistics, the contrastive projection head and loss (no sklearn)."""
 
+from .contrastive import NTXentLoss, ProjectionHead, nt_xent_loss
 from .frame_level import TABLE2_CONFIGS, FrameLevelCNN, MelFrameLevelCNN, frame_modules
 from .inference import (
     PRECISIONS,
@@ -32,8 +34,10 @@ __all__ = [
     "MULTISCALE_PRESETS",
     "MelFrameLevelCNN",
     "MelSpectrogram",
+    "NTXentLoss",
     "PRECISIONS",
     "PUBLIC_CODE_CHANNELS",
+    "ProjectionHead",
     "SAMPLE_RATE_PRESETS",
     "TABLE1_CHANNELS",
     "TABLE2_CONFIGS",
@@ -46,6 +50,7 @@ __all__ = [
     "hz_to_mel",
     "mel_filterbank",
     "mel_to_hz",
+    "nt_xent_loss",
     "optimize_for_inference",
     "parse_sizes",
     "resolve_precision",
