@@ -42,7 +42,7 @@ from ..audio import DEFAULT_RES_TYPE, DEFAULT_SR, RES_TYPES
 from ..augment import resolve_augment
 from ..exceptions import AudioLoadError
 from ..nn import SampleCNN
-from ..nn.inference import PRECISIONS, InferenceRunner, resolve_precision
+from ..nn.inference import PRECISIONS, InferenceRunner, resolve_precision, torch_threads
 from ..pipeline import run_segments
 from ..segments import AGGREGATIONS, SHORTS, TAILS, aggregate_segments
 from .callbacks import PaperSchedule
@@ -95,20 +95,6 @@ class _PrintLog(PrintLog):
 
         isatty = getattr(sys.stdout, "isatty", None)
         print(text if isatty is not None and isatty() else _ANSI.sub("", text), flush=True)
-
-
-@contextmanager
-def torch_threads(n: int | None):
-    """Run with ``torch.set_num_threads(n)`` and restore the previous count (None: as is)."""
-    if n is None:
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(int(n))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 class _SampleCNNNet(NeuralNet):

@@ -11,16 +11,24 @@ from __future__ import annotations
 
 import numbers
 import os
+import warnings
 from functools import partial
 
 import numpy as np
 import torch
+from sklearn.utils.validation import check_is_fitted
 
 from .._clips import Clips
 from .._compat import Interval, StrOptions
 from .._fileio import digest
 from ..audio import DEFAULT_RES_TYPE, RES_TYPES
-from ..nn.inference import PRECISIONS, InferenceRunner, auto_batch_size, resolve_precision
+from ..nn.inference import (
+    PRECISIONS,
+    InferenceRunner,
+    auto_batch_size,
+    resolve_precision,
+    torch_threads,
+)
 from ..pipeline import run_segments
 from ..segments import SHORTS, TAILS
 from ._base import ClipFeatureTransformer, FeaturePass
@@ -124,6 +132,9 @@ class MultiScaleFeatureTransformer(ClipFeatureTransformer):
         A file that fails to decode: raise an error naming it, or fill its
         row with zeros or NaN, warn with the list of failed files and record
         them in ``failed_files_``. The other rows are always kept.
+    threads : int or None, default=None
+        torch threads running the models on CPU (``None``: torch's setting);
+        the decoding workers always use one each.
     fit_extractors : bool, default=False
         Train extractors given as unfitted estimators on the data passed to
         ``fit`` (a clone is trained; the pretrained path is the main use).
@@ -171,6 +182,7 @@ class MultiScaleFeatureTransformer(ClipFeatureTransformer):
         "n_jobs": [numbers.Integral, None],
         "cache_dir": [str, os.PathLike, None],
         "cache_key": [StrOptions(set(CACHE_KEYS))],
+        "threads": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "res_type": [StrOptions(set(RES_TYPES))],
         "on_error": [StrOptions({"raise", "zeros", "nan"})],
         "fit_extractors": ["boolean"],
@@ -180,7 +192,8 @@ class MultiScaleFeatureTransformer(ClipFeatureTransformer):
     def __init__(self, extractors=(), *, layers=(-3, -2, -1), pooling=("max", "mean"),
                  hop_length=None, tail="drop", short="pad", batch_size="auto", device="cpu",
                  precision="auto", n_jobs=None, cache_dir=None, cache_key="stat",
-                 res_type=DEFAULT_RES_TYPE, on_error="raise", fit_extractors=False, verbose=0):
+                 res_type=DEFAULT_RES_TYPE, on_error="raise", fit_extractors=False,
+                 threads=None, verbose=0):
         self.extractors = extractors
         self.layers = layers
         self.pooling = pooling
@@ -196,6 +209,7 @@ class MultiScaleFeatureTransformer(ClipFeatureTransformer):
         self.res_type = res_type
         self.on_error = on_error
         self.fit_extractors = fit_extractors
+        self.threads = threads
         self.verbose = verbose
 
     def _clips_sr(self) -> int:
@@ -277,6 +291,65 @@ class MultiScaleFeatureTransformer(ClipFeatureTransformer):
         return [FeaturePass(self._layer_tokens(ext), [c * per_channel for c in ext.channels],
                             partial(self._compute, ext)) for ext in self.extractors_]
 
+    def transform_segments(self, X):
+        """Per-segment embeddings with timestamps, before pooling over the clip.
+
+        Each extractor's requested layers, pooled over time within each
+        segment only (the ``pooling``'s first half), one row per segment, like
+        openl3's frame embeddings. Extractors of different input lengths cut
+        different segments, so the result has one entry per extractor.
+
+        Parameters
+        ----------
+        X : list of paths, list of 1-D waveforms or ndarray of shape (n_clips, n_samples)
+
+        Returns
+        -------
+        list of sklearn.utils.Bunch
+            One per extractor: ``name``, ``features`` (n_segments,
+            sum of channels), ``feature_names``, ``clip`` (clip index per row),
+            ``path`` (its file, or ``X[i]``), ``start`` and ``end`` (seconds into
+            the clip). Rows come clip by clip in time order; clips that fail to
+            decode raise or have no rows (``on_error``; listed in
+            ``failed_files_``). No cache.
+        """
+        from sklearn.utils import Bunch
+
+        check_is_fitted(self, "extractors_")
+        clips = self._as_clips(X, reset=False)
+        seg_pool = self._pools[0]
+        out, failed = [], {}
+        for ext in self.extractors_:
+            rows, index, starts = [], [], []
+            for res in self._run(ext, clips, list(range(len(clips)))):
+                if res.error is not None:
+                    if self.on_error == "raise":
+                        raise res.error
+                    failed[res.index] = str(res.error)
+                    continue
+                rows.append(res.rows)
+                index.append(np.full(len(res.rows), res.index, dtype=np.int64))
+                starts.append(res.starts)
+            index = np.concatenate(index) if index else np.zeros(0, np.int64)
+            starts = np.concatenate(starts) if starts else np.zeros(0, np.int64)
+            order = np.lexsort((starts, index))
+            width = sum(ext.channels)
+            features = np.concatenate(rows)[order] if rows else np.zeros((0, width), np.float32)
+            names = [f"{ext.name}__{t}__{seg_pool}__ch{k:03d}"
+                     for t, c in zip(ext.layer_tokens, ext.channels) for k in range(c)]
+            out.append(Bunch(name=ext.name, features=features.astype(np.float32),
+                             feature_names=np.array(names, dtype=object), clip=index[order],
+                             path=np.array([clips.name(int(i)) for i in index[order]],
+                                           dtype=object),
+                             start=starts[order] / ext.sr,
+                             end=(starts[order] + ext.input_length) / ext.sr))
+        self.failed_files_ = [clips.name(i) for i in sorted(failed)]
+        if failed:
+            warnings.warn(f"{len(failed)} of {len(clips)} clips could not be decoded and have "
+                          "no rows:\n  " + "\n  ".join(failed[i] for i in sorted(failed)[:20]),
+                          stacklevel=2)
+        return out
+
     def _segment_fn(self, ext: Extractor):
         """``x (batch, input_length) -> (batch, sum of channels)``: the requested layers,
         each pooled over time within the segment, on the device."""
@@ -292,6 +365,19 @@ class MultiScaleFeatureTransformer(ClipFeatureTransformer):
 
         return fn
 
+    def _run(self, ext: Extractor, clips: Clips, todo: list[int]):
+        """The input pipeline over ``todo`` for one extractor: per-segment pooled rows."""
+        device = self._device()
+        batch_size = auto_batch_size(device, ext.module.module) if self.batch_size == "auto" \
+            else int(self.batch_size)
+        at_rate = Clips(clips.items, clips.kind, sr=ext.sr, res_type=self.res_type)
+        with torch_threads(self.threads):
+            yield from run_segments(at_rate, self._segment_fn(ext),
+                                    segment_length=ext.input_length, batch_size=batch_size,
+                                    device=device, order=todo, n_jobs=self.n_jobs,
+                                    hop_length=self.hop_length, tail=self.tail,
+                                    short=self.short, static_batch=device.type == "cuda")
+
     def _compute(self, ext: Extractor, clips: Clips, todo: list[int]):
         """Yield ``(clip index, feature row, error)`` for the clips in ``todo``.
 
@@ -300,21 +386,13 @@ class MultiScaleFeatureTransformer(ClipFeatureTransformer):
         """
         if not todo:
             return
-        device = self._device()
-        batch_size = auto_batch_size(device, ext.module.module) if self.batch_size == "auto" \
-            else int(self.batch_size)
         progress = None
         if self.verbose:
             from tqdm.auto import tqdm
 
             progress = tqdm(total=len(todo), desc=f"features {ext.name}", unit="clip")
-        at_rate = Clips(clips.items, clips.kind, sr=ext.sr, res_type=self.res_type)
         try:
-            for res in run_segments(at_rate, self._segment_fn(ext),
-                                    segment_length=ext.input_length, batch_size=batch_size,
-                                    device=device, order=todo, n_jobs=self.n_jobs,
-                                    hop_length=self.hop_length, tail=self.tail,
-                                    short=self.short, static_batch=device.type == "cuda"):
+            for res in self._run(ext, clips, todo):
                 if progress is not None:
                     progress.update(1)
                 if res.error is not None:

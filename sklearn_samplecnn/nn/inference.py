@@ -19,7 +19,7 @@ from __future__ import annotations
 import copy
 import os
 from collections.abc import Sequence
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 
 import numpy as np
 import torch
@@ -39,6 +39,7 @@ __all__ = [
     "optimize_for_inference",
     "resolve_precision",
     "run_batched",
+    "torch_threads",
 ]
 
 
@@ -459,6 +460,20 @@ class InferenceRunner:
         with torch.cuda.graph(graph):
             static_out = self._call(static_x, return_hidden)
         return static_x, graph, static_out
+
+
+@contextmanager
+def torch_threads(n: int | None):
+    """Run with ``torch.set_num_threads(n)`` and restore the previous count (None: as is)."""
+    if n is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _device_of(module: nn.Module) -> torch.device:
