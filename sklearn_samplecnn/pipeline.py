@@ -163,6 +163,27 @@ class SegmentBatches(torch.utils.data.IterableDataset):
             yield SegmentBatch(x[:n], clip[:n], start[:n], counts, errors)
 
 
+def _guarded(loader, n_workers: int):
+    """Iterate ``loader``; a decoding process that died (killed, out of memory, a crash
+    in a native library) becomes one clear error instead of a pipe error or a hang."""
+    iterator = iter(loader)
+    while True:
+        try:
+            batch = next(iterator)
+        except StopIteration:
+            return
+        except (RuntimeError, ConnectionError, EOFError) as exc:
+            if not n_workers:
+                raise
+            raise RuntimeError(
+                f"a decoding worker process died ({type(exc).__name__}: {exc}); the other "
+                "clips were not lost to a bad file (those are reported per clip): look for "
+                "an out-of-memory kill or a crash in a native library, or pass n_jobs=0 to "
+                "decode in this process."
+            ) from exc
+        yield batch
+
+
 @dataclass
 class ClipResult:
     """What :func:`run_segments` yields for one clip.
@@ -270,7 +291,7 @@ def run_segments(
                              np.array([p[0] for p in pieces], dtype=np.int64))
 
     with torch.inference_mode():
-        for batch in loader:
+        for batch in _guarded(loader, n_workers):
             for c, exc in batch.errors:
                 yield ClipResult(c, None, None, exc)
             for c, n in batch.counts:

@@ -1,0 +1,173 @@
+"""The input pipeline: worker processes decode and batch, one device loop runs the model."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from sklearn_samplecnn import AudioLoadError, MultiScaleFeatureTransformer
+from sklearn_samplecnn._clips import Clips
+from sklearn_samplecnn.audio import write_audio
+from sklearn_samplecnn.nn import InferenceRunner, SampleCNN
+from sklearn_samplecnn.pipeline import SegmentBatches, resolve_n_jobs, run_segments
+from sklearn_samplecnn.segments import segment_signal
+
+from .conftest import tone
+
+SR = 8000
+
+
+@pytest.fixture
+def files(tmp_path):
+    """16 WAVs of different lengths (some shorter than a segment), one unreadable."""
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(16):
+        n = int(rng.integers(40, 700))
+        p = tmp_path / f"c{i:02d}.wav"
+        write_audio(p, tone(200 + 50 * i, n, SR, rng=rng), SR)
+        paths.append(str(p))
+    bad = tmp_path / "c07.wav"
+    bad.write_bytes(b"not audio at all" * 20)
+    return paths
+
+
+def _first_sample(x: torch.Tensor) -> torch.Tensor:
+    """A function of each segment that identifies it: its first and last samples."""
+    return torch.stack([x[:, 0], x[:, -1], x.sum(dim=1)], dim=1)
+
+
+@pytest.mark.parametrize("n_jobs", [0, 2])
+def test_every_segment_once_in_order_and_errors_per_clip(files, n_jobs):
+    clips = Clips(files, "paths", sr=SR)
+    results = {r.index: r for r in run_segments(clips, _first_sample, segment_length=81,
+                                                batch_size=5, n_jobs=n_jobs, tail="pad")}
+    assert sorted(results) == list(range(16))  # every clip reported exactly once
+    assert isinstance(results[7].error, AudioLoadError) and "c07.wav" in str(results[7].error)
+    for i, r in results.items():
+        if i == 7:
+            continue
+        y = clips.load(i)
+        expected = segment_signal(y, 81, tail="pad")
+        assert r.rows.shape == (len(expected), 3)
+        np.testing.assert_allclose(r.rows[:, 2], expected.sum(axis=1), rtol=1e-5, atol=1e-5)
+        np.testing.assert_array_equal(r.starts, np.arange(len(expected)) * 81)
+
+
+def test_order_subset_and_hop(files):
+    clips = Clips(files, "paths", sr=SR)
+    got = {r.index: r for r in run_segments(clips, _first_sample, segment_length=64,
+                                            batch_size=7, order=[9, 3, 12], hop_length=32,
+                                            n_jobs=0)}
+    assert sorted(got) == [3, 9, 12]
+    y = clips.load(3)
+    np.testing.assert_array_equal(got[3].starts, np.arange(0, len(y) - 64 + 1, 32))
+
+
+def test_batches_never_exceed_batch_size_and_carry_their_counts(files):
+    clips = Clips(files[:6], "paths", sr=SR)
+    batches = list(SegmentBatches(clips, range(6), segment_length=50, batch_size=4))
+    assert all(b.x.shape[0] <= 4 for b in batches)
+    counts = dict(c for b in batches for c in b.counts)
+    assert sum(counts.values()) == sum(b.x.shape[0] for b in batches)
+
+
+_decoded = multiprocessing.Value("i", 0)
+
+
+def test_memory_is_bounded_in_the_number_of_files(tmp_path, monkeypatch):
+    """Workers decode at most a few batches ahead of the consumer, never every file."""
+    paths = []
+    for i in range(60):
+        p = tmp_path / f"{i}.wav"
+        write_audio(p, tone(300, 81 * 4, SR), SR)
+        paths.append(str(p))
+    original = SegmentBatches.decode
+
+    def counting(self, i):
+        with _decoded.get_lock():
+            _decoded.value += 1
+        return original(self, i)
+
+    monkeypatch.setattr(SegmentBatches, "decode", counting)
+    _decoded.value = 0
+    ahead = []
+    for k, _ in enumerate(run_segments(Clips(paths, "paths", sr=SR), _first_sample,
+                                       segment_length=81, batch_size=4, n_jobs=2), start=1):
+        ahead.append(_decoded.value - k)
+    # 2 workers x 2 prefetched batches of 1 clip each, plus the batch in hand and slack
+    assert max(ahead) <= 10 < len(paths)
+
+
+def test_a_crashed_worker_is_an_error_not_a_hang(files, monkeypatch):
+    original = Clips.load
+
+    def crash(self, i):
+        if i == 5:
+            os._exit(3)  # a segfault or an OOM kill in a decoding process
+        return original(self, i)
+
+    monkeypatch.setattr(Clips, "load", crash)
+    clips = Clips(files, "paths", sr=SR)
+    with pytest.raises(RuntimeError, match="worker"):
+        list(run_segments(clips, _first_sample, segment_length=81, batch_size=4, n_jobs=2,
+                          timeout=60))
+
+
+def test_transformer_rows_do_not_depend_on_workers(files):
+    torch.manual_seed(0)
+    model = SampleCNN("3-3-3-3", channels=[4] * 5, n_outputs=2).eval()
+    good = [p for i, p in enumerate(files) if i != 7]
+    feats = MultiScaleFeatureTransformer(extractors=[(model, SR)], layers=(-2, -1))
+    in_process = feats.set_params(n_jobs=0).fit(good).transform(good)
+    two = feats.set_params(n_jobs=2).transform(good)
+    np.testing.assert_allclose(two, in_process, rtol=1e-6)
+
+
+def test_n_jobs_follows_joblib():
+    from joblib import parallel_config
+
+    assert resolve_n_jobs(None) == 1 and resolve_n_jobs(0) == 0 and resolve_n_jobs(3) == 3
+    assert resolve_n_jobs(-1) == os.cpu_count()
+    with parallel_config(n_jobs=2):
+        assert resolve_n_jobs(None) == 2
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("precision", ["fp32", "fp16", "bf16"])
+@pytest.mark.parametrize("cuda_graph", [False, True])
+def test_cuda_runner_matches_cpu(precision, cuda_graph):
+    torch.manual_seed(0)
+    model = SampleCNN("3-3-3-3", channels=[8] * 5, n_outputs=3).eval()
+    x = torch.randn(16, 81)
+    cpu = InferenceRunner(model, "cpu")(x, return_hidden=["module3"])
+    gpu = InferenceRunner(model, "cuda", precision, cuda_graph=cuda_graph)
+    for _ in range(2):  # the second call replays the graph
+        logits, hidden = gpu(x.cuda(), return_hidden=["module3"])
+    tol = 1e-4 if precision == "fp32" else 3e-2
+    np.testing.assert_allclose(logits.float().cpu(), cpu[0], rtol=tol, atol=tol)
+    np.testing.assert_allclose(hidden["module3"].float().cpu(), cpu[1]["module3"],
+                               rtol=tol, atol=tol)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_pipeline_and_training(files):
+    from sklearn_samplecnn import SampleCNNClassifier
+
+    good = [p for i, p in enumerate(files) if i != 7]
+    y = ["a", "b"] * (len(good) // 2) + ["a"] * (len(good) % 2)
+    torch.manual_seed(0)
+    model = SampleCNN("3-3-3-3", channels=[4] * 5, n_outputs=2).eval()
+    cpu = MultiScaleFeatureTransformer(extractors=[(model, SR)]).fit(good).transform(good)
+    gpu = MultiScaleFeatureTransformer(extractors=[(model, SR)], device="cuda", n_jobs=2)
+    np.testing.assert_allclose(gpu.fit(good).transform(good), cpu, rtol=2e-2, atol=2e-2)
+    for precision in ("fp32", "bf16", "fp16"):
+        clf = SampleCNNClassifier(module__sizes="3-3-3-3", module__channels=[4] * 5, sr=SR,
+                                  max_epochs=2, train_split=None, verbose=0, device="cuda",
+                                  precision=precision, random_state=0).fit(good, y)
+        assert np.isfinite(clf.history_[-1]["train_loss"])
+        assert clf.predict_proba(good).shape == (len(good), 2)
