@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 # forward pass (see docs/performance.md); applied to every entry point here.
 export GLIBC_TUNABLES ?= glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=17179869184
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench bench-gpu clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ test: lint
 
 bench: $(VENV)/.installed
 	$(PY) benchmarks/run_all.py --quick
+
+# One script measures everything GPU-related in a few minutes (needs a CUDA torch).
+bench-gpu: $(VENV)/.installed
+	$(PY) benchmarks/gpu_check.py --out bench_results/gpu_check.json
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache demo_output bench_results

@@ -171,3 +171,22 @@ def test_cuda_pipeline_and_training(files):
                                   precision=precision, random_state=0).fit(good, y)
         assert np.isfinite(clf.history_[-1]["train_loss"])
         assert clf.predict_proba(good).shape == (len(good), 2)
+        segs = clf.predict_proba_segments(good)
+        assert np.isfinite(segs.proba).all() and len(segs.start) == len(segs.proba)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_contrastive_and_cli(files, tmp_path):
+    from sklearn_samplecnn import ContrastiveSampleCNN, save_pretrained
+    from sklearn_samplecnn.cli import main
+
+    good = [p for i, p in enumerate(files) if i != 7]
+    est = ContrastiveSampleCNN(module__sizes="3-3-3-3", module__channels=[4] * 5, sr=SR,
+                               batch_size=8, max_epochs=2, train_split=None, verbose=0,
+                               device="cuda", random_state=0).fit(good)
+    assert np.isfinite(est.history_[-1]["train_loss"])
+    path = save_pretrained(est, tmp_path / "ssl.samplecnn")
+    out = tmp_path / "f.npy"
+    assert main(["extract", "-m", str(path), *good, "-o", str(out), "--device", "cuda",
+                 "-q"]) == 0
+    assert np.load(out).shape[0] == len(good)

@@ -670,7 +670,9 @@ class _SampleCNNNet(NeuralNet):
                                     batch_size=batch_size, device=self.device,
                                     n_jobs=valid.get("num_workers", 0),
                                     hop_length=self.hop_length, tail=self.tail,
-                                    short="pad" if self.short == "error" else self.short):
+                                    short="pad" if self.short == "error" else self.short,
+                                    static_batch=str(self.device).startswith("cuda"),
+                                    dtype=runner.input_dtype):
                 if res.error is not None:
                     if self.on_error == "raise":
                         raise res.error

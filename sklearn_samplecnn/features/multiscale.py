@@ -376,7 +376,8 @@ class MultiScaleFeatureTransformer(ClipFeatureTransformer):
                                     segment_length=ext.input_length, batch_size=batch_size,
                                     device=device, order=todo, n_jobs=self.n_jobs,
                                     hop_length=self.hop_length, tail=self.tail,
-                                    short=self.short, static_batch=device.type == "cuda")
+                                    short=self.short, static_batch=device.type == "cuda",
+                                    dtype=ext.module.input_dtype)
 
     def _compute(self, ext: Extractor, clips: Clips, todo: list[int]):
         """Yield ``(clip index, feature row, error)`` for the clips in ``todo``.

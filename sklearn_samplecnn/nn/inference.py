@@ -426,6 +426,19 @@ class InferenceRunner:
     def resolve_layer(self, layer):
         return self.module.resolve_layer(layer)
 
+    def __getstate__(self):
+        # compiled code and captured graphs live in this process only; rebuilt on use
+        state = dict(self.__dict__)
+        state["_graphs"] = {}
+        state["_forward"] = None
+        state["_compiled"] = self._forward is not self.module
+        return state
+
+    def __setstate__(self, state):
+        compiled = state.pop("_compiled", False)
+        self.__dict__.update(state)
+        self._forward = torch.compile(self.module) if compiled else self.module
+
     def _call(self, x: torch.Tensor, return_hidden):
         cuda = self.device.type == "cuda"
         amp = torch.autocast("cuda", dtype=self.autocast_dtype) \
