@@ -346,6 +346,83 @@ def extraction(s, device, files, model_path, jobs, log) -> dict:
     return out
 
 
+def pipeline_probe(s, device, files, model_path, jobs, log) -> dict:
+    """Where the extraction pipeline's time goes: the loader alone, pinning strategies,
+    batch sizes, a compiled model, the tensor-sharing strategy."""
+    import torch
+
+    from sklearn_samplecnn import MultiScaleFeatureTransformer
+    from sklearn_samplecnn._clips import Clips
+    from sklearn_samplecnn.nn import InferenceRunner
+    from sklearn_samplecnn.pipeline import SegmentBatches, _loader, run_segments
+
+    paths = files["wav22"][: s["probe_entries"]]
+    feats = MultiScaleFeatureTransformer(extractors=[str(model_path)], layers=LAYERS,
+                                         device=str(device), n_jobs=jobs).fit(paths[:1])
+    ext = feats.extractors_[0]
+    clips = Clips(paths, "paths", sr=SR)
+    out = {"entries": len(paths), "rows": []}
+
+    def record(name, seconds, **extra):
+        out["rows"].append({"case": name, "clips_s": len(paths) / seconds, **extra})
+        log(f"  {name}: {len(paths) / seconds:,.0f} clips/s")
+
+    for pin in (True, False):
+        for batch in (512, 128):
+            ds = SegmentBatches(clips, range(len(paths)), segment_length=ext.input_length,
+                                batch_size=batch, dtype=ext.module.input_dtype)
+            t0 = time.perf_counter()
+            for b in _loader(ds, jobs, pin and device.type == "cuda", 0):
+                b.x.to(device, non_blocking=True)
+            _sync(device)
+            record(f"loader only, batch {batch}, pin_memory={pin}", time.perf_counter() - t0)
+
+    def go(name, fn, **kw):
+        kw.setdefault("batch_size", 512)
+        t0 = time.perf_counter()
+        n = sum(1 for _ in run_segments(clips, fn, segment_length=ext.input_length,
+                                        device=device, n_jobs=jobs, static_batch=True,
+                                        dtype=ext.module.input_dtype, **kw))
+        record(name, time.perf_counter() - t0, clips=n)
+
+    fn = feats._segment_fn(ext)
+
+    def noop(x):
+        return x[:, :4].float()
+
+    for pin in ("main", "ring"):
+        go(f"run_segments, no model (the feeding rate), batch 256, pin={pin}", noop, pin=pin,
+           batch_size=256)
+    for pin in ("main", "ring", "thread"):
+        go(f"run_segments, batch 256, pin={pin}", fn, pin=pin, batch_size=256)
+    go("run_segments, batch 512, pin=main", fn)
+    if device.type == "cuda":
+        from sklearn_samplecnn import load_pretrained
+
+        compiled = InferenceRunner(load_pretrained(model_path).module, device, "fp16",
+                                   compile=True)
+        ext_c = type(ext)(**{**ext.__dict__, "module": compiled})
+        fn_c = feats._segment_fn(ext_c)
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            fn_c(torch.zeros(256, ext.input_length, device=device, dtype=torch.float16))
+        _sync(device)
+        out["compile_seconds"] = time.perf_counter() - t0
+        x = 0.1 * torch.randn(256, ext.input_length, device=device, dtype=torch.float16)
+
+        def call():
+            with torch.inference_mode():
+                fn_c(x)
+
+        out["compiled_ceiling_seg_s"] = _rate(call, 256, device, s["min_time"])
+        log(f"  compiled ceiling {out['compiled_ceiling_seg_s']:,.0f} seg/s "
+            f"(compile {out['compile_seconds']:.1f} s)")
+        for pin in ("main", "ring"):
+            go(f"run_segments, compiled model, batch 256, pin={pin}", fn_c, pin=pin,
+               batch_size=256)
+    return out
+
+
 # -- 4. training ---------------------------------------------------------------------
 def training(s, device, log) -> dict:
     import torch
@@ -452,12 +529,12 @@ def _settings(args) -> dict:
                 "min_time": 0.05, "compile": False, "distinct": 4, "distinct_mp3": 2,
                 "entries": {"wav22": 12, "wav44": 8, "mp3": 6}, "cache_clips": 8,
                 "seconds": 3.0, "scaling_jobs": [1], "train_segments": 64, "train_batch": 16,
-                "train_workers": [0]}
+                "train_workers": [0], "probe_entries": 12}
     return {"sizes": "3^9", "channels": None, "batch": 256, "batch_sweep": [128, 512, 1024],
             "min_time": 0.5, "compile": True, "distinct": 96, "distinct_mp3": 48,
             "entries": {"wav22": 6000, "wav44": 2400, "mp3": 1200}, "cache_clips": 1200,
             "seconds": 30.0, "scaling_jobs": [4, 8], "train_segments": 10240,
-            "train_batch": 128, "train_workers": [0, 6]}
+            "train_batch": 128, "train_workers": [0, 6], "probe_entries": 3000}
 
 
 def main(argv=None) -> dict:
@@ -465,8 +542,9 @@ def main(argv=None) -> dict:
     parser.add_argument("--device", default="cuda", help="cuda (default) or cpu")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks the script")
     parser.add_argument("--jobs", type=int, help="decoding processes (default: cores - 2)")
-    parser.add_argument("--sections", default="model,extract,train,threads,tests",
-                        help="comma-separated subset of model,extract,train,threads,tests")
+    parser.add_argument("--sections", default="model,extract,pipeline,train,threads,tests",
+                        help="comma-separated subset of model,extract,pipeline,train,threads,"
+                             "tests")
     parser.add_argument("--out", default="bench_results/gpu_check.json")
     args = parser.parse_args(argv)
     import torch
@@ -510,7 +588,7 @@ def main(argv=None) -> dict:
     section("model", model_only, s, device, log)
     tmp = Path(tempfile.mkdtemp(prefix="gpu-check-"))
     try:
-        if "extract" in wanted:
+        if "extract" in wanted or "pipeline" in wanted:
             files = make_files(tmp, s, min(cores, 16), log)
             model_path = tmp / "model.samplecnn"
             from sklearn_samplecnn import save_pretrained
@@ -518,6 +596,7 @@ def main(argv=None) -> dict:
             save_pretrained(_model(s["sizes"], s["channels"]), model_path,
                             metadata={"sample_rate": SR})
             section("extract", extraction, s, device, files, model_path, jobs, log)
+            section("pipeline", pipeline_probe, s, device, files, model_path, jobs, log)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     section("train", training, s, device, log)

@@ -54,37 +54,58 @@ class SegmentBatch:
 
     Attributes
     ----------
-    x : Tensor of shape (n, segment_length), float32
-    clip : Tensor of shape (n,), int64
+    x : Tensor of shape (n, segment_length) or None
+        The segments; ``None`` when they were written into slot ``slot`` of
+        the pipeline's shared ring (only this small record crosses processes).
+    clip : ndarray of shape (n,), int64
         The clip (index into the pipeline's clips) each row belongs to.
-    start : Tensor of shape (n,), int64
+    start : ndarray of shape (n,), int64
         Each row's first sample in its clip.
     counts : list of (int, int)
         ``(clip, n_segments)`` of each clip whose first segment is in this batch.
     errors : list of (int, AudioLoadError)
         Clips that failed to decode since the worker's previous batch.
+    slot : int or None
+        The ring slot holding the segments.
     """
 
-    x: torch.Tensor
-    clip: torch.Tensor
-    start: torch.Tensor
+    x: torch.Tensor | None
+    clip: np.ndarray
+    start: np.ndarray
     counts: list = field(default_factory=list)
     errors: list = field(default_factory=list)
+    slot: int | None = None
 
-    def pin_memory(self) -> SegmentBatch:
-        """Called by the DataLoader's pinning thread when ``pin_memory=True``."""
-        self.x = self.x.pin_memory()
-        return self
+    def __len__(self) -> int:
+        return len(self.clip)
 
 
-def _batch_tensor(n: int, length: int, dtype: torch.dtype) -> torch.Tensor:
-    """An empty (n, length) tensor, in shared memory inside a worker process (as
-    torch's default collate does), so sending it to the main process copies nothing."""
-    if torch.utils.data.get_worker_info() is not None:
-        proto = torch.empty(0, dtype=dtype)
-        storage = proto._typed_storage()._new_shared(n * length, device="cpu")
-        return proto.new(storage).resize_(n, length)
-    return torch.empty((n, length), dtype=dtype)
+class _Ring:
+    """Batch buffers shared with the worker processes, page-locked for CUDA.
+
+    Workers take a free slot, write a batch of segments into it and send only
+    its number; the main process copies the slot to the device (an
+    asynchronous DMA from page-locked memory, no CPU copy) and frees the slot
+    when the copy is done. No shared-memory file is created, mapped and
+    faulted in per batch, and no pinning thread copies every byte once more.
+    """
+
+    def __init__(self, slots: int, batch_size: int, length: int, dtype: torch.dtype,
+                 pin: bool, context) -> None:
+        self.buf = torch.empty((slots, batch_size, length), dtype=dtype).share_memory_()
+        self.free = context.SimpleQueue()
+        for k in range(slots):
+            self.free.put(k)
+        self.registered = False
+        if pin:
+            nbytes = self.buf.numel() * self.buf.element_size()
+            err = torch.cuda.cudart().cudaHostRegister(self.buf.data_ptr(), nbytes, 0)
+            self.registered = int(getattr(err, "value", err)) == 0
+
+    def close(self) -> None:
+        if self.registered:
+            torch.cuda.cudart().cudaHostUnregister(self.buf.data_ptr())
+            self.registered = False
 
 
 class SegmentBatches(torch.utils.data.IterableDataset):
@@ -118,6 +139,7 @@ class SegmentBatches(torch.utils.data.IterableDataset):
         self.tail = tail
         self.short = short
         self.dtype = dtype
+        self.ring: _Ring | None = None  # set by run_segments when workers decode
 
     def decode(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         """Clip ``i`` at the clips' rate and its segment starts; errors name the clip."""
@@ -129,12 +151,28 @@ class SegmentBatches(torch.utils.data.IterableDataset):
             raise AudioLoadError(self.clips.name(i), str(exc)) from None
         return y, starts
 
+    def _new_batch(self) -> tuple[torch.Tensor, int | None]:
+        if self.ring is not None and torch.utils.data.get_worker_info() is not None:
+            slot = self.ring.free.get()  # blocks while the main process holds every slot
+            return self.ring.buf[slot], slot
+        return torch.empty((self.batch_size, self.segment_length), dtype=self.dtype), None
+
     def __iter__(self) -> Iterator[SegmentBatch]:
         info = torch.utils.data.get_worker_info()
         mine = self.order if info is None else self.order[info.id::info.num_workers]
         length, size = self.segment_length, self.batch_size
-        x = clip = start = None
+        x, slot = None, None
+        clip, start = np.empty(size, np.int64), np.empty(size, np.int64)
         n, counts, errors = 0, [], []
+
+        def batch():
+            rows = None if slot is not None else x[:n]
+            return SegmentBatch(rows, clip[:n].copy(), start[:n].copy(), counts, errors, slot)
+
+        # float32 rows are filled through numpy (torch's multi-threaded copy of one row
+        # can cost milliseconds on a busy machine), float16 through torch (numpy's
+        # conversion to float16 is 4x slower than torch's)
+        rows = None
         for i in mine:
             i = int(i)
             try:
@@ -146,25 +184,23 @@ class SegmentBatches(torch.utils.data.IterableDataset):
             mode = self.short if len(y) < length else self.tail
             for s in starts:
                 if x is None:
-                    x = _batch_tensor(size, length, self.dtype)
-                    clip = torch.empty(size, dtype=torch.int64)
-                    start = torch.empty(size, dtype=torch.int64)
+                    x, slot = self._new_batch()
+                    rows = x.numpy() if x.dtype == torch.float32 else x
                 s = int(s)
                 piece = y[s:s + length]
                 if len(piece) < length:
                     piece = take_segment(y, s, length, "repeat" if mode == "repeat" else "pad")
-                x[n] = torch.from_numpy(piece)
+                rows[n] = piece if rows is not x else torch.from_numpy(piece)
                 clip[n], start[n] = i, s
                 n += 1
                 if n == size:
-                    yield SegmentBatch(x, clip, start, counts, errors)
-                    x = clip = start = None
+                    yield batch()
+                    x, slot = None, None
                     n, counts, errors = 0, [], []
         if n or counts or errors:
             if x is None:
                 x = torch.empty((0, length), dtype=self.dtype)
-                clip = start = torch.empty(0, dtype=torch.int64)
-            yield SegmentBatch(x[:n], clip[:n], start[:n], counts, errors)
+            yield batch()
 
 
 def _guarded(loader, n_workers: int):
@@ -203,11 +239,16 @@ class ClipResult:
     error: AudioLoadError | None = None
 
 
-def _loader(dataset: SegmentBatches, n_workers: int, pin: bool, timeout: float):
+def _loader(dataset: SegmentBatches, n_workers: int, pin: bool, timeout: float,
+            context=None):
     kwargs = {}
     if n_workers:
-        kwargs = {"num_workers": n_workers, "prefetch_factor": 2, "timeout": timeout}
+        kwargs = {"num_workers": n_workers, "prefetch_factor": _PREFETCH, "timeout": timeout,
+                  "multiprocessing_context": context}
     return torch.utils.data.DataLoader(dataset, batch_size=None, pin_memory=pin, **kwargs)
+
+
+_PREFETCH = 2  # batches each worker prepares ahead
 
 
 def run_segments(
@@ -225,6 +266,7 @@ def run_segments(
     static_batch: bool = False,
     timeout: float = 0,
     dtype: torch.dtype = torch.float32,
+    pin: str = "main",
 ) -> Iterator[ClipResult]:
     """Run ``fn`` over every segment of ``clips`` and yield each clip's rows when complete.
 
@@ -254,6 +296,14 @@ def run_segments(
         crashed worker raises either way).
     dtype : torch.dtype, default=torch.float32
         Of the segments handed to ``fn``; float16 halves the bytes moved.
+    pin : {"main", "ring", "thread", "none"}, default="main"
+        CUDA: how batches reach page-locked memory for the asynchronous copy
+        to the device. ``"main"``: each batch (a shared tensor from a
+        worker) is copied by this thread into one of two pinned buffers;
+        ``"ring"``: workers write into a shared, page-locked ring of batch
+        buffers (no copy, but the ring is registered with CUDA at start);
+        ``"thread"``: DataLoader's pinning thread; ``"none"``: pageable copies.
+        docs/performance.md has the measurements behind the default.
 
     Yields
     ------
@@ -271,59 +321,114 @@ def run_segments(
     cuda = device.type == "cuda"
     dataset = SegmentBatches(clips, order, segment_length=segment_length, batch_size=batch_size,
                              hop_length=hop_length, tail=tail, short=short, dtype=dtype)
-    loader = _loader(dataset, n_workers, cuda, timeout)
+    context = torch.multiprocessing.get_context()
+    ring = None
+    if n_workers and pin == "ring":
+        # every slot a worker may hold, the loader may queue or this loop may use
+        slots = (_PREFETCH + 1) * n_workers + 3
+        ring = dataset.ring = _Ring(slots, batch_size, segment_length, dtype, cuda, context)
+    loader = _loader(dataset, n_workers, cuda and pin == "thread", timeout, context)
+    staging: list = []  # pin="main": two pinned buffers the batches are copied through
     expected: dict[int, int] = {}
     parts: dict[int, list] = {}
     got: dict[int, int] = {}
+    ready: list[int] = []
     in_flight: deque = deque()  # (ready event or None, rows on host, clip ids, starts)
+    held: deque = deque()  # (copy-done event or None, ring slot)
+
+    def arrived(c: int) -> None:
+        if got.get(c, 0) == expected.get(c, -1):
+            ready.append(c)
 
     def harvest(item):
         event, rows, clip_ids, starts = item
         if event is not None:
             event.synchronize()
         rows = rows.float().numpy()
-        for k in range(len(clip_ids)):
-            c = int(clip_ids[k])
-            parts.setdefault(c, []).append((int(starts[k]), rows[k]))
+        for k, (c, start) in enumerate(zip(clip_ids.tolist(), starts.tolist())):
+            parts.setdefault(c, []).append((start, rows[k]))
             got[c] = got.get(c, 0) + 1
-        yield from complete()
+            arrived(c)
 
     def complete():
-        for c in [c for c, n in expected.items() if got.get(c, 0) == n]:
-            del expected[c]
-            got.pop(c, None)
-            pieces = parts.pop(c, [])
-            pieces.sort(key=lambda p: p[0])
+        while ready:
+            c = ready.pop()
+            del expected[c], got[c]
+            pieces = sorted(parts.pop(c), key=lambda p: p[0])
             yield ClipResult(c, np.stack([p[1] for p in pieces]),
                              np.array([p[0] for p in pieces], dtype=np.int64))
 
-    with torch.inference_mode():
-        for batch in _guarded(loader, n_workers):
-            for c, exc in batch.errors:
-                yield ClipResult(c, None, None, exc)
-            for c, n in batch.counts:
-                expected[c] = n
-            n = batch.x.shape[0]
-            if n:
-                x = batch.x
-                if static_batch and n < batch_size:  # one shape: cuDNN's plans, CUDA graphs
-                    x = torch.cat([x, x.new_zeros((batch_size - n, x.shape[1]))])
-                x = x.to(device, non_blocking=cuda)
-                out = fn(x)[:n]
-                if cuda:
-                    host = torch.empty(out.shape, dtype=out.dtype, pin_memory=True)
-                    host.copy_(out, non_blocking=True)
-                    event = torch.cuda.Event()
-                    event.record()
-                    in_flight.append((event, host, batch.clip, batch.start))
-                else:
-                    in_flight.append((None, out, batch.clip, batch.start))
-            # results of the previous batch while the device works on this one
-            while len(in_flight) > (1 if cuda else 0):
-                yield from harvest(in_flight.popleft())
-            yield from complete()  # clips with 0 segments never occur; counts may arrive late
-        while in_flight:
-            yield from harvest(in_flight.popleft())
-        yield from complete()
+    def release(keep: int) -> None:
+        while len(held) > keep:
+            event, slot = held.popleft()
+            if event is not None:
+                event.synchronize()  # the copy out of the slot is done
+            ring.free.put(slot)
+
+    def to_device(x: torch.Tensor, k: int) -> torch.Tensor:
+        if not cuda or pin != "main":
+            return x.to(device, non_blocking=cuda)
+        if not staging:
+            staging.extend([torch.empty((batch_size, x.shape[1]), dtype=x.dtype,
+                                        pin_memory=True), None] for _ in range(2))
+        buf = staging[k % 2]
+        if buf[1] is not None:
+            buf[1].synchronize()  # the copy out of this buffer two batches ago is done
+        buf[0][: len(x)].copy_(x)
+        out = buf[0][: len(x)].to(device, non_blocking=True)
+        buf[1] = torch.cuda.Event()
+        buf[1].record()
+        return out
+
+    try:
+        with torch.inference_mode():
+            for k, batch in enumerate(_guarded(loader, n_workers)):
+                for c, exc in batch.errors:
+                    yield ClipResult(c, None, None, exc)
+                for c, n in batch.counts:
+                    expected[c] = n
+                    arrived(c)
+                n = len(batch)
+                if n:
+                    if batch.slot is not None:  # the rows are in the shared ring
+                        x = ring.buf[batch.slot] if static_batch else ring.buf[batch.slot, :n]
+                    else:
+                        x = batch.x
+                        if static_batch and n < batch_size:  # one shape for cuDNN's plans
+                            x = torch.cat([x, x.new_zeros((batch_size - n, x.shape[1]))])
+                    x = to_device(x, k)
+                    if batch.slot is not None:
+                        done = None
+                        if cuda:
+                            done = torch.cuda.Event()
+                            done.record()
+                        held.append((done, batch.slot))
+                    out = fn(x)[:n]
+                    if batch.slot is not None and not cuda:
+                        release(0)  # the CPU model has read the slot
+                    if cuda:
+                        host = torch.empty(out.shape, dtype=out.dtype, pin_memory=True)
+                        host.copy_(out, non_blocking=True)
+                        event = torch.cuda.Event()
+                        event.record()
+                        in_flight.append((event, host, torch.as_tensor(batch.clip),
+                                          torch.as_tensor(batch.start)))
+                    else:
+                        in_flight.append((None, out, torch.as_tensor(batch.clip),
+                                          torch.as_tensor(batch.start)))
+                if ring is not None:
+                    release(1)  # the slot of the batch before this one goes back
+                # results of the previous batch while the device works on this one
+                while len(in_flight) > (1 if cuda else 0):
+                    harvest(in_flight.popleft())
+                yield from complete()
+            while in_flight:
+                harvest(in_flight.popleft())
+            yield from complete()
+    finally:
+        del loader  # stop the workers before the ring they write into goes away
+        if ring is not None:
+            release(0)
+            ring.close()
     if expected:  # a bug, never a data problem: say so rather than lose rows silently
         raise RuntimeError(f"the input pipeline lost the segments of clips {sorted(expected)}")

@@ -135,9 +135,10 @@ def test_cache_reuse_invalidation_and_corruption(tiny_model, tone_files, tmp_pat
     np.testing.assert_array_equal(second[[0, 2, 3]], first[[0, 2, 3]])
     assert not np.allclose(second[1], first[1])
     assert len(list(cache.rglob("*.feat"))) == 5 * 3
-    # corrupt an entry: detected and recomputed, same values
-    entry = sorted(cache.rglob("*.feat"))[0]
-    entry.write_bytes(entry.read_bytes()[:-3] + b"xyz")
+    # corrupt the entries (one of them is the edited file's stale one): detected,
+    # recomputed, same values
+    for entry in cache.rglob("*.feat"):
+        entry.write_bytes(entry.read_bytes()[:-3] + b"xyz")
     calls.clear()
     np.testing.assert_array_equal(feats.transform(paths), second)
     assert len(calls) >= 1

@@ -351,7 +351,9 @@ def auto_batch_size(device: str | torch.device = "cpu", module: nn.Module | None
         that stays in the caches and malloc's reused buffers: 40 MB when the
         process started with ``GLIBC_TUNABLES=glibc.malloc.mmap_max=0:...`` (4
         segments of the 3^9 model), 10 MB without (1 segment), up to 512 for
-        tiny models. On CUDA a sixteenth of the card's memory, at most 1024.
+        tiny models. On CUDA a thirty-second of the card's memory, at most
+        1024 (256 segments of the 3^9 model on a 141 GB card: the throughput
+        of 512 within 2 % and half the bytes in flight per batch).
         docs/performance.md has the measurements behind these budgets.
 
     Examples
@@ -364,7 +366,7 @@ def auto_batch_size(device: str | torch.device = "cpu", module: nn.Module | None
     device = torch.device(device)
     per_segment = activation_bytes(module) if module is not None else 128 * 19683 * 4
     if device.type == "cuda":
-        budget, cap = torch.cuda.get_device_properties(device).total_memory // 16, 1024
+        budget, cap = torch.cuda.get_device_properties(device).total_memory // 32, 1024
     else:
         budget, cap = (40 if _glibc_keeps_buffers() else 10) * 2**20, 512
     batch = max(1, min(cap, budget // max(per_segment, 1)))
