@@ -252,6 +252,14 @@ def _check_ragged(X) -> list:
 
 
 def _resampled_length(info, sr: int) -> int:
+    """The clip's length at ``sr``, from its header; a clip that would have no samples
+    at all is an error naming the file (as :func:`load_audio` reports it)."""
     if info.frames == 0:
         raise AudioLoadError(info.path, "contains no audio samples (0 frames)")
-    return int(info.frames * sr / info.sample_rate) if info.sample_rate != sr else info.frames
+    if info.sample_rate == sr:
+        return info.frames
+    n = int(info.frames * sr / info.sample_rate)
+    if n == 0:
+        raise AudioLoadError(info.path, f"{info.frames} samples at {info.sample_rate} Hz "
+                                        f"resample to 0 samples at {sr} Hz")
+    return n

@@ -440,7 +440,7 @@ class _SampleCNNNet(NeuralNet):
             return
         if training:
             start_weights = {k: v.detach().clone() for k, v in self.module_.state_dict().items()}
-        failed: set[int] = set()
+        failed: dict[int, str] = {}
         n_batches = 0
         for batch in iterator:
             self.notify("on_batch_begin", batch=batch, training=training)
@@ -448,7 +448,8 @@ class _SampleCNNNet(NeuralNet):
             Xi = batch[0]
             x = Xi["x"] if isinstance(Xi, Mapping) else Xi
             if isinstance(Xi, Mapping) and "failed" in Xi and bool(Xi["failed"].any()):
-                failed.update(Xi["clip"][Xi["failed"]].tolist())
+                for k in torch.nonzero(Xi["failed"]).flatten().tolist():
+                    failed.setdefault(int(Xi["clip"][k]), Xi["error"][k])
             self.history.record_batch(prefix + "_loss", step["loss"])
             self.history.record_batch(prefix + "_batch_size", len(x))
             self.notify("on_batch_end", batch=batch, training=training, **step)
@@ -471,12 +472,15 @@ class _SampleCNNNet(NeuralNet):
         if failed:
             self._report_failed(iterator.dataset, failed)
 
-    def _report_failed(self, dataset, clip_ids) -> None:
-        names = sorted({dataset.clips.name(i) for i in clip_ids} - set(self.skipped_files_))
+    def _report_failed(self, dataset, errors: dict[int, str]) -> None:
+        """Add the files behind ``{clip index: error}`` to ``skipped_files_`` and warn
+        once for each file, with its cause."""
+        new = {dataset.clips.name(i): msg for i, msg in errors.items()}
+        names = sorted(set(new) - set(self.skipped_files_))
         if not names:
             return
         self.skipped_files_ = sorted({*self.skipped_files_, *names})
-        listing = "\n  ".join(names[:20])
+        listing = "\n  ".join(new[n] or n for n in names[:20])
         more = f"\n  ... and {len(names) - 20} more" if len(names) > 20 else ""
         warnings.warn(f"{len(names)} files failed to decode during training; their segments "
                       f"are left out (on_error='skip'):\n  {listing}{more}", stacklevel=2)
@@ -683,8 +687,9 @@ class _SampleCNNNet(NeuralNet):
         if failed:
             listing = "\n  ".join(str(failed[i]) for i in sorted(failed)[:20])
             more = f"\n  ... and {len(failed) - 20} more" if len(failed) > 20 else ""
-            warnings.warn(f"{len(failed)} of {len(clips)} clips could not be decoded; their "
-                          f"predictions are NaN:\n  {listing}{more}", stacklevel=3)
+            warnings.warn(f"{len(failed)} of {len(clips)} clips could not be decoded and get "
+                          f"no prediction (on_error='skip'; failed_files_ lists them):\n  "
+                          f"{listing}{more}", stacklevel=3)
         if not probs:
             return (np.zeros((0, self.n_outputs_), np.float32), np.zeros(0, np.int64),
                     np.zeros(0, np.int64), clips)

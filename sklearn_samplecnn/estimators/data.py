@@ -26,9 +26,10 @@ __all__ = ["ClipSplit", "CropPairDataset", "SegmentDataset"]
 class SegmentDataset(torch.utils.data.Dataset):
     """Segments of clips with their clip's target and weight, for a DataLoader.
 
-    Item ``k`` is ``({"x": segment, "w": weight, "failed": flag, "clip": i},
-    target)``: the segment's samples, its clip's sample weight (1 without
-    weights), whether decoding it failed, and its clip's index. With
+    Item ``k`` is ``({"x": segment, "w": weight, "failed": flag, "clip": i,
+    "error": message}, target)``: the segment's samples, its clip's sample
+    weight (1 without weights), whether decoding it failed, its clip's index
+    and the error (file and cause; ``""`` when it did not fail). With
     ``on_error="skip"`` a segment whose file cannot be decoded (a corrupt
     body past a valid header, say) comes back as zeros with weight 0 and
     ``failed`` set, so the batch and the epoch go on and the training step can
@@ -86,16 +87,16 @@ class SegmentDataset(torch.utils.data.Dataset):
             start = int(self.starts[k])
         fill = self.short if n < length else self.tail
         w = 1.0 if self.weights is None else float(self.weights[i])
-        failed = False
+        error = ""
         try:
             x = self.clips.segment(i, start, length, fill)
-        except AudioLoadError:
+        except AudioLoadError as exc:
             if self.on_error != "skip":
                 raise
-            x, w, failed = np.zeros(length, dtype=np.float32), 0.0, True
+            x, w, error = np.zeros(length, dtype=np.float32), 0.0, str(exc)
         item = {"x": torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)),
-                "w": torch.tensor(w, dtype=torch.float32), "failed": torch.tensor(failed),
-                "clip": torch.tensor(i, dtype=torch.int64)}
+                "w": torch.tensor(w, dtype=torch.float32), "failed": torch.tensor(bool(error)),
+                "clip": torch.tensor(i, dtype=torch.int64), "error": error}
         if self.y is None:
             return item, torch.zeros((), dtype=torch.float32)
         return item, torch.as_tensor(self.y[i])
