@@ -54,7 +54,13 @@ def _cmd_train(args, argv: Sequence[str]) -> int:
     what = "classes" if args.task == "genre" else "tags"
     print(f"{descr}; {len(names)} {what}: {', '.join(names[:12])}"
           f"{', ...' if len(names) > 12 else ''}", flush=True)
-    with _cli_warnings():  # skipped files, a resumed checkpoint...
+    if args.checkpoint_dir is not None:
+        from ..estimators.checkpoint import FILENAME
+
+        found = Path(args.checkpoint_dir).expanduser() / FILENAME
+        if found.exists():  # fit refuses it when it belongs to another run
+            _info(f"resuming from {found}")
+    with _cli_warnings():  # skipped files, a cache that cannot be written...
         est.fit(paths, y)
     if args.task == "tags":
         est.tags_ = np.array(names, dtype=object)  # the CSV's column names, not "0", "1", ...

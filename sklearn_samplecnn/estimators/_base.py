@@ -219,6 +219,7 @@ class _SampleCNNNet(NeuralNet):
     def __getstate__(self):
         state = super().__getstate__()
         state.pop("_audio_cache_obj", None)  # decoded audio is not part of the model
+        state.pop("_previous_start_weights", None)  # a training-time copy of the weights
         return state
 
     # -- input handling ------------------------------------------------------------
@@ -433,8 +434,11 @@ class _SampleCNNNet(NeuralNet):
 
         Batch losses are recorded as device tensors and turned into floats
         once, at the end of the epoch. Then a non-finite loss stops training
-        (weights restored to those at the start of the epoch) and segments
-        that failed to decode are reported.
+        and segments that failed to decode are reported. The weights (and
+        batch-norm statistics) go back to the last ones known to give a finite
+        loss: those at the start of this epoch when its first batch's loss is
+        finite, else (the previous epoch's last step spoilt them) those at the
+        start of the previous epoch.
         """
         if iterator is None:
             return
@@ -462,13 +466,20 @@ class _SampleCNNNet(NeuralNet):
             for b, v in zip(batches, values):
                 b[prefix + "_loss"] = v
             if training and not np.isfinite(values).all():
+                epoch = len(self.history)
+                previous = getattr(self, "_previous_start_weights", None)
+                if not np.isfinite(values[0]) and previous is not None:
+                    start_weights, epoch = previous, epoch - 1
                 self.module_.load_state_dict(start_weights)
                 bad = next(v for v in values if not np.isfinite(v))
                 raise FloatingPointError(
                     f"Training diverged: the loss is {bad} in epoch {len(self.history)}; the "
-                    f"weights are restored to those before that epoch. Lower lr (now "
-                    f"{self.lr}) or check the input scale."
+                    f"weights are restored to those at the start of epoch {epoch}, the last "
+                    f"known to give a finite loss. Lower lr (now {self.lr}) or check the "
+                    "input scale."
                 )
+        if training:
+            self._previous_start_weights = start_weights
         if failed:
             self._report_failed(iterator.dataset, failed)
 
@@ -591,6 +602,7 @@ class _SampleCNNNet(NeuralNet):
         and make an interruption visible (``interrupted_``, a warning, the history)."""
         epochs = None
         self.interrupted_ = False
+        self._previous_start_weights = None  # a fit's own epochs only
         checkpoint = self._checkpoint_callback()
         if resume and checkpoint is not None:
             state = checkpoint.load(self, clips, y, getattr(self, "_fit_weights", None))
@@ -604,6 +616,8 @@ class _SampleCNNNet(NeuralNet):
         except KeyboardInterrupt:
             if self._sigint:
                 self._mark_interrupted()
+        finally:
+            self._previous_start_weights = None  # a copy of the weights: not kept
         self.notify("on_train_end", X=clips, y=y)
 
     def _checkpoint_callback(self) -> ResumableCheckpoint | None:

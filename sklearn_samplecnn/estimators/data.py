@@ -17,7 +17,7 @@ import torch
 from sklearn.model_selection import train_test_split
 
 from .._clips import Clips
-from ..exceptions import AudioLoadError
+from ..exceptions import AudioLoadError, ClipTooShortError
 from ..segments import SHORTS, segment_starts
 
 __all__ = ["ClipSplit", "CropPairDataset", "SegmentDataset"]
@@ -66,9 +66,13 @@ class SegmentDataset(torch.utils.data.Dataset):
         self.mode = mode
         self.tail = tail
         self.short = short
-        lengths = clips.lengths()
-        starts = [segment_starts(int(n), self.segment_length, hop_length=hop_length,
-                                 tail=tail, short=short) for n in lengths]
+        starts = []
+        for i, n in enumerate(clips.lengths()):
+            try:
+                starts.append(segment_starts(int(n), self.segment_length,
+                                             hop_length=hop_length, tail=tail, short=short))
+            except ClipTooShortError as exc:  # short="error": say which clip
+                raise ClipTooShortError(f"{clips.name(i)}: {exc}") from None
         self.clip_index = np.concatenate(
             [np.full(len(s), i, dtype=np.int64) for i, s in enumerate(starts)]
         ) if starts else np.zeros(0, dtype=np.int64)
@@ -144,8 +148,11 @@ class CropPairDataset(torch.utils.data.Dataset):
         self.clips = clips
         self.crop_length = int(crop_length)
         self.short = short
-        for n in clips.lengths():  # raises for short="error" and a short clip
-            segment_starts(int(n), self.crop_length, short=short)
+        for i, n in enumerate(clips.lengths()):  # raises for short="error" and a short clip
+            try:
+                segment_starts(int(n), self.crop_length, short=short)
+            except ClipTooShortError as exc:
+                raise ClipTooShortError(f"{clips.name(i)}: {exc}") from None
 
     def __len__(self) -> int:
         return len(self.clips)
