@@ -720,6 +720,15 @@ def test_cli_extract_per_segment_parquet_and_odd_names(model_file, good, tmp_pat
         .transform_segments(files)
     np.testing.assert_allclose(seg.iloc[:, 3:].to_numpy(np.float32), ref.features, rtol=1e-6)
     np.testing.assert_allclose(seg["end"], ref.end)
+    code, _, err = cli(capsys, "extract", "-m", model_file, *files, "-q", "--per-file",
+                       tmp_path / "per")
+    assert code == 0, err
+    made = sorted((tmp_path / "per").rglob("*.csv"))
+    assert [p.name for p in made] == sorted(f"{Path(f).name}.csv" for f in files)
+    for f in made:
+        table = pd.read_csv(f)
+        assert list(table.columns[:3]) == ["path", "start", "end"] and len(table) == 19
+        assert table["path"].nunique() == 1 and table["path"][0] in files
 
 
 def test_cli_outputs_are_atomic_and_replacement_is_said(model_file, good, tmp_path, capsys,
