@@ -19,7 +19,7 @@ import numpy as np
 from sklearn.utils.validation import validate_data
 
 from ._fileio import atomic_write, digest, file_key
-from .audio import DEFAULT_RES_TYPE, audio_info, load_audio
+from .audio import DEFAULT_RES_TYPE, _no_frames_error, audio_info, load_audio
 from .exceptions import AudioLoadError
 from .segments import take_segment
 
@@ -34,14 +34,17 @@ class AudioCache:
     :func:`sklearn_samplecnn._fileio.file_key`), the rate and the filter. Disk
     entries are written atomically, so parallel workers never read half a
     file; an unreadable entry is decoded again; a folder that cannot be
-    written is skipped (the clip is still returned).
+    created or written warns once (per process) and is skipped: the clip is
+    still returned, decoded again next time.
     """
 
     def __init__(self, where: str | os.PathLike) -> None:
         self.where = where
         self._memory: dict[str, np.ndarray] = {}
+        self._writable = True
         if where != "memory":
-            Path(where).expanduser().mkdir(parents=True, exist_ok=True)
+            with contextlib.suppress(OSError):  # reported by the first write
+                Path(where).expanduser().mkdir(parents=True, exist_ok=True)
 
     @staticmethod
     def key(path: str, sr: int, res_type: str) -> str:
@@ -59,8 +62,14 @@ class AudioCache:
         except (OSError, ValueError):
             pass
         y = load_audio(path, sr=sr, res_type=res_type)
-        with contextlib.suppress(OSError):  # read-only or full: decode again next time
-            atomic_write(file, lambda f: np.save(f, y, allow_pickle=False))
+        if self._writable:
+            try:
+                atomic_write(file, lambda f: np.save(f, y, allow_pickle=False))
+            except OSError as exc:  # read-only or full: decode again next time
+                self._writable = False
+                warnings.warn(f"the audio cache {self.where} cannot be written ({exc}); "
+                              "going on without it (files are decoded again)",
+                              RuntimeWarning, stacklevel=2)
         return y
 
 
@@ -252,6 +261,14 @@ def _check_ragged(X) -> list:
 
 
 def _resampled_length(info, sr: int) -> int:
+    """The clip's length at ``sr``, from its header; a clip that would have no samples
+    at all is an error naming the file (as :func:`load_audio` reports it)."""
     if info.frames == 0:
-        raise AudioLoadError(info.path, "contains no audio samples (0 frames)")
-    return int(info.frames * sr / info.sample_rate) if info.sample_rate != sr else info.frames
+        raise _no_frames_error(info.path)
+    if info.sample_rate == sr:
+        return info.frames
+    n = int(info.frames * sr / info.sample_rate)
+    if n == 0:
+        raise AudioLoadError(info.path, f"{info.frames} samples at {info.sample_rate} Hz "
+                                        f"resample to 0 samples at {sr} Hz")
+    return n

@@ -98,6 +98,16 @@ def _open(name: str) -> sf.SoundFile:
     return f
 
 
+def _no_frames_error(name: str) -> AudioLoadError:
+    """The error for a file whose header gives 0 frames: audio without samples, or, past
+    a kilobyte of bytes, a file cut short or corrupt (the real cause, not "0 frames")."""
+    size = os.path.getsize(name)
+    if size > 1024:
+        return AudioLoadError(name, f"no audio could be decoded from its {size} bytes "
+                                    "(truncated or corrupt file)")
+    return AudioLoadError(name, "contains no audio samples (0 frames)")
+
+
 def audio_info(path: str | os.PathLike) -> AudioInfo:
     """Read a file's sample rate, channel count, length and format without decoding it.
 
@@ -248,18 +258,17 @@ def load_audio(
             data = f.read(want, dtype="float32", always_2d=True)
         except (sf.LibsndfileError, RuntimeError) as exc:
             raise AudioLoadError(name, f"corrupt audio data ({exc})") from None
-    if total == 0 or data.shape[0] == 0:
-        size = os.path.getsize(name)
-        if total == 0 and size > 1024:
-            raise AudioLoadError(name, f"no audio could be decoded from its {size} bytes "
-                                       "(truncated or corrupt file)")
-        raise AudioLoadError(name, "contains no audio samples (0 frames)")
-    if data.shape[0] < want:
+    if total == 0:
+        raise _no_frames_error(name)
+    if data.shape[0] < want:  # e.g. an MP3 cut short: its header still counts every frame
         raise AudioLoadError(
             name,
             f"truncated or corrupt: header promises {want} frames from {start}, "
             f"only {data.shape[0]} could be decoded",
         )
+    if data.shape[0] == 0:
+        raise AudioLoadError(name, f"the requested span (offset {offset} s, duration "
+                                   f"{duration} s) holds no samples at {rate} Hz")
     if not np.isfinite(data).all():
         raise AudioLoadError(name, "contains NaN or infinite samples")
     y = _downmix(data) if mono else np.ascontiguousarray(data.T)

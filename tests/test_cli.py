@@ -147,7 +147,8 @@ def test_extract_npy_with_names_and_files(work, capsys, tmp_path):
     assert code == 0, err
     X = np.load(out)
     names = (tmp_path / "feats.names.txt").read_text().splitlines()
-    files = (tmp_path / "feats.files.txt").read_text().splitlines()
+    files = [r[0] for r in read_csv(tmp_path / "feats.rows.csv")[1:]]
+    assert read_csv(tmp_path / "feats.rows.csv")[0] == ["path"]
     # 2 models x 2 layers x 4 channels x (mean, std)
     assert X.shape == (8, 32) and X.dtype == np.float32
     assert len(names) == 32 and names[0] == "3-3__layer-2__mean-mean__ch000"

@@ -8,18 +8,22 @@ Sub-commands (``samplecnn <command> --help`` lists every option):
     per class or on a CSV, and save it with :func:`save_pretrained`.
 ``predict``
     Label audio files with a saved model; writes a CSV (path, label or
-    ``|``-joined tags, one probability column per class or tag).
+    ``|``-joined tags, one probability column per class or tag), per clip or
+    per segment (``--per-segment``, ``--per-file DIR``: a taggram).
 ``extract``
-    Clip-level features from one or more saved models
+    Clip-level (or per-segment) features from one or more saved models
     (:class:`MultiScaleFeatureTransformer`) to ``.npy``, ``.csv`` or ``.parquet``.
 ``info``
     A saved model's config, as a summary or as JSON.
 
-Exit status: 0 on success, 2 for usage errors (bad options, paths that do not
+Exit status: 0 on success (also when ``--on-error`` left some files out; they
+are listed on stderr), 2 for usage errors (bad options, paths that do not
 exist, nothing to do), 1 for failures while running (unreadable audio or CSV,
-invalid model files, missing datasets). Errors are printed as
-``samplecnn: error: ...`` on stderr, without a traceback (``--traceback``
-shows it).
+invalid model files, missing datasets, no file decoded), 130 when interrupted
+by Ctrl-C (no partial output; ``train`` writes no model unless
+``--save-interrupted``). Errors are printed as ``samplecnn: error: ...`` on
+stderr, without a traceback (``--traceback`` shows it). Every output file is
+written atomically (:func:`sklearn_samplecnn._fileio.atomic_write`).
 
 Started as a program (``samplecnn`` or ``python -m sklearn_samplecnn.cli``) on
 Linux with glibc, the command restarts itself once with the malloc settings of
@@ -39,6 +43,7 @@ from .._runtime import reexec_with_tunables
 from ..exceptions import SampleCNNError
 from .parser import (
     EXIT_FAILURE,
+    EXIT_INTERRUPTED,
     EXIT_OK,
     POOLING_CHOICES,
     PROG,
@@ -63,7 +68,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns
     -------
     int
-        The exit status: 0 success, 1 failure while running, 2 usage error.
+        The exit status: 0 success, 1 failure while running, 2 usage error,
+        130 interrupted (Ctrl-C).
     """
     if argv is None:
         argv = sys.argv[1:]
@@ -85,8 +91,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return exc.code
     except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
-        return 130
+        print(f"{PROG}: interrupted (Ctrl-C)", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except BrokenPipeError:  # e.g. `samplecnn predict ... | head`: stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_FAILURE

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
-import csv
 import json
-import sys
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 from ..exceptions import SampleCNNError
-from .io import _architecture, _audio_inputs, _check_device, _existing_file, _info, _training_data
-from .parser import EXIT_FAILURE, EXIT_OK, OUTPUT_FORMATS, PROG, CLIError
+from .io import (
+    _architecture,
+    _audio_inputs,
+    _check_device,
+    _cli_warnings,
+    _existing_file,
+    _info,
+    _training_data,
+)
+from .output import per_file_targets, write_csv, write_npy, write_parquet, wrote
+from .parser import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, OUTPUT_FORMATS, PROG, CLIError
 
 __all__ = ["COMMANDS"]
+
 
 def _cmd_train(args, argv: Sequence[str]) -> int:
     import numpy as np
@@ -35,6 +42,7 @@ def _cmd_train(args, argv: Sequence[str]) -> int:
         "train_split": args.valid_fraction or None,
         "schedule": None if args.schedule == "none" else "paper",
         "on_error": args.on_error, "audio_cache": args.audio_cache,
+        "checkpoint_dir": args.checkpoint_dir, "threads": args.threads,
         "module__sizes": "-".join(map(str, sizes)),
     }
     if args.channels is not None:
@@ -46,22 +54,43 @@ def _cmd_train(args, argv: Sequence[str]) -> int:
     what = "classes" if args.task == "genre" else "tags"
     print(f"{descr}; {len(names)} {what}: {', '.join(names[:12])}"
           f"{', ...' if len(names) > 12 else ''}", flush=True)
-    est.fit(paths, y)
+    if args.checkpoint_dir is not None:
+        from ..estimators.checkpoint import FILENAME
+
+        found = Path(args.checkpoint_dir).expanduser() / FILENAME
+        if found.exists():  # fit refuses it when it belongs to another run
+            _info(f"resuming from {found}")
+    with _cli_warnings():  # skipped files, a cache that cannot be written...
+        est.fit(paths, y)
     if args.task == "tags":
         est.tags_ = np.array(names, dtype=object)  # the CSV's column names, not "0", "1", ...
     module = est.module_
     n_weights = sum(p.numel() for p in module.parameters())
+    finished = sum(1 for row in est.history_ if "dur" in row)  # epochs that ran to the end
+    metadata = {"command": " ".join([PROG, *argv]), "source": args.folder or args.csv,
+                "n_clips": len(paths) - len(est.skipped_files_)}
+    if est.interrupted_:
+        resume = (f"; rerun the same command to resume from {args.checkpoint_dir}"
+                  if args.checkpoint_dir else "")
+        if args.save_interrupted:
+            replaced = out.exists()
+            save_pretrained(est, out, metadata={**metadata, "interrupted": True,
+                                                "epochs": finished})
+            what = f"saved the model as it stands to {out}" + (
+                " (replaced the existing file)" if replaced else "")
+        else:
+            what = "no model written (--save-interrupted saves it)"
+        _info(f"{PROG}: interrupted (Ctrl-C) after {finished} finished epochs; {what}{resume}")
+        return EXIT_INTERRUPTED
     last = est.history_[-1]
     losses = ", ".join(f"{k} {last[k]:.4f}" for k in ("train_loss", "valid_loss") if k in last)
-    command = " ".join([PROG, *argv])
-    save_pretrained(est, out, metadata={"command": command,
-                                        "source": args.folder or args.csv,
-                                        "n_clips": len(paths) - len(est.skipped_files_)})
+    replaced = out.exists()
+    save_pretrained(est, out, metadata=metadata)
     print(f"trained {module.name} ({n_weights:,} weights, {module.input_length} samples at "
           f"{sr} Hz) for {len(est.history_)} epochs; {losses}")
     if est.skipped_files_:
-        print(f"skipped {len(est.skipped_files_)} unreadable files")
-    print(f"saved {out}")
+        print(f"skipped {len(est.skipped_files_)} files that could not be decoded")
+    print(f"saved {out}" + (" (replaced the existing file)" if replaced else ""))
     return EXIT_OK
 
 
@@ -88,6 +117,29 @@ def _check_headers(files: list[str], on_error: str) -> list[str]:
     return good
 
 
+def _nothing_decoded(n: int) -> CLIError:
+    return CLIError(f"none of the {n} audio files could be decoded (listed above); nothing "
+                    "written", EXIT_FAILURE)
+
+
+def _seconds(t: float) -> str:
+    """A time in seconds for a CSV: microseconds at most, no trailing zeros."""
+    return f"{t:.6f}".rstrip("0").rstrip(".")
+
+
+def _write_per_file(folder: str, files: list[str], clip_index, header, rows: list) -> None:
+    """``--per-file``: one CSV per input with its rows, which come clip by clip in
+    ascending clip order (inputs that failed have no rows and get no file)."""
+    import numpy as np
+
+    targets = per_file_targets(files, folder)
+    clips, first = np.unique(clip_index, return_index=True)
+    ends = [*first[1:].tolist(), len(clip_index)]
+    for clip, a, b in zip(clips.tolist(), first.tolist(), ends):
+        write_csv(targets[clip], header, rows[a:b])
+    _info(f"wrote {len(clips)} CSV files (one per input) to {folder}")
+
+
 def _cmd_predict(args, argv: Sequence[str]) -> int:
     import numpy as np
 
@@ -97,7 +149,8 @@ def _cmd_predict(args, argv: Sequence[str]) -> int:
     from ..pretrained import load_pretrained
 
     model = load_pretrained(args.model)
-    params = {"device": args.device, "batch_size": args.batch_size}
+    params = {"device": args.device, "batch_size": args.batch_size, "on_error": args.on_error,
+              "threads": args.threads}
     if args.workers:
         params["iterator_valid__num_workers"] = args.workers
     if args.threshold is not None:
@@ -106,9 +159,23 @@ def _cmd_predict(args, argv: Sequence[str]) -> int:
                            f"{model.config.get('task')}")
         params["threshold"] = args.threshold
     est = model.to_estimator(**params)
+    n_inputs = len(files)
     files = _check_headers(files, args.on_error)
+    per_segment = args.per_segment or args.per_file is not None
     _info(f"predicting {len(files)} files with {model.name} ({args.model})")
-    proba = est.predict_proba(files)
+    with _cli_warnings():  # files whose body fails to decode (--on-error skip)
+        if per_segment:
+            seg = est.predict_proba_segments(files)
+            proba, clip_index = seg.proba, seg.clip
+            lead = [[p, _seconds(s), _seconds(e)] for p, s, e in zip(seg.path, seg.start,
+                                                                     seg.end)]
+        else:
+            proba = est.predict_proba(files)
+            clip_index = np.flatnonzero(~np.isnan(proba).any(axis=1))
+            proba = proba[clip_index]
+            lead = [[files[i]] for i in clip_index]
+    if est.failed_files_ and len(est.failed_files_) == len(files):
+        raise _nothing_decoded(len(files))
     tagger = model.config.get("task") == "tagger" and getattr(est, "multilabel_", False)
     names = [str(t) for t in (est.tags_ if tagger else est.classes_)]
     if tagger:
@@ -118,34 +185,42 @@ def _cmd_predict(args, argv: Sequence[str]) -> int:
     else:
         column = "label"
         predicted = [names[i] for i in np.argmax(proba, axis=1)]
-    header = ["path", column, *(f"prob_{n}" for n in names)]
-    rows = ([f, p, *(f"{v:.6g}" for v in row)] for f, p, row in zip(files, predicted, proba))
-    if args.output in (None, "-"):
+    header = ["path", *(["start", "end"] if per_segment else []), column,
+              *(f"prob_{n}" for n in names)]
+    rows = [[*first, p, *(f"{v:.6g}" for v in row)]
+            for first, p, row in zip(lead, predicted, proba)]
+    skipped = n_inputs - len(files) + len(est.failed_files_)
+    if args.per_file is not None:
+        _write_per_file(args.per_file, files, clip_index, header, rows)
+    elif args.output in (None, "-"):
+        import csv
+        import sys
+
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(header)
         writer.writerows(rows)
         sys.stdout.flush()
     else:
-        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-        with open(args.output, "w", encoding="utf-8", newline="") as f:
-            writer = csv.writer(f, lineterminator="\n")
-            writer.writerow(header)
-            writer.writerows(rows)
-        _info(f"wrote {len(files)} predictions to {args.output}")
+        what = f"{len(rows)} {'segment ' if per_segment else ''}predictions"
+        wrote(what, args.output, write_csv(args.output, header, rows))
+    if skipped:
+        _info(f"{PROG}: warning: {skipped} of {n_inputs} files could not be decoded and are "
+              "left out (listed above)")
     return EXIT_OK
 
 
-def _sidecars(out: Path) -> tuple[Path, Path]:
-    """``features.npy`` -> (``features.names.txt``, ``features.files.txt``)."""
-    return out.with_suffix(".names.txt"), out.with_suffix(".files.txt")
-
-
 def _cmd_extract(args, argv: Sequence[str]) -> int:
-    out = Path(args.output)
-    fmt = out.suffix.lower()
-    if fmt not in OUTPUT_FORMATS:
-        raise CLIError(f"--output {args.output!r}: the extension must be one of "
-                       f"{', '.join(OUTPUT_FORMATS)}")
+    per_segment = args.per_segment or args.per_file is not None
+    out = fmt = None
+    if args.output is not None:
+        out = Path(args.output)
+        fmt = out.suffix.lower()
+        if fmt not in OUTPUT_FORMATS:
+            raise CLIError(f"--output {args.output!r}: the extension must be one of "
+                           f"{', '.join(OUTPUT_FORMATS)}")
+    if per_segment and len(args.model) > 1:
+        raise CLIError("--per-segment/--per-file take one --model: models of different input "
+                       "lengths cut different segments; run extract once per model")
     if fmt == ".parquet":
         try:
             import pandas  # noqa: F401
@@ -154,7 +229,8 @@ def _cmd_extract(args, argv: Sequence[str]) -> int:
             get_engine("auto")
         except ImportError as exc:
             raise CLIError(f"--output {args.output!r}: writing .parquet needs pandas and "
-                           f"pyarrow ({exc}); write .npy or .csv instead") from None
+                           f"pyarrow ({exc}); install 'sklearn-samplecnn[pandas]' or write "
+                           ".npy or .csv instead") from None
     for m in args.model:
         _existing_file(m, "--model")
     files = _audio_inputs(args.inputs, args.csv)
@@ -166,7 +242,8 @@ def _cmd_extract(args, argv: Sequence[str]) -> int:
     feats = MultiScaleFeatureTransformer(
         extractors=list(args.model), layers=args.layers, pooling=args.pooling,
         cache_dir=args.cache_dir, batch_size=args.batch_size, device=args.device,
-        n_jobs=args.jobs, on_error=args.on_error, verbose=0 if args.quiet else 1)
+        n_jobs=args.jobs, on_error=args.on_error, threads=args.threads,
+        verbose=0 if args.quiet else 1)
     try:
         feats.fit(files)
     except ValueError as exc:
@@ -174,35 +251,49 @@ def _cmd_extract(args, argv: Sequence[str]) -> int:
             raise
         # a layer the model does not have, or the same layer twice
         raise CLIError(f"--layers {','.join(map(str, args.layers))}: {exc}") from None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # failed files are listed below instead
-        X = feats.transform(files)
-    names = [str(n) for n in feats.get_feature_names_out()]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if fmt == ".npy":
-        np.save(out, X)
-        names_file, files_file = _sidecars(out)
-        names_file.write_text("".join(f"{n}\n" for n in names), encoding="utf-8")
-        files_file.write_text("".join(f"{f}\n" for f in files), encoding="utf-8")
-        extra = f" (+ {names_file.name}, {files_file.name})"
-    elif fmt == ".csv":
-        with open(out, "w", encoding="utf-8", newline="") as f:
-            writer = csv.writer(f, lineterminator="\n")
-            writer.writerow(["path", *names])
-            writer.writerows([p, *(repr(float(v)) for v in row)] for p, row in zip(files, X))
-        extra = ""
+    with _cli_warnings():  # failed files (with their causes), a cache that cannot be written
+        if per_segment:
+            (seg,) = feats.transform_segments(files)
+            X, names, paths, clip_index = seg.features, seg.feature_names, seg.path, seg.clip
+            times = {"start": seg.start, "end": seg.end}
+        else:
+            X, names, paths, times = feats.transform(files), feats.get_feature_names_out(), \
+                files, {}
+            clip_index = np.arange(len(files))
+    if feats.failed_files_ and len(feats.failed_files_) == len(files):
+        raise _nothing_decoded(len(files))
+    names = [str(n) for n in names]
+    lead = ["path", *times]
+    if args.per_file is not None or fmt == ".csv":
+        rows = [[p, *(_seconds(t[k]) for t in times.values()), *(repr(float(v)) for v in row)]
+                for k, (p, row) in enumerate(zip(paths, X))]
+        if args.per_file is not None:
+            _write_per_file(args.per_file, files, clip_index, [*lead, *names], rows)
+            return EXIT_OK
+        replaced, extra = write_csv(out, [*lead, *names], rows), ""
+    elif fmt == ".npy":
+        names_file, rows_file = _sidecars(out)
+        write_csv(rows_file, lead, ([p, *(_seconds(t[k]) for t in times.values())]
+                                    for k, p in enumerate(paths)))
+        from .._fileio import atomic_write
+
+        atomic_write(names_file, lambda f: f.write("".join(f"{n}\n" for n in names).encode()))
+        replaced = write_npy(out, X)  # last: a complete .npy has its sidecars
+        extra = f" (+ {names_file.name}, {rows_file.name})"
     else:
         import pandas as pd
 
         table = pd.DataFrame(X, columns=names)
-        table.insert(0, "path", files)
-        table.to_parquet(out, index=False)
-        extra = ""
-    if feats.failed_files_:
-        _info(f"{PROG}: warning: {len(feats.failed_files_)} files could not be decoded; "
-              f"their rows are {args.on_error}:\n  " + "\n  ".join(feats.failed_files_))
-    _info(f"wrote {X.shape[0]} x {X.shape[1]} features to {out}{extra}")
+        for k, (col, values) in enumerate([("path", list(paths)), *times.items()]):
+            table.insert(k, col, values)
+        replaced, extra = write_parquet(out, table), ""
+    wrote(f"{X.shape[0]} x {X.shape[1]} features", out, replaced, extra)
     return EXIT_OK
+
+
+def _sidecars(out: Path) -> tuple[Path, Path]:
+    """``features.npy`` -> (``features.names.txt``, ``features.rows.csv``)."""
+    return out.with_suffix(".names.txt"), out.with_suffix(".rows.csv")
 
 
 def _summary(model, path: str) -> str:

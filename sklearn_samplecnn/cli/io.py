@@ -5,14 +5,29 @@ from __future__ import annotations
 import csv
 import os
 import sys
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
-from .parser import EXIT_FAILURE, CLIError
+from .parser import EXIT_FAILURE, PROG, CLIError
 
 
 def _info(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+
+@contextmanager
+def _cli_warnings() -> Iterator[None]:
+    """Show warnings as ``samplecnn: warning: <message>`` lines on stderr (files skipped,
+    a cache that cannot be written...), without Python's source-line decoration."""
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        _info(f"{PROG}: warning: {message}")
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        yield
 
 
 def _check_device(device: str) -> None:

@@ -11,11 +11,13 @@ import sys
 from .. import __version__
 from .._runtime import NO_REEXEC_ENV
 
-__all__ = ["CLIError", "build_parser", "EXIT_OK", "EXIT_FAILURE", "EXIT_USAGE", "PROG",
-           "POOLING_CHOICES", "OUTPUT_FORMATS"]
+__all__ = ["CLIError", "build_parser", "EXIT_OK", "EXIT_FAILURE", "EXIT_USAGE",
+           "EXIT_INTERRUPTED", "PROG", "POOLING_CHOICES", "OUTPUT_FORMATS"]
 
 PROG = "samplecnn"
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+#: Ctrl-C (SIGINT): 128 + 2, as shells report a process ended by it.
+EXIT_INTERRUPTED = 130
 #: ``--pooling`` choices: the keys of :data:`sklearn_samplecnn.features.POOLINGS`
 #: (a test keeps them equal; listed here so ``--help`` does not import torch).
 POOLING_CHOICES = ("paper", "mean", "max", "mean+std")
@@ -113,16 +115,26 @@ def _layers(text: str) -> tuple:
     return tuple(out)
 
 
+def _folder(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a folder name, got an empty string (use . "
+                                         "for the current folder)")
+    return text
+
+
 def _batch_size(text: str) -> int | str:
     return "auto" if text == "auto" else _positive_int(text)
 
 
 # -- the parser ------------------------------------------------------------------------
 _EPILOG = (
-    "Exit status: 0 success, 1 failure while running (unreadable audio or CSV, invalid "
-    "model file, missing dataset), 2 usage error. On Linux with glibc the command restarts "
-    f"itself once with GLIBC_TUNABLES set for faster CPU runs; {NO_REEXEC_ENV}=1 turns "
-    "that off. See docs/cli.md."
+    "Exit status: 0 success (also when --on-error skip or nan/zeros left files out: they are "
+    "listed on stderr), 1 failure while running (unreadable audio or CSV, invalid model "
+    "file, missing dataset, no file could be decoded), 2 usage error, 130 interrupted "
+    "(Ctrl-C). Outputs are written atomically: an existing file is replaced only once the "
+    "new one is complete, and an interrupted or failed run leaves no partial file. On Linux "
+    "with glibc the command restarts itself once with GLIBC_TUNABLES set for faster CPU "
+    f"runs; {NO_REEXEC_ENV}=1 turns that off. See docs/cli.md."
 )
 
 
@@ -139,6 +151,22 @@ def _add_inputs(p: argparse.ArgumentParser) -> None:
 def _add_device(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="cpu",
                    help="torch device: cpu, cuda or cuda:N (default: %(default)s)")
+    p.add_argument("--threads", type=_positive_int, metavar="N",
+                   help="torch threads for the model on CPU (default: torch's own setting, "
+                        "usually the number of cores; 1 or 2 is often faster on a shared "
+                        "machine)")
+
+
+def _add_per_segment(p: argparse.ArgumentParser, output, what: str) -> None:
+    """``--per-segment`` on ``p``; ``--per-file`` on ``output``, the group of ``-o``."""
+    p.add_argument("--per-segment", action="store_true",
+                   help=f"one row per segment instead of per clip: path, start and end "
+                        f"(seconds into the clip), then the {what}")
+    output.add_argument("--per-file", type=_folder, metavar="DIR",
+                        help=f"instead of --output: one CSV per input file in DIR (named "
+                             f"after its path below the inputs' common folder, plus .csv), "
+                             f"one row per segment: path, start, end, {what} (implies "
+                             f"--per-segment)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -206,17 +234,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--valid-fraction", type=_fraction, default=0.1, metavar="F",
                    help="fraction of clips held out for the validation loss; 0 trains on "
                         "all clips (default: %(default)s)")
-    p.add_argument("--audio-cache", metavar="memory|DIR",
+    p.add_argument("--audio-cache", type=_folder, metavar="memory|DIR",
                    help="keep decoded, resampled clips in memory or as .npy files in DIR, "
                         "so later epochs skip decoding")
     p.add_argument("--on-error", choices=("raise", "skip"), default="raise",
-                   help="unreadable training files: stop with a list of them, or skip "
-                        "them with a warning (default: %(default)s)")
+                   help="training files that cannot be decoded (header, body or "
+                        "resampling): stop with a list of them, or train without them and "
+                        "list them on stderr (default: %(default)s)")
     p.add_argument("--seed", type=_non_negative_int, default=0,
                    help="seeds weights, shuffling, dropout and the validation split "
                         "(default: %(default)s)")
+    p.add_argument("--checkpoint-dir", type=_folder, metavar="DIR",
+                   help="save a checkpoint in DIR after every epoch (weights, optimiser, "
+                        "schedule, history, random state); after a crash, a kill or Ctrl-C "
+                        "run the same command again to resume from the last finished epoch "
+                        "(on CPU with --workers 0 it ends with the weights of an "
+                        "uninterrupted run). A checkpoint of other data or settings is "
+                        "refused")
+    p.add_argument("--save-interrupted", action="store_true",
+                   help="on Ctrl-C, still save the model trained so far (its config records "
+                        "interrupted: true); without it nothing is written and an existing "
+                        "--output is left as it was. Either way the exit status is 130")
     p.add_argument("-o", "--output", required=True, metavar="FILE.samplecnn",
-                   help="where to save the trained model")
+                   help="where to save the trained model (an existing file is replaced once "
+                        "training has finished)")
     p.add_argument("-q", "--quiet", action="store_true", help="no per-epoch progress table")
     p.set_defaults(command="train")
 
@@ -225,12 +266,17 @@ def build_parser() -> argparse.ArgumentParser:
         "predict", help="label audio files with a saved model (CSV out)",
         description="Predict with a model saved by 'samplecnn train' (or save_pretrained "
                     "of a fitted estimator). Writes a CSV: path, label (classifier) or "
-                    "tags joined by '|' (tagger), then prob_<class> per class or tag.",
+                    "tags joined by '|' (tagger), then prob_<class> per class or tag; "
+                    "with --per-segment or --per-file, one row per segment with its start "
+                    "and end in seconds (a taggram).",
         epilog=_EPILOG)
     p.add_argument("model", metavar="MODEL", help="a .samplecnn file")
     _add_inputs(p)
-    p.add_argument("-o", "--output", metavar="FILE",
-                   help="CSV file to write (default: standard output)")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("-o", "--output", metavar="FILE",
+                     help="CSV file to write (default: standard output); an existing file is "
+                          "replaced once the new one is complete")
+    _add_per_segment(p, out, "label or tags and the probabilities")
     p.add_argument("--threshold", type=_probability,
                    help="taggers: a tag is predicted when its probability is at least this "
                         "(default: the model's, 0.5)")
@@ -240,8 +286,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=_non_negative_int, default=0,
                    help="worker processes decoding audio (default: %(default)s)")
     p.add_argument("--on-error", choices=("raise", "skip"), default="raise",
-                   help="files whose header cannot be read: stop with a list of them, or "
-                        "leave them out of the CSV with a warning (default: %(default)s)")
+                   help="files that cannot be decoded (header, body or resampling): stop "
+                        "(exit 1, nothing written), or leave them out of the output and list "
+                        "them on stderr (exit 0 when any file was predicted) "
+                        "(default: %(default)s)")
     p.set_defaults(command="predict")
 
     # extract -------------------------------------------------------------------------
@@ -250,23 +298,28 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run one or more saved models over whole clips and pool hidden-layer "
                     "activations into one feature row per clip (MultiScaleFeatureTransformer)."
                     " The output format follows the extension: .npy (float32 matrix, with "
-                    "<name>.names.txt holding one feature name per line and <name>.files.txt "
-                    "one audio path per row), .csv (path column, then one column per "
-                    "feature) or .parquet (the same table; needs pandas and pyarrow).",
+                    "<name>.names.txt holding one feature name per line and <name>.rows.csv "
+                    "the audio path of each row), .csv (path column, then one column per "
+                    "feature) or .parquet (the same table; needs pandas and pyarrow). With "
+                    "--per-segment, one row per segment (features pooled within the "
+                    "segment only), with start and end columns in seconds.",
         epilog=_EPILOG)
     p.add_argument("-m", "--model", action="append", required=True, metavar="MODEL",
                    help="a .samplecnn file; repeat for several models (their features are "
                         "concatenated, each at its own sample rate)")
     _add_inputs(p)
-    p.add_argument("-o", "--output", required=True, metavar="FILE",
-                   help="features file: .npy, .csv or .parquet")
+    out = p.add_mutually_exclusive_group(required=True)
+    out.add_argument("-o", "--output", metavar="FILE",
+                     help="features file: .npy, .csv or .parquet; an existing file is "
+                          "replaced once the new one is complete")
+    _add_per_segment(p, out, "features")
     p.add_argument("--layers", type=_layers, default=(-3, -2, -1), metavar="L,L,...",
                    help="hidden layers: negative indexes from the top (-1 is the 1x1 conv) "
                         "or names such as module8 (default: -3,-2,-1)")
     p.add_argument("--pooling", choices=POOLING_CHOICES, default="paper",
                    help="paper: max over time, mean over segments; mean; max; mean+std: "
                         "mean over time, mean and std over segments (default: %(default)s)")
-    p.add_argument("--cache-dir", metavar="DIR",
+    p.add_argument("--cache-dir", type=_folder, metavar="DIR",
                    help="store features per clip content and model; later runs reuse them")
     p.add_argument("--batch-size", type=_batch_size, default="auto", metavar="N|auto",
                    help="segments per forward pass (default: %(default)s)")
@@ -274,8 +327,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=_positive_int, metavar="N",
                    help="threads decoding audio ahead of the model (default: 2)")
     p.add_argument("--on-error", choices=("raise", "nan", "zeros"), default="raise",
-                   help="files that fail to decode: stop, or fill their row with NaN or "
-                        "zeros and list them on stderr (default: %(default)s)")
+                   help="files that fail to decode (header, body or resampling): stop "
+                        "(exit 1, nothing written), or fill their row with NaN or zeros "
+                        "(per-segment output: give them no rows) and list them on stderr "
+                        "(default: %(default)s)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(command="extract")
 

@@ -219,6 +219,7 @@ class _SampleCNNNet(NeuralNet):
     def __getstate__(self):
         state = super().__getstate__()
         state.pop("_audio_cache_obj", None)  # decoded audio is not part of the model
+        state.pop("_previous_start_weights", None)  # a training-time copy of the weights
         return state
 
     # -- input handling ------------------------------------------------------------
@@ -433,14 +434,17 @@ class _SampleCNNNet(NeuralNet):
 
         Batch losses are recorded as device tensors and turned into floats
         once, at the end of the epoch. Then a non-finite loss stops training
-        (weights restored to those at the start of the epoch) and segments
-        that failed to decode are reported.
+        and segments that failed to decode are reported. The weights (and
+        batch-norm statistics) go back to the last ones known to give a finite
+        loss: those at the start of this epoch when its first batch's loss is
+        finite, else (the previous epoch's last step spoilt them) those at the
+        start of the previous epoch.
         """
         if iterator is None:
             return
         if training:
             start_weights = {k: v.detach().clone() for k, v in self.module_.state_dict().items()}
-        failed: set[int] = set()
+        failed: dict[int, str] = {}
         n_batches = 0
         for batch in iterator:
             self.notify("on_batch_begin", batch=batch, training=training)
@@ -448,7 +452,8 @@ class _SampleCNNNet(NeuralNet):
             Xi = batch[0]
             x = Xi["x"] if isinstance(Xi, Mapping) else Xi
             if isinstance(Xi, Mapping) and "failed" in Xi and bool(Xi["failed"].any()):
-                failed.update(Xi["clip"][Xi["failed"]].tolist())
+                for k in torch.nonzero(Xi["failed"]).flatten().tolist():
+                    failed.setdefault(int(Xi["clip"][k]), Xi["error"][k])
             self.history.record_batch(prefix + "_loss", step["loss"])
             self.history.record_batch(prefix + "_batch_size", len(x))
             self.notify("on_batch_end", batch=batch, training=training, **step)
@@ -461,22 +466,32 @@ class _SampleCNNNet(NeuralNet):
             for b, v in zip(batches, values):
                 b[prefix + "_loss"] = v
             if training and not np.isfinite(values).all():
+                epoch = len(self.history)
+                previous = getattr(self, "_previous_start_weights", None)
+                if not np.isfinite(values[0]) and previous is not None:
+                    start_weights, epoch = previous, epoch - 1
                 self.module_.load_state_dict(start_weights)
                 bad = next(v for v in values if not np.isfinite(v))
                 raise FloatingPointError(
                     f"Training diverged: the loss is {bad} in epoch {len(self.history)}; the "
-                    f"weights are restored to those before that epoch. Lower lr (now "
-                    f"{self.lr}) or check the input scale."
+                    f"weights are restored to those at the start of epoch {epoch}, the last "
+                    f"known to give a finite loss. Lower lr (now {self.lr}) or check the "
+                    "input scale."
                 )
+        if training:
+            self._previous_start_weights = start_weights
         if failed:
             self._report_failed(iterator.dataset, failed)
 
-    def _report_failed(self, dataset, clip_ids) -> None:
-        names = sorted({dataset.clips.name(i) for i in clip_ids} - set(self.skipped_files_))
+    def _report_failed(self, dataset, errors: dict[int, str]) -> None:
+        """Add the files behind ``{clip index: error}`` to ``skipped_files_`` and warn
+        once for each file, with its cause."""
+        new = {dataset.clips.name(i): msg for i, msg in errors.items()}
+        names = sorted(set(new) - set(self.skipped_files_))
         if not names:
             return
         self.skipped_files_ = sorted({*self.skipped_files_, *names})
-        listing = "\n  ".join(names[:20])
+        listing = "\n  ".join(new[n] or n for n in names[:20])
         more = f"\n  ... and {len(names) - 20} more" if len(names) > 20 else ""
         warnings.warn(f"{len(names)} files failed to decode during training; their segments "
                       f"are left out (on_error='skip'):\n  {listing}{more}", stacklevel=2)
@@ -587,6 +602,7 @@ class _SampleCNNNet(NeuralNet):
         and make an interruption visible (``interrupted_``, a warning, the history)."""
         epochs = None
         self.interrupted_ = False
+        self._previous_start_weights = None  # a fit's own epochs only
         checkpoint = self._checkpoint_callback()
         if resume and checkpoint is not None:
             state = checkpoint.load(self, clips, y, getattr(self, "_fit_weights", None))
@@ -600,6 +616,8 @@ class _SampleCNNNet(NeuralNet):
         except KeyboardInterrupt:
             if self._sigint:
                 self._mark_interrupted()
+        finally:
+            self._previous_start_weights = None  # a copy of the weights: not kept
         self.notify("on_train_end", X=clips, y=y)
 
     def _checkpoint_callback(self) -> ResumableCheckpoint | None:
@@ -685,8 +703,9 @@ class _SampleCNNNet(NeuralNet):
         if failed:
             listing = "\n  ".join(str(failed[i]) for i in sorted(failed)[:20])
             more = f"\n  ... and {len(failed) - 20} more" if len(failed) > 20 else ""
-            warnings.warn(f"{len(failed)} of {len(clips)} clips could not be decoded; their "
-                          f"predictions are NaN:\n  {listing}{more}", stacklevel=3)
+            warnings.warn(f"{len(failed)} of {len(clips)} clips could not be decoded and get "
+                          f"no prediction (on_error='skip'; failed_files_ lists them):\n  "
+                          f"{listing}{more}", stacklevel=3)
         if not probs:
             return (np.zeros((0, self.n_outputs_), np.float32), np.zeros(0, np.int64),
                     np.zeros(0, np.int64), clips)

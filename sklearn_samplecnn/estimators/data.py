@@ -17,7 +17,7 @@ import torch
 from sklearn.model_selection import train_test_split
 
 from .._clips import Clips
-from ..exceptions import AudioLoadError
+from ..exceptions import AudioLoadError, ClipTooShortError
 from ..segments import SHORTS, segment_starts
 
 __all__ = ["ClipSplit", "CropPairDataset", "SegmentDataset"]
@@ -26,9 +26,10 @@ __all__ = ["ClipSplit", "CropPairDataset", "SegmentDataset"]
 class SegmentDataset(torch.utils.data.Dataset):
     """Segments of clips with their clip's target and weight, for a DataLoader.
 
-    Item ``k`` is ``({"x": segment, "w": weight, "failed": flag, "clip": i},
-    target)``: the segment's samples, its clip's sample weight (1 without
-    weights), whether decoding it failed, and its clip's index. With
+    Item ``k`` is ``({"x": segment, "w": weight, "failed": flag, "clip": i,
+    "error": message}, target)``: the segment's samples, its clip's sample
+    weight (1 without weights), whether decoding it failed, its clip's index
+    and the error (file and cause; ``""`` when it did not fail). With
     ``on_error="skip"`` a segment whose file cannot be decoded (a corrupt
     body past a valid header, say) comes back as zeros with weight 0 and
     ``failed`` set, so the batch and the epoch go on and the training step can
@@ -65,9 +66,13 @@ class SegmentDataset(torch.utils.data.Dataset):
         self.mode = mode
         self.tail = tail
         self.short = short
-        lengths = clips.lengths()
-        starts = [segment_starts(int(n), self.segment_length, hop_length=hop_length,
-                                 tail=tail, short=short) for n in lengths]
+        starts = []
+        for i, n in enumerate(clips.lengths()):
+            try:
+                starts.append(segment_starts(int(n), self.segment_length,
+                                             hop_length=hop_length, tail=tail, short=short))
+            except ClipTooShortError as exc:  # short="error": say which clip
+                raise ClipTooShortError(f"{clips.name(i)}: {exc}") from None
         self.clip_index = np.concatenate(
             [np.full(len(s), i, dtype=np.int64) for i, s in enumerate(starts)]
         ) if starts else np.zeros(0, dtype=np.int64)
@@ -86,16 +91,16 @@ class SegmentDataset(torch.utils.data.Dataset):
             start = int(self.starts[k])
         fill = self.short if n < length else self.tail
         w = 1.0 if self.weights is None else float(self.weights[i])
-        failed = False
+        error = ""
         try:
             x = self.clips.segment(i, start, length, fill)
-        except AudioLoadError:
+        except AudioLoadError as exc:
             if self.on_error != "skip":
                 raise
-            x, w, failed = np.zeros(length, dtype=np.float32), 0.0, True
+            x, w, error = np.zeros(length, dtype=np.float32), 0.0, str(exc)
         item = {"x": torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)),
-                "w": torch.tensor(w, dtype=torch.float32), "failed": torch.tensor(failed),
-                "clip": torch.tensor(i, dtype=torch.int64)}
+                "w": torch.tensor(w, dtype=torch.float32), "failed": torch.tensor(bool(error)),
+                "clip": torch.tensor(i, dtype=torch.int64), "error": error}
         if self.y is None:
             return item, torch.zeros((), dtype=torch.float32)
         return item, torch.as_tensor(self.y[i])
@@ -143,8 +148,11 @@ class CropPairDataset(torch.utils.data.Dataset):
         self.clips = clips
         self.crop_length = int(crop_length)
         self.short = short
-        for n in clips.lengths():  # raises for short="error" and a short clip
-            segment_starts(int(n), self.crop_length, short=short)
+        for i, n in enumerate(clips.lengths()):  # raises for short="error" and a short clip
+            try:
+                segment_starts(int(n), self.crop_length, short=short)
+            except ClipTooShortError as exc:
+                raise ClipTooShortError(f"{clips.name(i)}: {exc}") from None
 
     def __len__(self) -> int:
         return len(self.clips)
