@@ -425,7 +425,7 @@ def test_the_pandas_extra_brings_parquet():
     assert extra is not None and '"pyarrow' in extra.group(1)
 
 
-# -- 7. tag lists as y ---------------------------------------------------------------------
+# -- 7. tag lists as y, and docs that tell the truth ----------------------------------------
 def test_tag_lists_round_trip(fitted):
     _, paths, labels = fitted
     lists = [["low", "tone"] if c == "low" else ["high", "tone"] for c in labels]
@@ -444,3 +444,12 @@ def test_tag_lists_round_trip(fitted):
     with pytest.raises(ValueError, match="not seen in the first fit"):
         by_lists.partial_fit(paths[:2], [["low"], ["drums"]])
 
+
+def test_readme_scores_held_out_clips_and_the_docs_say_where_models_come_from():
+    readme = (ROOT / "README.md").read_text()
+    assert "clf.predict(music.filenames))" not in readme
+    assert "train_test_split" in readme and "clf.score(X_test, y_test)" in readme
+    assert 'device="cuda"' in readme and "docs/models.md" in readme
+    models = (ROOT / "docs" / "models.md").read_text()
+    assert "No pretrained weights ship" in models and "samplecnn train" in models
+    assert "models.md" in (ROOT / "docs" / "index.md").read_text()
