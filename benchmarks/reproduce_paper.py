@@ -20,7 +20,12 @@ Real runs use your local copies and the paper's settings::
     python benchmarks/reproduce_paper.py table2 --mtat ~/data/mtat --device cuda
     python benchmarks/reproduce_paper.py table5 --mtat ~/data/mtat --device cuda
     python benchmarks/reproduce_paper.py table6 --gtzan ~/data/gtzan \\
-        --extractor msd_3-9.samplecnn --device cuda
+        --extractor mtat_3-9.samplecnn --device cuda
+
+The paper's Table 6 extractor was trained on the Million Song Dataset; no
+pretrained weights ship with the library, so ``--extractor`` is a model you make
+or import (docs/models.md: e.g. ``examples/mtat_tagging.py --save`` on
+MagnaTagATune, or ``PretrainedModel.from_state_dict`` for public weights).
 
 ``--quick`` runs each table in well under 90 s on two CPU cores, on clips
 from :func:`sklearn_samplecnn.datasets.make_music` with tiny models (8-16
@@ -330,9 +335,9 @@ def run_table6(args, tmp: str) -> dict[str, Any]:
         source = _real_data(args, prefer="mtat") if args.mtat else None
         if source is None:
             if not args.quick:
-                raise SystemExit("table6 needs --extractor PATH (a .samplecnn file, e.g. "
-                                 "pretrained on MSD), --mtat PATH to pretrain on "
-                                 "MagnaTagATune, or --quick.")
+                raise SystemExit("table6 needs --extractor PATH (a .samplecnn file you "
+                                 "made or imported: docs/models.md), --mtat PATH to "
+                                 "pretrain on MagnaTagATune, or --quick.")
             source = _generated(str(Path(tmp) / "source"), task="tags",
                                 n_clips=args.n_clips or 40, duration=6.0,
                                 seed=args.random_state + 1)

@@ -20,9 +20,13 @@ every ``C`` reuses them.
 Run it::
 
     python examples/gtzan_cross_validation.py --quick        # about a minute on a CPU
-    python examples/gtzan_cross_validation.py --gtzan ~/data --pretrained msd_3-9.samplecnn
+    python examples/gtzan_cross_validation.py --gtzan ~/data --pretrained mtat_3-9.samplecnn
     python examples/gtzan_cross_validation.py --gtzan ~/data --device cuda \\
         --pretrained 3-9.samplecnn 5-6.samplecnn              # multi-scale, as in Table 6
+
+The ``.samplecnn`` files named here are models you make or import: no pretrained
+weights ship with the library. docs/models.md gives the recipes (train one on
+MagnaTagATune, pretrain one on your own unlabelled audio, or import public weights).
 """
 
 from __future__ import annotations

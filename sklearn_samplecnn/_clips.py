@@ -172,9 +172,11 @@ def _as_path_list(X):
         if len(columns) == 1 and text:
             return list(X.iloc[:, 0])
         if text:
+            # strings with a file suffix or a folder in them before labels such as "rock"
+            paths = [c for c in text if X[c].map(_looks_like_path).all()] or text
             raise ValueError(
                 f"X is a DataFrame with {len(columns)} columns; pass the column of audio paths, "
-                f"e.g. X[{text[0]!r}] (columns holding paths: {list(text)[:5]})."
+                f"e.g. X[{paths[0]!r}] (columns holding paths: {paths[:5]})."
             )
         return None
     if hasattr(X, "iloc") and getattr(X, "ndim", 0) == 1:  # a Series
@@ -184,6 +186,12 @@ def _as_path_list(X):
             isinstance(X[0], (str, np.str_, os.PathLike)):
         return [str(x) if isinstance(x, np.str_) else x for x in X]
     return None
+
+
+def _looks_like_path(value) -> bool:
+    if isinstance(value, os.PathLike):
+        return True
+    return bool(os.path.splitext(value)[1]) or "/" in value or os.sep in value
 
 
 def _pcm_to_float(X: np.ndarray) -> np.ndarray:

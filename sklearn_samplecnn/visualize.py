@@ -5,7 +5,9 @@
 * :func:`filter_spectra` / :func:`plot_filter_spectra` -- their magnitude
   spectra sorted by peak frequency, one image per layer (Figures 3 and 4);
 * :func:`plot_embedding` -- t-SNE of clip-level features per layer, coloured
-  by a label (Figure 5).
+  by a label (Figure 5);
+* :func:`plot_taggram` -- one clip's tag probabilities segment by segment, tags
+  against time (musicnn's taggram).
 
 matplotlib is optional (``pip install sklearn-samplecnn[plots]``) and imported
 only by the plotting functions. Figures are built on matplotlib's Agg canvas,
@@ -24,7 +26,8 @@ from sklearn.manifold import TSNE
 from sklearn.utils import check_random_state
 from torch import nn
 
-__all__ = ["estimate_filters", "filter_spectra", "plot_embedding", "plot_filter_spectra"]
+__all__ = ["estimate_filters", "filter_spectra", "plot_embedding", "plot_filter_spectra",
+           "plot_taggram"]
 
 
 def _figure(figsize: tuple[float, float]):
@@ -392,5 +395,86 @@ def plot_embedding(
         ax.set_xticks([])
         ax.set_yticks([])
     fig.legend(*axes[0].get_legend_handles_labels(), loc="outside right upper", fontsize="small")
+    _save(fig, path)
+    return fig
+
+
+def plot_taggram(
+    segments,
+    X=None,
+    *,
+    clip: int = 0,
+    top_k: int | None = None,
+    path: str | os.PathLike | None = None,
+    title: str | None = None,
+):
+    """A taggram: one clip's tag (or class) probabilities segment by segment.
+
+    Tags run down, time runs across, colour is the probability (0 to 1) of
+    each tag in each segment, as musicnn draws it. A column spans from its
+    segment's start to the next segment's start (to its end for the last one).
+
+    Parameters
+    ----------
+    segments : Bunch or fitted estimator
+        What ``predict_proba_segments`` returns (``proba``, ``clip``,
+        ``start``, ``end``, ``columns``; ``path`` titles the plot), or a
+        fitted :class:`~sklearn_samplecnn.SampleCNNTagger` /
+        :class:`~sklearn_samplecnn.SampleCNNClassifier`, whose
+        ``predict_proba_segments(X)`` is then run.
+    X : path, 1-D waveform or sequence of clips, default=None
+        The clips, when ``segments`` is an estimator (one path or one
+        waveform is one clip).
+    clip : int, default=0
+        Which clip to plot: its index in ``X``.
+    top_k : int or None, default=None
+        Only the ``top_k`` tags with the highest mean probability over the
+        clip, most probable first; ``None`` shows every tag in column order.
+    path : str or path-like or None, default=None
+        Where to write the figure as PNG.
+    title : str or None, default=None
+        Defaults to the clip's file (or ``X[i]``).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    if hasattr(segments, "predict_proba_segments"):
+        if X is None:
+            raise ValueError("X is required when segments is an estimator: pass the clips.")
+        if isinstance(X, (str, os.PathLike)) or (isinstance(X, np.ndarray) and X.ndim == 1
+                                                 and X.dtype.kind == "f"):
+            X = [X]
+        segments = segments.predict_proba_segments(X)
+    elif X is not None:
+        raise ValueError("X is only used with an estimator; segments is already a result.")
+    missing = [k for k in ("proba", "clip", "start", "end", "columns") if k not in segments]
+    if missing:
+        raise ValueError(f"segments must be what predict_proba_segments returns; it lacks "
+                         f"{missing}.")
+    rows = np.flatnonzero(np.asarray(segments["clip"]) == clip)
+    if len(rows) == 0:
+        raise ValueError(f"clip {clip!r} has no segments (clip indexes present: "
+                         f"{np.unique(segments['clip'])[:10].tolist()}).")
+    proba = np.asarray(segments["proba"], dtype=np.float64)[rows]
+    names = np.asarray([str(c) for c in segments["columns"]], dtype=object)
+    order = np.arange(proba.shape[1])
+    if top_k is not None:
+        top_k = _check_int("top_k", top_k, 1)
+        order = np.argsort(-proba.mean(axis=0), kind="stable")[:top_k]
+    start = np.asarray(segments["start"], dtype=np.float64)[rows]
+    edges = np.append(start, float(np.asarray(segments["end"])[rows][-1]))
+    if title is None:
+        title = str(segments["path"][rows[0]]) if "path" in segments else f"clip {clip}"
+
+    fig = _figure((8.0, 1.2 + 0.28 * len(order)))
+    ax = fig.add_subplot()
+    mesh = ax.pcolormesh(edges, np.arange(len(order) + 1), proba[:, order].T, vmin=0.0,
+                         vmax=1.0, shading="flat")
+    ax.set_yticks(np.arange(len(order)) + 0.5, labels=list(names[order]))
+    ax.invert_yaxis()  # the first (or most probable) tag on top
+    ax.set_xlabel("time (s)")
+    ax.set_title(title)
+    fig.colorbar(mesh, ax=ax, label="probability")
     _save(fig, path)
     return fig

@@ -717,7 +717,8 @@ class _SampleCNNNet(NeuralNet):
     def _dataset_proba(self, dataset) -> np.ndarray:
         """Segment probabilities of a torch dataset (skorch's ``forward_iter``): what
         skorch callbacks such as ``EpochScoring`` score during training."""
-        outs = [self._nonlinearity(yp) for yp in self.forward_iter(dataset, training=False)]
+        outs = [self._nonlinearity(yp.detach())  # EpochScoring may pass training outputs
+                for yp in self.forward_iter(dataset, training=False)]
         return torch.cat(outs).cpu().numpy() if outs else np.zeros((0, self.n_outputs_))
 
     def predict_proba(self, X) -> np.ndarray:

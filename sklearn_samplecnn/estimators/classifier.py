@@ -79,7 +79,10 @@ class SampleCNNClassifier(ClassifierMixin, _SampleCNNNet):
         validation split (same seed, same weights on CPU).
     classes : array-like or None, default=None
         The labels, for a net used without ``fit`` (``initialize()`` then
-        ``load_params(...)``); ``fit`` takes them from ``y``.
+        ``load_params(...)``), in the order of the saved net's outputs (its
+        ``classes_``: sorted); ``fit`` takes them from ``y``. With neither
+        ``classes`` nor ``y``, ``module__n_outputs=k`` makes the labels the
+        class indexes ``0 ... k-1``.
     class_weight : dict, "balanced" or None, default=None
         Weights of the classes in the loss, multiplied into ``sample_weight``:
         ``"balanced"`` gives class ``c`` the weight ``n_clips / (n_classes *
@@ -176,8 +179,9 @@ class SampleCNNClassifier(ClassifierMixin, _SampleCNNNet):
 
     def initialize(self):
         super().initialize()
-        if not hasattr(self, "classes_") and self.classes is not None:
-            self.classes_ = np.asarray(self.classes)
+        if not hasattr(self, "classes_"):  # initialize() without fit
+            self.classes_ = np.asarray(self.classes) if self.classes is not None else \
+                np.arange(self._n_outputs_unfitted())  # module__n_outputs: class indexes
             self.n_outputs_ = len(self.classes_)
         return self
 
@@ -185,11 +189,16 @@ class SampleCNNClassifier(ClassifierMixin, _SampleCNNNet):
         w = super()._sample_weights(y_encoded, sample_weight)
         if self.class_weight is None:
             return w
+        classes = list(self.classes_)
+        if isinstance(self.class_weight, dict):
+            unknown = [k for k in self.class_weight if k not in classes]
+            if unknown:
+                raise ValueError(f"class_weight names labels that are not in y: {unknown[:10]}; "
+                                 f"the classes are {classes[:20]}.")
         per_class = compute_class_weight(
             self.class_weight if self.class_weight == "balanced" else
-            {list(self.classes_).index(k) if k in list(self.classes_) else k: v
-             for k, v in self.class_weight.items()},
-            classes=np.arange(len(self.classes_)), y=y_encoded)
+            {classes.index(k): v for k, v in self.class_weight.items()},
+            classes=np.arange(len(classes)), y=y_encoded)
         cw = per_class[y_encoded].astype(np.float32)
         return cw if w is None else w * cw
 

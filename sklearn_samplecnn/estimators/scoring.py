@@ -38,7 +38,10 @@ def clip_scoring(metric: str = "accuracy") -> Callable:
     Returns
     -------
     callable
-        ``scorer(net, dataset, y)`` for ``EpochScoring(scoring=...)``.
+        ``scorer(net, dataset, y)`` for ``EpochScoring(scoring=...)``, on the
+        validation clips (``on_train=False``, the default). On the training
+        clips pass ``use_caching=False`` too: cached training outputs come in
+        shuffled order, which the scorer detects and refuses.
 
     Examples
     --------
@@ -53,9 +56,17 @@ def clip_scoring(metric: str = "accuracy") -> Callable:
     def scorer(net, dataset, y=None) -> float:
         proba = net.predict_proba(dataset)  # one row per segment (cached by EpochScoring)
         clips = np.asarray(dataset.clip_index)
+        target = np.asarray(dataset.y)
+        if y is not None and not np.array_equal(np.asarray(y), target[clips]):
+            raise ValueError(
+                f"clip_scoring({metric!r}) pools segments in the dataset's order, but the "
+                "outputs it was given come in another order: EpochScoring(on_train=True) "
+                "caches the shuffled training batches. Score validation clips "
+                "(on_train=False, the default), or pass use_caching=False to score the "
+                "training clips."
+            )
         n = int(clips.max()) + 1
         pooled = aggregate_segments(proba, clips, n)
-        target = np.asarray(dataset.y)
         if needs == "proba":
             if target.ndim == 1:  # classes: one-vs-rest indicators
                 target = np.eye(pooled.shape[1])[target]

@@ -46,7 +46,8 @@ class SampleCNNTagger(ClassifierMixin, _SampleCNNNet):
         ``predict`` marks a tag present when its probability is at least this.
     tags : array-like of str or None, default=None
         Tag names, for a net used without ``fit`` (``initialize()`` then
-        ``load_params(...)``); ``fit`` takes them from ``y``.
+        ``load_params(...)``); ``fit`` takes them from ``y``. With neither,
+        ``module__n_outputs=k`` names the tags "0" ... "k-1".
     class_weight : "balanced", dict, array-like or None, default=None
         Weights of the positive class of each tag (``pos_weight`` of
         ``BCEWithLogitsLoss``): ``"balanced"`` weighs tag ``t`` by
@@ -105,9 +106,10 @@ class SampleCNNTagger(ClassifierMixin, _SampleCNNNet):
 
     def initialize(self):
         super().initialize()
-        if not hasattr(self, "tags_") and self.tags is not None:
+        if not hasattr(self, "tags_"):  # initialize() without fit
             self.multilabel_ = True
-            self.tags_ = np.array([str(t) for t in self.tags], dtype=object)
+            tags = self.tags if self.tags is not None else range(self._n_outputs_unfitted())
+            self.tags_ = np.array([str(t) for t in tags], dtype=object)
             self.n_outputs_ = len(self.tags_)
             self.classes_ = [np.array([0, 1])] * self.n_outputs_
         return self
