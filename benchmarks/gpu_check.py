@@ -390,12 +390,12 @@ def pipeline_probe(s, device, files, model_path, jobs, log) -> dict:
     def noop(x):
         return x[:, :4].float()
 
-    for pin in ("main", "ring"):
-        go(f"run_segments, no model (the feeding rate), batch 256, pin={pin}", noop, pin=pin,
-           batch_size=256)
-    for pin in ("main", "ring", "thread"):
-        go(f"run_segments, batch 256, pin={pin}", fn, pin=pin, batch_size=256)
-    go("run_segments, batch 512, pin=main", fn)
+    for ring in (False, True):
+        go(f"run_segments, no model (the feeding rate), batch 256, ring={ring}", noop,
+           ring=ring, batch_size=256)
+    for ring in (False, True):
+        go(f"run_segments, batch 256, ring={ring}", fn, ring=ring, batch_size=256)
+    go("run_segments, batch 512, ring=True", fn, ring=True)
     if device.type == "cuda":
         from sklearn_samplecnn import load_pretrained
 
@@ -417,8 +417,8 @@ def pipeline_probe(s, device, files, model_path, jobs, log) -> dict:
         out["compiled_ceiling_seg_s"] = _rate(call, 256, device, s["min_time"])
         log(f"  compiled ceiling {out['compiled_ceiling_seg_s']:,.0f} seg/s "
             f"(compile {out['compile_seconds']:.1f} s)")
-        for pin in ("main", "ring"):
-            go(f"run_segments, compiled model, batch 256, pin={pin}", fn_c, pin=pin,
+        for ring in (False, True):
+            go(f"run_segments, compiled model, batch 256, ring={ring}", fn_c, ring=ring,
                batch_size=256)
     return out
 

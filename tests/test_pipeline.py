@@ -41,11 +41,12 @@ def _first_sample(x: torch.Tensor) -> torch.Tensor:
     return torch.stack([x[:, 0], x[:, -1], x.sum(dim=1)], dim=1)
 
 
-@pytest.mark.parametrize("n_jobs", [0, 2])
-def test_every_segment_once_in_order_and_errors_per_clip(files, n_jobs):
+@pytest.mark.parametrize("n_jobs, ring", [(0, None), (2, False), (2, True)])
+def test_every_segment_once_in_order_and_errors_per_clip(files, n_jobs, ring):
     clips = Clips(files, "paths", sr=SR)
     results = {r.index: r for r in run_segments(clips, _first_sample, segment_length=81,
-                                                batch_size=5, n_jobs=n_jobs, tail="pad")}
+                                                batch_size=5, n_jobs=n_jobs, tail="pad",
+                                                ring=ring)}
     assert sorted(results) == list(range(16))  # every clip reported exactly once
     assert isinstance(results[7].error, AudioLoadError) and "c07.wav" in str(results[7].error)
     for i, r in results.items():
