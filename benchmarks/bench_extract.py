@@ -12,7 +12,11 @@ One run measures, on the same N generated 30 s clips and the same 3^9 model
   eval-mode module, pool;
 - ``cached``: a second transform with ``cache_dir`` set (the first one fills it);
 - peak RSS of a fresh process transforming N_small and N_large files (memory must
-  not grow with the number of files).
+  not grow with the number of files);
+- the **input pipeline's own ceiling**: the transformer with a model that costs
+  next to nothing (the 3^9 layout with 2 filters per layer) and ``n_jobs`` = 1
+  and 2 decoding processes, against decoding, resampling and segmenting alone
+  in the same number of plain processes.
 
 Clips/s, x real time (audio seconds per wall second) and ratios. ::
 
@@ -42,12 +46,12 @@ LAYERS = (-3, -2, -1)
 def _settings(args) -> dict:
     if args.smoke:
         return {"sizes": "3-3-3-3-3", "channels": [8] * 6, "n": 3, "seconds": 3.0,
-                "rss": (2, 6), "res_type_naive": "kaiser_best"}
+                "rss": (2, 6), "res_type_naive": "kaiser_best", "feed_entries": 16}
     if args.quick:
         return {"sizes": "3^9", "channels": None, "n": 6, "seconds": 30.0, "rss": (6, 24),
-                "res_type_naive": "kaiser_best"}
+                "res_type_naive": "kaiser_best", "feed_entries": 120}
     return {"sizes": "3^9", "channels": None, "n": 50, "seconds": 30.0, "rss": (50, 500),
-            "res_type_naive": "kaiser_best"}
+            "res_type_naive": "kaiser_best", "feed_entries": 200}
 
 
 def make_files(root: Path, s: dict) -> dict[str, list[str]]:
@@ -67,14 +71,15 @@ def make_files(root: Path, s: dict) -> dict[str, list[str]]:
     return {"wav 22.05 kHz": list(wav22), "wav 44.1 kHz": list(wav44), "mp3 44.1 kHz": mp3}
 
 
-def _model(s, path: Path):
+def _model(s, path: Path, channels="settings"):
     import torch
 
     from sklearn_samplecnn import save_pretrained
     from sklearn_samplecnn.nn import SampleCNN
 
     torch.manual_seed(0)
-    model = SampleCNN(s["sizes"], s["channels"], n_outputs=50).eval()
+    channels = s["channels"] if channels == "settings" else channels
+    model = SampleCNN(s["sizes"], channels, n_outputs=50).eval()
     save_pretrained(model, path, metadata={"sample_rate": SR})
     return model
 
@@ -132,6 +137,39 @@ def transformer_seconds(model_path, paths, **params) -> float:
     return time.perf_counter() - t0
 
 
+def _decode_shard(args) -> int:
+    paths, sr, length = args
+    from sklearn_samplecnn.audio import load_audio
+    from sklearn_samplecnn.segments import segment_signal
+
+    for p in paths:
+        segment_signal(load_audio(p, sr=sr), length)
+    return len(paths)
+
+
+def decode_only_seconds(paths, n_procs: int, length: int) -> float:
+    """Decoding + segmenting alone in ``n_procs`` plain processes (started before timing)."""
+    import multiprocessing
+
+    with multiprocessing.get_context("fork").Pool(n_procs) as pool:
+        pool.map(_decode_shard, [(paths[:1], SR, length)] * n_procs)  # started and warm
+        t0 = time.perf_counter()
+        pool.map(_decode_shard, [(paths[i::n_procs], SR, length) for i in range(n_procs)])
+        return time.perf_counter() - t0
+
+
+def feeding(model_path_free, paths, device) -> dict:
+    """The pipeline's own ceiling: a near-free model, 1 and 2 decoding processes,
+    against decoding alone in as many processes (best of two alternated runs)."""
+    out = {}
+    for n in (1, 2):
+        free = min(transformer_seconds(model_path_free, paths, n_jobs=n, device=device,
+                                       batch_size=64) for _ in range(2))
+        dec = min(decode_only_seconds(paths, n, 59049) for _ in range(2))
+        out[n] = {"transformer_s": free, "decode_only_s": dec}
+    return out
+
+
 def _rss_child(model_path: str, paths: list[str]) -> None:
     transformer_seconds(model_path, paths)
     print(json.dumps({"max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
@@ -148,7 +186,8 @@ def peak_rss(model_path: Path, paths: list[str], n: int, tmp: Path) -> float:
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_common_arguments(parser, "bench_results/bench_extract.json")
-    parser.add_argument("--jobs", type=int, default=2, help="decoding threads (n_jobs)")
+    parser.add_argument("--jobs", type=int, default=2, help="decoding processes (n_jobs)")
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     parser.add_argument("--rss-child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.rss_child:
@@ -163,7 +202,7 @@ def main(argv=None) -> dict:
         model_path = tmp / "model.samplecnn"
         model = _model(s, model_path)
         n, audio_s = s["n"], s["n"] * s["seconds"]
-        load_audio(files["wav 44.1 kHz"][0], sr=SR)  # resampy's JIT, outside every timing
+        load_audio(files["wav 44.1 kHz"][0], sr=SR, res_type="kaiser_fast")  # resampy's JIT
         clips = [load_audio(p, sr=None) for p in files["wav 22.05 kHz"]]
         rows = []
 
@@ -174,33 +213,53 @@ def main(argv=None) -> dict:
         ceiling = model_ceiling(model, clips)
         row("model-only ceiling (pre-decoded)", ceiling)
         cold = {}
+        dev = args.device
         for fmt, paths in files.items():
-            cold[fmt] = transformer_seconds(model_path, paths, n_jobs=args.jobs)
+            cold[fmt] = transformer_seconds(model_path, paths, n_jobs=args.jobs, device=dev)
             row(f"transformer, {fmt}", cold[fmt])
-        soxr = transformer_seconds(model_path, files["wav 44.1 kHz"], n_jobs=args.jobs,
-                                   res_type="soxr_hq")
-        row("transformer, wav 44.1 kHz, res_type=soxr_hq", soxr)
+        resampy = transformer_seconds(model_path, files["wav 44.1 kHz"], n_jobs=args.jobs,
+                                      res_type="kaiser_fast", device=dev)
+        row("transformer, wav 44.1 kHz, res_type=kaiser_fast (resampy)", resampy)
         naive = {}
         for fmt in ("wav 22.05 kHz", "wav 44.1 kHz"):
             naive[fmt] = naive_loop(model, files[fmt], s["res_type_naive"])
             row(f"naive loop ({s['res_type_naive']}), {fmt}", naive[fmt])
         cache_dir = tmp / "cache"
-        first = transformer_seconds(model_path, files["wav 44.1 kHz"], cache_dir=cache_dir)
-        second = transformer_seconds(model_path, files["wav 44.1 kHz"], cache_dir=cache_dir)
+        first = transformer_seconds(model_path, files["wav 44.1 kHz"], cache_dir=cache_dir,
+                                    n_jobs=args.jobs, device=dev)
+        second = transformer_seconds(model_path, files["wav 44.1 kHz"], cache_dir=cache_dir,
+                                     n_jobs=args.jobs, device=dev)
         row("transformer, wav 44.1 kHz, cache filled", first)
         row("transformer, wav 44.1 kHz, cached rerun", second)
         rss = {k: peak_rss(model_path, files["wav 22.05 kHz"], k, tmp) for k in s["rss"]}
+        free_path = tmp / "free.samplecnn"  # paper-length input, 2 filters per layer
+        _model({**s, "sizes": "3^9"}, free_path, channels=[2] * 11)
+        feed_paths = [files["wav 22.05 kHz"][i % n] for i in range(s["feed_entries"])]
+        feed = feeding(free_path, feed_paths, dev)
+        for k, f in feed.items():
+            rows.append({"case": f"near-free model, n_jobs={k}",
+                         "seconds": f["transformer_s"],
+                         "clips_s": len(feed_paths) / f["transformer_s"],
+                         "x_realtime": len(feed_paths) * s["seconds"] / f["transformer_s"]})
+            rows.append({"case": f"decoding alone, {k} process{'es' if k > 1 else ''}",
+                         "seconds": f["decode_only_s"],
+                         "clips_s": len(feed_paths) / f["decode_only_s"],
+                         "x_realtime": len(feed_paths) * s["seconds"] / f["decode_only_s"]})
     for r in rows:
-        r["vs_ceiling"] = ceiling / r["seconds"]
+        if not r["case"].startswith(("near-free", "decoding alone")):
+            r["vs_ceiling"] = ceiling / r["seconds"]
     ratios = {
         "wav22_vs_ceiling": ceiling / cold["wav 22.05 kHz"],
         "wav44_vs_ceiling": ceiling / cold["wav 44.1 kHz"],
-        "wav44_soxr_vs_ceiling": ceiling / soxr,
+        "wav44_resampy_vs_ceiling": ceiling / resampy,
         "mp3_vs_ceiling": ceiling / cold["mp3 44.1 kHz"],
         "vs_naive_wav44": naive["wav 44.1 kHz"] / cold["wav 44.1 kHz"],
         "vs_naive_wav22": naive["wav 22.05 kHz"] / cold["wav 22.05 kHz"],
         "cached_speedup": first / second,
         "rss_growth": rss[s["rss"][1]] / rss[s["rss"][0]],
+        "near_free_1_vs_decode_only_1": feed[1]["decode_only_s"] / feed[1]["transformer_s"],
+        "near_free_2_vs_decode_only_2": feed[2]["decode_only_s"] / feed[2]["transformer_s"],
+        "near_free_2_vs_1": feed[1]["transformer_s"] / feed[2]["transformer_s"],
     }
     from sklearn_samplecnn.nn import auto_batch_size
 
