@@ -62,25 +62,27 @@ def _data(s):
     return X, y, length
 
 
-def bare_loop(s) -> float:
-    """Segments/s of a plain torch training loop over pre-decoded segments."""
+def bare_loop(s, device="cpu") -> float:
+    """Segments/s of a plain torch training loop over pre-decoded segments (on ``device``)."""
     import torch
 
     from sklearn_samplecnn.nn import SampleCNN
 
     X, y, _ = _data(s)
-    model = SampleCNN(s["sizes"], s["channels"], n_outputs=2).train()
+    model = SampleCNN(s["sizes"], s["channels"], n_outputs=2).to(device).train()
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True)
     loss_fn = torch.nn.CrossEntropyLoss()
-    Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
+    Xt, yt = torch.from_numpy(X).to(device), torch.from_numpy(y).to(device)
 
     def epoch():
-        perm = torch.randperm(len(Xt))
+        perm = torch.randperm(len(Xt), device=device)
         for i in range(0, len(Xt) - s["batch"] + 1, s["batch"]):
             idx = perm[i:i + s["batch"]]
             opt.zero_grad()
             loss_fn(model(Xt[idx]), yt[idx]).backward()
             opt.step()
+        if torch.device(device).type == "cuda":
+            torch.cuda.synchronize()
 
     epoch()  # warm-up
     n = (len(Xt) // s["batch"]) * s["batch"]
@@ -128,6 +130,8 @@ def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_common_arguments(parser, "bench_results/bench_train.json")
     parser.add_argument("--workers", type=int, default=2, help="DataLoader decoding workers")
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda (see also "
+                                                         "benchmarks/gpu_check.py)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--settings", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -137,9 +141,9 @@ def main(argv=None) -> dict:
     s = _settings(args)
     X, y, length = _data(s)
     rows = []
-    bare = bare_loop(s)
+    bare = bare_loop(s, args.device)
     rows.append({"setup": "bare torch loop (ceiling)", "seg_s": bare})
-    arrays = estimator_fit(s, X, y)
+    arrays = estimator_fit(s, X, y, device=args.device)
     rows.append({"setup": "estimator, arrays", "seg_s": arrays})
     with tempfile.TemporaryDirectory() as tmp:
         from sklearn_samplecnn.audio import write_audio
@@ -149,8 +153,9 @@ def main(argv=None) -> dict:
             paths.append(str(Path(tmp) / f"clip{i:03d}.wav"))
             write_audio(paths[-1], clip.reshape(-1), SR, subtype="FLOAT")
         labels = np.arange(len(paths)) % 2
-        inline = estimator_fit(s, paths, labels)
-        files = estimator_fit(s, paths, labels, iterator_train__num_workers=args.workers)
+        inline = estimator_fit(s, paths, labels, device=args.device)
+        files = estimator_fit(s, paths, labels, iterator_train__num_workers=args.workers,
+                              device=args.device)
     rows.append({"setup": "estimator, WAV files, decoded in-process", "seg_s": inline})
     rows.append({"setup": f"estimator, WAV files, {args.workers} workers", "seg_s": files})
     default = _in_fresh_process(args, False, s)
