@@ -19,6 +19,18 @@ Run it::
     python examples/mtat_tagging.py --mtat ~/data/mtat --device cuda --workers 8 \\
         --audio-cache ~/data/mtat_cache --save mtat_3-9.samplecnn
 
+On several GPUs (data-parallel through Hugging Face accelerate; every process
+trains on its share of each epoch's batches, the loss is averaged over
+processes so the paper schedule decides the same everywhere, and only the main
+process writes checkpoints, scores and saves)::
+
+    accelerate launch --multi_gpu --num_processes 4 examples/mtat_tagging.py \
+        --mtat ~/data/mtat --accelerate --mixed-precision bf16 --workers 4 \
+        --audio-cache ~/data/mtat_cache --checkpoint-dir mtat_ckpt --save mtat_3-9.samplecnn
+
+(``torchrun --nproc_per_node 4 examples/mtat_tagging.py ... --accelerate`` works too;
+rerun the same command after a crash to resume from ``--checkpoint-dir``.)
+
 ``--mtat`` is the folder holding ``annotations_final.csv`` (see
 :func:`~sklearn_samplecnn.datasets.fetch_magnatagatune`). ``--quick`` generates
 auto-tagging songs (:func:`~sklearn_samplecnn.datasets.make_music`,
@@ -112,6 +124,15 @@ def main(argv=None) -> dict:
                         help="keep decoded, resampled clips in memory or in DIR")
     parser.add_argument("--save", type=Path, metavar="FILE",
                         help="save the trained tagger (.samplecnn)")
+    parser.add_argument("--accelerate", action="store_true",
+                        help="train through an accelerate.Accelerator (start with "
+                             "`accelerate launch` or torchrun for several GPUs)")
+    parser.add_argument("--mixed-precision", choices=("no", "bf16", "fp16"), default="bf16",
+                        help="with --accelerate (default: %(default)s)")
+    parser.add_argument("--grad-accum", type=int, default=1,
+                        help="with --accelerate: gradient accumulation steps (default: 1)")
+    parser.add_argument("--checkpoint-dir", metavar="DIR",
+                        help="a checkpoint every epoch; the same command resumes from it")
     args = parser.parse_args(argv)
     if args.mtat is None and not args.quick:
         parser.error("give --mtat PATH (a MagnaTagATune copy) or --quick (generated data)")
@@ -129,15 +150,27 @@ def main(argv=None) -> dict:
     if args.workers:
         extra = {"iterator_train__num_workers": args.workers,
                  "iterator_valid__num_workers": args.workers}
+    main_process = True
+    if args.accelerate:
+        from accelerate import Accelerator
+
+        accelerator = Accelerator(mixed_precision=args.mixed_precision,
+                                  gradient_accumulation_steps=args.grad_accum,
+                                  cpu=args.device == "cpu")
+        extra["accelerator"] = accelerator
+        main_process = accelerator.is_main_process
     tagger = SampleCNNTagger(sr=args.sr, max_epochs=args.epochs, batch_size=args.batch_size,
                              lr=args.lr, schedule="paper", train_split=ValidClips(train.sum()),
                              audio_cache=args.audio_cache, device=args.device, random_state=0,
-                             verbose=1, **model, **extra)
+                             verbose=1 if main_process else 0,
+                             checkpoint_dir=args.checkpoint_dir, **model, **extra)
     fit_idx = np.concatenate([np.flatnonzero(train), np.flatnonzero(valid)])
     t0 = time.perf_counter()
     tagger.fit(list(X[fit_idx]), Y[fit_idx])
     train_s = time.perf_counter() - t0
     tagger.tags_ = np.array(tags, dtype=object)
+    if not main_process:  # the trained weights are the same in every process
+        return {}
 
     P = tagger.predict_proba(list(X[test]))
     Yt = Y[test]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from sklearn.base import _fit_context
 from sklearn.utils._param_validation import (
+    HasMethods,
     Interval,
     StrOptions,
     validate_parameter_constraints,
@@ -16,5 +17,5 @@ from sklearn.utils._param_validation import (
 )
 from sklearn.utils.validation import _check_sample_weight
 
-__all__ = ["Interval", "StrOptions", "_check_sample_weight", "_fit_context",
+__all__ = ["HasMethods", "Interval", "StrOptions", "_check_sample_weight", "_fit_context",
            "validate_parameter_constraints", "validate_params"]

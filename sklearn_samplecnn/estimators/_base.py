@@ -37,7 +37,13 @@ from skorch.callbacks import PrintLog
 from skorch.utils import TeeGenerator
 
 from .._clips import AudioCache, Clips, clips_from_X
-from .._compat import Interval, StrOptions, _check_sample_weight, validate_parameter_constraints
+from .._compat import (
+    HasMethods,
+    Interval,
+    StrOptions,
+    _check_sample_weight,
+    validate_parameter_constraints,
+)
 from ..audio import DEFAULT_RES_TYPE, DEFAULT_SR, RES_TYPES
 from ..augment import resolve_augment
 from ..exceptions import AudioLoadError
@@ -116,6 +122,7 @@ class _SampleCNNNet(NeuralNet):
         "augment": [StrOptions({"default"}), callable, None],
         "checkpoint_dir": [str, os.PathLike, None],
         "threads": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "accelerator": [HasMethods(["prepare", "backward", "autocast"]), None],
         "random_state": ["random_state"],
         "max_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
         "batch_size": [Interval(numbers.Integral, 2, None, closed="left")],
@@ -142,6 +149,7 @@ class _SampleCNNNet(NeuralNet):
         augment=None,
         checkpoint_dir=None,
         threads: int | None = None,
+        accelerator=None,
         random_state=None,
         optimizer=torch.optim.SGD,
         lr: float = 0.01,
@@ -187,7 +195,22 @@ class _SampleCNNNet(NeuralNet):
         self.augment = augment
         self.checkpoint_dir = checkpoint_dir
         self.threads = threads
+        self.accelerator = accelerator
         self.random_state = random_state
+
+    @property
+    def _raw_module(self) -> torch.nn.Module:
+        """``module_`` without the accelerator's (DDP) wrapper, for its attributes."""
+        if getattr(self, "_wrapped", False):
+            return self.accelerator.unwrap_model(self.module_)
+        return self.module_
+
+    @property
+    def _device(self) -> torch.device:
+        """Where tensors go: the accelerator's device when one is set, else ``device``."""
+        if self.accelerator is not None:
+            return self.accelerator.device
+        return torch.device(self.device)
 
     # -- sklearn plumbing ------------------------------------------------------
     def __sklearn_tags__(self):
@@ -287,10 +310,44 @@ class _SampleCNNNet(NeuralNet):
 
     def initialize(self):
         super().initialize()
+        if self.accelerator is not None:  # its own mixed precision and loss scaling
+            self._amp_dtype, self._scaler = None, None
+            self._prepare_for_accelerator()
+            return self
         precision = resolve_precision(self.precision, self.device, training=True)
         self._amp_dtype = _AMP_DTYPES.get(precision)
         self._scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
         return self
+
+    def _prepare_for_accelerator(self) -> None:
+        """Hand module, criterion and optimiser to ``accelerate`` (DDP, device, precision)."""
+        acc = self.accelerator
+        for names in (self._criteria, self._modules, self._optimizers):
+            for name in names:
+                obj = getattr(self, name + "_")
+                trainable = isinstance(obj, torch.optim.Optimizer) or (
+                    isinstance(obj, torch.nn.Module)
+                    and any(p.requires_grad for p in obj.parameters()))
+                if trainable:  # a criterion without weights needs no DDP wrapper
+                    setattr(self, name + "_", acc.prepare(obj))
+        self._wrapped = True
+
+    def _unwrap_accelerator(self) -> None:
+        """Plain modules again after training (predict, save_pretrained, pickles)."""
+        if not getattr(self, "_wrapped", False):
+            return
+        for name in self._modules + self._criteria:
+            obj = getattr(self, name + "_")
+            if isinstance(obj, torch.nn.Module):
+                setattr(self, name + "_",
+                        self.accelerator.unwrap_model(obj, keep_fp32_wrapper=False))
+        self._wrapped = False
+
+    def on_train_end(self, net, X=None, y=None, **kwargs):
+        super().on_train_end(net, X=X, y=y, **kwargs)
+        if self.accelerator is not None:
+            self.accelerator.wait_for_everyone()
+            self._unwrap_accelerator()
 
     def get_params_for_optimizer(self, prefix, named_parameters):
         # The paper's optimiser is SGD with Nesterov momentum 0.9; those two
@@ -305,7 +362,7 @@ class _SampleCNNNet(NeuralNet):
     def get_dataset(self, X, y=None):
         if isinstance(X, torch.utils.data.Dataset):
             return X
-        return SegmentDataset(X, y, self.module_.input_length, mode=self.segment_mode,
+        return SegmentDataset(X, y, self._raw_module.input_length, mode=self.segment_mode,
                               hop_length=self.hop_length, tail=self.tail, short=self.short,
                               weights=getattr(self, "_fit_weights", None),
                               on_error=self.on_error)
@@ -321,12 +378,12 @@ class _SampleCNNNet(NeuralNet):
                 f"Training needs at least 2 segments; got {len(train)} (from 1 sample clip of "
                 f"{len(train.clips)}). Pass more or longer clips."
             )
-        fit_stats = getattr(self.module_, "fit_standardizer", None)
+        fit_stats = getattr(self._raw_module, "fit_standardizer", None)
         if fit_stats is not None and not (self.warm_start and self._fitted_once()):
             # modules with input statistics (the mel front end) learn them
             # from the training segments, before the first step
             loader = torch.utils.data.DataLoader(train, batch_size=self.batch_size)
-            fit_stats(xi["x"].to(self.device) for xi, _ in loader)
+            fit_stats(xi["x"].to(self._device) for xi, _ in loader)
         return train, valid
 
     def _fitted_once(self) -> bool:
@@ -347,17 +404,22 @@ class _SampleCNNNet(NeuralNet):
             kwargs.setdefault("persistent_workers", True)
             kwargs.setdefault("prefetch_factor", 4)
         kwargs.setdefault("batch_size", self.batch_size)
-        if str(self.device).startswith("cuda"):
+        if self._device.type == "cuda":
             kwargs.setdefault("pin_memory", True)
         iterator = self.iterator_train if training else self.iterator_valid
-        return iterator(dataset, **kwargs)
+        loader = iterator(dataset, **kwargs)
+        if self.accelerator is not None:
+            loader = self.accelerator.prepare(loader)  # each process its share of batches
+        return loader
 
     # -- the training step -----------------------------------------------------
     def _autocast(self):
+        if self.accelerator is not None:
+            return self.accelerator.autocast()
         dtype = getattr(self, "_amp_dtype", None)
         if dtype is None:
             return nullcontext()
-        return torch.autocast(torch.device(self.device).type, dtype=dtype)
+        return torch.autocast(self._device.type, dtype=dtype)
 
     def infer(self, x, **fit_params):
         """The module's logits for a batch: a tensor of segments, or the dataset's
@@ -366,7 +428,7 @@ class _SampleCNNNet(NeuralNet):
         if isinstance(x, Mapping):
             x = x["x"]
         if isinstance(x, torch.Tensor):
-            x = x.to(self.device, non_blocking=True)
+            x = x.to(self._device, non_blocking=True)
             augment = resolve_augment(self.augment)
             if augment is not None and self.module_.training:
                 x = augment(x, self.sr)
@@ -402,12 +464,20 @@ class _SampleCNNNet(NeuralNet):
         """
         self._set_training(True)
         Xi, yi = batch
-        self._zero_grad_optimizer(set_to_none=True)
+        acc = self.accelerator
+        with acc.accumulate(self.module_) if acc is not None else nullcontext():
+            return self._step(Xi, yi, batch, **fit_params)
+
+    def _step(self, Xi, yi, batch, **fit_params):
+        acc = self.accelerator
         with self._autocast():
             y_pred = self.infer(Xi, **fit_params)
             loss = self.get_loss(y_pred, yi, X=Xi, training=True)
         scaler = getattr(self, "_scaler", None)
-        (scaler.scale(loss) if scaler is not None else loss).backward()
+        if acc is not None:
+            acc.backward(loss)
+        else:
+            (scaler.scale(loss) if scaler is not None else loss).backward()
         self.notify("on_grad_computed",
                     named_parameters=TeeGenerator(self.get_all_learnable_params()),
                     batch=batch, training=True)
@@ -419,6 +489,7 @@ class _SampleCNNNet(NeuralNet):
                 optimizer.step()
         if scaler is not None:
             scaler.update()
+        self._zero_grad_optimizer(set_to_none=True)
         return {"loss": loss.detach(), "y_pred": y_pred}
 
     def validation_step(self, batch, **fit_params):
@@ -462,7 +533,16 @@ class _SampleCNNNet(NeuralNet):
         batches = [b for b in self.history[-1]["batches"]
                    if isinstance(b.get(prefix + "_loss"), torch.Tensor)]
         if batches:
-            values = torch.stack([b[prefix + "_loss"].float() for b in batches]).cpu().tolist()
+            losses = torch.stack([b[prefix + "_loss"].float() for b in batches])
+            if self.accelerator is not None and self.accelerator.num_processes > 1:
+                # every process records the loss over all processes' batches, so the
+                # paper schedule takes the same decisions everywhere
+                sizes = torch.tensor([float(b[prefix + "_batch_size"]) for b in batches],
+                                     device=losses.device)
+                total = self.accelerator.reduce(
+                    torch.stack([(losses * sizes).sum(), sizes.sum()]), reduction="sum")
+                losses = torch.full_like(losses, float(total[0] / total[1]))
+            values = losses.cpu().tolist()
             for b, v in zip(batches, values):
                 b[prefix + "_loss"] = v
             if training and not np.isfinite(values).all():
@@ -572,7 +652,7 @@ class _SampleCNNNet(NeuralNet):
                 stack.enter_context(torch.random.fork_rng(devices=[]))
                 torch.manual_seed(seed)
             stack.enter_context(torch_threads(self.threads))
-            if str(self.device).startswith("cuda"):
+            if self._device.type == "cuda":
                 stack.enter_context(torch.backends.cudnn.flags(enabled=True, benchmark=True))
             stack.enter_context(self._watch_sigint())
             yield
@@ -675,7 +755,7 @@ class _SampleCNNNet(NeuralNet):
         clips = self._as_clips(X, fit=False)
         if self.on_error == "raise":
             self._check_readable(clips, fit=False)  # every unreadable header listed at once
-        runner = InferenceRunner(self.module_, self.device, self.precision)
+        runner = InferenceRunner(self.module_, self._device, self.precision)
         valid = self.get_params_for("iterator_valid")
         batch_size = valid.get("batch_size", self.batch_size)
 
@@ -684,12 +764,12 @@ class _SampleCNNNet(NeuralNet):
 
         probs, clip_index, starts, failed = [], [], [], {}
         with torch_threads(self.threads):
-            for res in run_segments(clips, fn, segment_length=self.module_.input_length,
-                                    batch_size=batch_size, device=self.device,
+            for res in run_segments(clips, fn, segment_length=self._raw_module.input_length,
+                                    batch_size=batch_size, device=self._device,
                                     n_jobs=valid.get("num_workers", 0),
                                     hop_length=self.hop_length, tail=self.tail,
                                     short="pad" if self.short == "error" else self.short,
-                                    static_batch=str(self.device).startswith("cuda"),
+                                    static_batch=self._device.type == "cuda",
                                     dtype=runner.input_dtype):
                 if res.error is not None:
                     if self.on_error == "raise":
@@ -766,7 +846,7 @@ class _SampleCNNNet(NeuralNet):
         from sklearn.utils import Bunch
 
         probs, clip_index, starts, clips = self._segment_outputs(X)
-        length = self.module_.input_length
+        length = self._raw_module.input_length
         return Bunch(proba=probs.astype(np.float64), clip=clip_index,
                      path=np.array([clips.name(int(i)) for i in clip_index], dtype=object),
                      start=starts / self.sr, end=(starts + length) / self.sr,

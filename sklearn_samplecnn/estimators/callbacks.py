@@ -10,6 +10,12 @@ from skorch.callbacks import Callback
 __all__ = ["PaperSchedule"]
 
 
+def _plain(net):
+    """The net's module without a data-parallel wrapper (accelerate), so the weights
+    keep one set of names before and after training."""
+    return getattr(net, "_raw_module", net.module_)
+
+
 class PaperSchedule(Callback):
     """The training schedule of section 5.2 of the paper.
 
@@ -108,7 +114,7 @@ class PaperSchedule(Callback):
         epoch = len(net.history)
         if score < self.best_score_:
             self.best_score_, self.best_epoch_, self.wait_ = score, epoch, 0
-            self.best_model_weights_ = copy.deepcopy(net.module_.state_dict())
+            self.best_model_weights_ = copy.deepcopy(_plain(net).state_dict())
         else:
             self.wait_ += 1
         net.history.record("lr", net.optimizer_.param_groups[0]["lr"])
@@ -133,7 +139,7 @@ class PaperSchedule(Callback):
 
     def _reload(self, net):
         if self.best_model_weights_ is not None:
-            net.module_.load_state_dict(self.best_model_weights_)
+            _plain(net).load_state_dict(self.best_model_weights_)
 
     def on_train_end(self, net, **kwargs):
         if self.restore_best:

@@ -102,13 +102,19 @@ class ResumableCheckpoint(Callback):
             self.save(net, complete=True)
 
     def save(self, net, *, complete: bool) -> None:
+        acc = net.accelerator
+        if acc is not None:
+            acc.wait_for_everyone()
+            if not acc.is_main_process:  # written once, by the main process
+                return
         schedule = dict(net.callbacks_).get("paper_schedule")
         scaler = getattr(net, "_scaler", None)
         state = {
             "format": FORMAT,
             "fingerprint": self.fingerprint_,
             "complete": complete,
-            "module": net.module_.state_dict(),
+            "module": (net.accelerator.unwrap_model(net.module_) if net.accelerator is not None
+                       else net.module_).state_dict(),
             "optimizer": net.optimizer_.state_dict(),
             "scaler": None if scaler is None else scaler.state_dict(),
             "schedule": None if schedule is None else schedule.state_dict(),
@@ -132,7 +138,7 @@ class ResumableCheckpoint(Callback):
         if not self.path.exists():
             return None
         try:
-            state = torch.load(self.path, map_location=net.device, weights_only=True)
+            state = torch.load(self.path, map_location=net._device, weights_only=True)
         except Exception as exc:  # torch raises several types for foreign files
             raise SampleCNNError(f"{self.path}: not a readable training checkpoint "
                                  f"({type(exc).__name__}: {exc}).") from None
@@ -143,7 +149,9 @@ class ResumableCheckpoint(Callback):
                 f"{self.path} belongs to another training run (other data or settings); "
                 "remove it or choose another checkpoint_dir."
             )
-        net.module_.load_state_dict(state["module"])
+        module = net.accelerator.unwrap_model(net.module_) if net.accelerator is not None \
+            else net.module_
+        module.load_state_dict(state["module"])
         net.optimizer_.load_state_dict(state["optimizer"])
         if state["scaler"] is not None and getattr(net, "_scaler", None) is not None:
             net._scaler.load_state_dict(state["scaler"])

@@ -71,6 +71,13 @@ class SampleCNNClassifier(ClassifierMixin, _SampleCNNNet):
         :class:`~sklearn_samplecnn.estimators.ResumableCheckpoint`). ``fit``
         with the same data and settings resumes from it after a crash or a
         kill and ends with the weights an uninterrupted run would have.
+    accelerator : accelerate.Accelerator or None, default=None
+        Train data-parallel through Hugging Face accelerate (several GPUs or
+        machines, started with ``accelerate launch`` or ``torchrun``): the
+        accelerator places the module, applies its ``mixed_precision`` and
+        ``gradient_accumulation_steps`` (``precision`` is then not used),
+        shards the batches; epoch losses are averaged over processes, the
+        checkpoint is written once, and ``module_`` is unwrapped after ``fit``.
     threads : int or None, default=None
         torch threads while fitting and predicting (``None``: torch's own
         setting). On a shared or small machine, 1 or 2 is often much faster.

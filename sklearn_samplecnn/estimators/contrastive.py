@@ -215,17 +215,17 @@ class ContrastiveSampleCNN(_SampleCNNNet):
         if isinstance(X, torch.utils.data.Dataset):
             return X
         augment = resolve_augment(self.augment)
-        length = self.module_.input_length
+        length = self._raw_module.input_length
         if hasattr(augment, "input_length"):  # room for pitch shifts to read real audio
             length = augment.input_length(length)
         return CropPairDataset(X, length, short=self.short)
 
     def infer(self, x, **fit_params):
         """Projections of both views, ``(2 * batch, projection_dim)``: first views, then second."""
-        x = to_tensor(x, device=self.device) if not isinstance(x, torch.Tensor) else \
-            x.to(self.device, non_blocking=True)
+        x = to_tensor(x, device=self._device) if not isinstance(x, torch.Tensor) else \
+            x.to(self._device, non_blocking=True)
         views = torch.cat([x[:, 0], x[:, 1]])
-        length = self.module_.input_length
+        length = self._raw_module.input_length
         augment = resolve_augment(self.augment)
         if augment is not None and views.shape[-1] != length:
             views = augment(views, self.sr, length)  # crops with room for pitch shifts
@@ -235,10 +235,10 @@ class ContrastiveSampleCNN(_SampleCNNNet):
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """The encoder's last hidden layer, pooled over time: ``(batch, channels)``."""
-        last = self.module_.hidden_layers[-1]
+        last = self._raw_module.hidden_layers[-1]
         _, hidden = self.module_(x, return_hidden=[last])
         h = hidden[last]
-        pool = getattr(self.module_, "global_pool", None)
+        pool = getattr(self._raw_module, "global_pool", None)
         return (pool(h) if pool is not None else h).flatten(1)
 
     def get_loss(self, y_pred, y_true=None, X=None, training=False):

@@ -118,7 +118,7 @@ class SampleCNNTagger(ClassifierMixin, _SampleCNNNet):
         super().initialize_criterion()
         pos_weight = getattr(self, "_pos_weight", None)
         if pos_weight is not None:
-            self.criterion_.pos_weight = torch.as_tensor(pos_weight, device=self.device)
+            self.criterion_.pos_weight = torch.as_tensor(pos_weight, device=self._device)
         return self
 
     def _sample_weights(self, y_encoded, sample_weight):
