@@ -279,7 +279,8 @@ class PretrainedModel:
     def to_estimator(self, **params):
         """A fitted :class:`SampleCNNClassifier` or :class:`SampleCNNTagger` for prediction.
 
-        ``params`` override estimator parameters (e.g. ``device="cuda"``).
+        The estimator class rebuilds itself (``SampleCNNClassifier.from_pretrained``);
+        ``params`` override its parameters (e.g. ``device="cuda"``).
         """
         from .estimators import SampleCNNClassifier, SampleCNNTagger
 
@@ -290,24 +291,7 @@ class PretrainedModel:
                 "fitted SampleCNNClassifier/SampleCNNTagger rebuild an estimator."
             )
         cls = SampleCNNClassifier if task == "classifier" else SampleCNNTagger
-        settings = {k: v for k, v in self.config.get("estimator", {}).items()
-                    if k in _ESTIMATOR_SETTINGS and (k != "threshold" or task == "tagger")}
-        module_kwargs = {f"module__{k}": v for k, v in self.config["module_config"].items()
-                         if k != "n_outputs"}
-        est = cls(module=type(self.module), verbose=0, **{**settings, **module_kwargs, **params})
-        labels = np.asarray(self.labels, dtype=object if any(
-            isinstance(v, str) for v in self.labels) else None)
-        est.n_outputs_ = int(self.config["module_config"]["n_outputs"])
-        if task == "classifier":
-            est.classes_ = labels
-        else:
-            est.multilabel_ = bool(self.config.get("multilabel", True))
-            est.tags_ = np.array([str(t) for t in labels], dtype=object)
-            est.classes_ = [np.array([0, 1])] * est.n_outputs_ if est.multilabel_ else labels
-        est.initialize()
-        est.module_.load_state_dict(self.module.state_dict())
-        est.module_.eval()
-        return est
+        return cls.from_pretrained(self, **params)
 
 
 def save_pretrained(obj, path: str | os.PathLike, *, metadata: dict | None = None) -> Path:

@@ -223,3 +223,43 @@ def test_pickle_leaves_the_audio_cache_behind(tone_files):
     again = pickle.loads(pickle.dumps(clf))
     assert not hasattr(again, "_audio_cache_obj")
     np.testing.assert_array_equal(again.predict_proba(paths), clf.predict_proba(paths))
+
+
+def test_pickle_holds_one_copy_of_the_weights(tone_files):
+    """Regression: the paper schedule kept a second copy of the weights in a parameter
+    (``callbacks__paper_schedule___best_state``), in get_params() and in the pickle."""
+    paths, labels = tone_files
+    common = {**FAST, "module__channels": [256] * 5, "max_epochs": 2, "train_split": 0.25}
+    with_schedule = SampleCNNClassifier(schedule="paper", **common).fit(paths, labels)
+    without = SampleCNNClassifier(schedule=None, **common).fit(paths, labels)
+    weights = sum(t.numel() * t.element_size()
+                  for t in with_schedule.module_.state_dict().values())
+    assert weights > 2_000_000  # big enough to tell one copy from two
+    extra = len(pickle.dumps(with_schedule)) - len(pickle.dumps(without))
+    assert extra < 0.1 * weights, (extra, weights)
+    schedule = dict(with_schedule.callbacks_)["paper_schedule"]
+    assert schedule.best_model_weights_ is not None  # pickling did not touch the live net
+    assert not any("best_" in k or k.startswith("_") for k in with_schedule.get_params())
+
+
+def test_from_pretrained_and_the_dataset_parameter(tone_files, tmp_path):
+    from sklearn_samplecnn import PretrainedFileError, SampleCNNTagger, save_pretrained
+    from sklearn_samplecnn.estimators import SegmentDataset
+
+    paths, labels = tone_files
+    made = []
+
+    class CountingDataset(SegmentDataset):
+        def __init__(self, *args, **kwargs):
+            made.append(kwargs["segment_length"])
+            super().__init__(*args, **kwargs)
+
+    clf = SampleCNNClassifier(dataset=CountingDataset, **{**FAST, "max_epochs": 1})
+    clf.fit(paths, labels)
+    assert made == [81]  # the estimator's settings reach a user's dataset class
+    path = save_pretrained(clf, tmp_path / "c.samplecnn")
+    again = SampleCNNClassifier.from_pretrained(path, device="cpu")
+    np.testing.assert_allclose(again.predict_proba(paths), clf.predict_proba(paths))
+    assert list(again.classes_) == list(clf.classes_) and again.sr == clf.sr
+    with pytest.raises(PretrainedFileError, match="holds a classifier"):
+        SampleCNNTagger.from_pretrained(path)

@@ -100,7 +100,7 @@ class PaperSchedule(Callback):
             setattr(self, k, state[k])
 
     def __getstate__(self):
-        state = super().__getstate__()
+        state = dict(super().__getstate__())  # a copy: the live callback keeps its weights
         state["best_model_weights_"] = None  # the net's own weights are the best ones
         return state
 

@@ -179,6 +179,12 @@ class SampleCNNClassifier(ClassifierMixin, _SampleCNNNet):
             self.n_outputs_ = len(self.classes_)
         return _encode_labels(y, self.classes_)
 
+    _pretrained_task = "classifier"
+
+    def _restore_outputs(self, model) -> None:
+        self.classes_ = np.asarray(model.labels, dtype=object if any(
+            isinstance(v, str) for v in model.labels) else None)
+
     def _n_outputs_unfitted(self) -> int | None:
         if self.classes is not None:
             return len(self.classes)

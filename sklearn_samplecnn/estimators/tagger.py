@@ -99,6 +99,15 @@ class SampleCNNTagger(ClassifierMixin, _SampleCNNNet):
         self.tags = tags
         self.class_weight = class_weight
 
+    _pretrained_task = "tagger"
+
+    def _restore_outputs(self, model) -> None:
+        labels = np.asarray(model.labels, dtype=object if any(
+            isinstance(v, str) for v in model.labels) else None)
+        self.multilabel_ = bool(model.config.get("multilabel", True))
+        self.tags_ = np.array([str(t) for t in labels], dtype=object)
+        self.classes_ = [np.array([0, 1])] * self.n_outputs_ if self.multilabel_ else labels
+
     def _n_outputs_unfitted(self) -> int | None:
         if self.tags is not None:
             return len(self.tags)
