@@ -289,7 +289,7 @@ def load_audio(
 def _downmix(data: np.ndarray) -> np.ndarray:
     """The mean over channels of (frames, channels) float32 samples, as librosa's
     ``to_mono`` computes it (channels added in order, then divided), but without
-    numpy's slow reduction over a short last axis (10x faster on stereo)."""
+    numpy's slow reduction over a short last axis."""
     channels = data.shape[1]
     if channels == 1:
         return data[:, 0].copy()

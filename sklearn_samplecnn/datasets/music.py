@@ -4,7 +4,7 @@
 a bass line, chords and a melody, looped every four bars, then put through a
 random "recording" (gain, tilt, low/high cut, hiss). Everything is vectorised
 numpy (wavetable oscillators, envelopes, drum samples added in place), so
-generating is fast: about 30 clips of 30 s per second on one core.
+generating is fast (docs/performance.md has the rate).
 
 Genre task (``task="genre"``, :data:`GENRES`)
 --------------------------------------------
@@ -710,8 +710,7 @@ def make_music(
     module documentation for what each style and tag is made of), each with a
     random key, tempo, mix and recording colouring so that no single loudness
     or brightness number gives the label away. The same ``random_state`` writes
-    byte-identical files. About 30 clips of 30 s at 22,050 Hz per second on one
-    core.
+    byte-identical files.
 
     Parameters
     ----------

@@ -30,7 +30,7 @@ from .._compat import (
 from ..audio import DEFAULT_RES_TYPE, DEFAULT_SR, RES_TYPES
 from ..exceptions import AudioLoadError
 from ..nn import SampleCNN
-from ..nn.inference import PRECISIONS, resolve_precision
+from ..nn.runtime import PRECISIONS, resolve_precision
 from ..segments import AGGREGATIONS, SHORTS, TAILS
 from ._prediction import SegmentPrediction
 from ._training import TrainingLoop, seed_from

@@ -9,7 +9,7 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 
 from .._clips import Clips
-from ..nn.inference import InferenceRunner, torch_threads
+from ..nn.runtime import InferenceRunner, torch_threads
 from ..pipeline import run_segments
 from ..segments import aggregate_segments
 

@@ -27,7 +27,7 @@ import torch
 from skorch.utils import TeeGenerator
 
 from ..augment import resolve_augment
-from ..nn.inference import torch_threads
+from ..nn.runtime import torch_threads
 from .checkpoint import ResumableCheckpoint
 
 __all__ = ["TrainingLoop", "seed_from"]

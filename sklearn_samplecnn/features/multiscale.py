@@ -22,7 +22,7 @@ from .._clips import Clips
 from .._compat import Interval, StrOptions
 from .._fileio import digest
 from ..audio import DEFAULT_RES_TYPE, RES_TYPES
-from ..nn.inference import (
+from ..nn.runtime import (
     PRECISIONS,
     InferenceRunner,
     auto_batch_size,
@@ -136,12 +136,10 @@ class MultiScaleFeatureTransformer(ClipFeatureTransformer):
         torch threads running the models on CPU (``None``: torch's setting);
         the decoding workers always use one each.
     compile : bool, default=False
-        Run the models through ``torch.compile``. On an H200 the compiled 3^9
-        model ran 2.3x faster than the uncompiled one (50,800 against 22,600
-        segments/s, fp16), but compiling costs 7-22 s once per process (less
-        with torch's compile cache warm), so it pays off from a few hundred
-        thousand segments; the input pipeline may then be what limits
-        (docs/performance.md).
+        Run the models through ``torch.compile``: on a GPU the compiled model
+        is much faster, but compiling takes seconds once per process (less
+        with torch's compile cache warm), so it pays off on large
+        extractions. docs/performance.md has the measured speed-up and cost.
     fit_extractors : bool, default=False
         Train extractors given as unfitted estimators on the data passed to
         ``fit`` (a clone is trained; the pretrained path is the main use).

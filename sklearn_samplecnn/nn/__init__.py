@@ -3,18 +3,17 @@ statistics, the contrastive projection head and loss (no sklearn)."""
 
 from .contrastive import NTXentLoss, ProjectionHead, nt_xent_loss
 from .frame_level import TABLE2_CONFIGS, FrameLevelCNN, MelFrameLevelCNN, frame_modules
-from .inference import (
+from .inference import InferenceSampleCNN, count_macs, optimize_for_inference
+from .mel import MelSpectrogram, hz_to_mel, mel_filterbank, mel_to_hz
+from .runtime import (
     PRECISIONS,
     InferenceRunner,
-    InferenceSampleCNN,
     activation_bytes,
     auto_batch_size,
-    count_macs,
-    optimize_for_inference,
     resolve_precision,
     run_batched,
+    torch_threads,
 )
-from .mel import MelSpectrogram, hz_to_mel, mel_filterbank, mel_to_hz
 from .samplecnn import (
     MULTISCALE_PRESETS,
     PUBLIC_CODE_CHANNELS,
@@ -55,4 +54,5 @@ __all__ = [
     "parse_sizes",
     "resolve_precision",
     "run_batched",
+    "torch_threads",
 ]

@@ -8,9 +8,24 @@ import torch
 
 
 class NamedLayers:
-    """Mixin for modules that list their hidden layers, bottom to top, in ``hidden_layers``."""
+    """Mixin for modules that list their hidden layers, bottom to top, in ``hidden_layers``,
+    and take batches of ``input_length``-sample segments."""
 
     hidden_layers: tuple[str, ...]
+    input_length: int
+
+    def _as_input(self, x: torch.Tensor, check_length: bool = True) -> torch.Tensor:
+        """``(batch, samples)`` or ``(batch, 1, samples)`` as ``(batch, 1, samples)``;
+        the length must be ``input_length`` unless ``check_length`` is False."""
+        if x.dim() == 2:
+            x = x.unsqueeze(1)
+        if x.dim() != 3 or x.shape[1] != 1 or (check_length and x.shape[2] != self.input_length):
+            raise ValueError(
+                f"{type(self).__name__} {self.name} expects input of shape "
+                f"(batch, {self.input_length}) or (batch, 1, {self.input_length}), "
+                f"got {tuple(x.shape)}."
+            )
+        return x
 
     def resolve_layer(self, layer: int | str) -> str:
         """A hidden layer's name from its name or index (negative counts from the top)."""

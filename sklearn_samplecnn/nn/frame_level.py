@@ -125,22 +125,47 @@ class _FrameCNNBase(NamedLayers, nn.Module):
     hidden_layers: tuple[str, ...]
     features: nn.Sequential
 
-    def _head(self, c_last: int, n_outputs: int, dropout: float) -> None:
+    def _frames(self, window, hop, input_length, n_outputs, dropout, n_frames_fn) -> None:
+        """Check and store what both models take: window, hop, input length, outputs,
+        dropout; then the frame count (``n_frames_fn(input_length)``)."""
+        self.window = _positive_int("window", window)
+        self.hop = _positive_int("hop", hop)
+        self.input_length = _positive_int("input_length", input_length)
+        _check_common(n_outputs, dropout)
+        self.n_outputs = n_outputs
+        self.dropout_rate = float(dropout)
+        self.n_frames = n_frames_fn(self.input_length)
+
+    def _stack(self, n_modules, channels, default_channels, front, c_in: int,
+               what: str) -> None:
+        """The upper layers both models share: ``n_modules`` size-3 modules over the
+        frames, a 1x1 conv, a global max-pool, dropout and the output layer.
+
+        ``channels`` lists the front's filters (when ``front`` is a block) then each
+        module's and the 1x1 conv's; ``c_in`` is what enters the first module when
+        the front has no filters of its own (the mel bands).
+        """
+        self.n_modules = _resolve_depth(n_modules, self.n_frames,
+                                        f"window/hop {self.window}/{self.hop}")
+        n = self.n_modules
+        channels = default_channels(n) if channels is None else tuple(int(c) for c in channels)
+        want = n + 1 + (front is not None)
+        if len(channels) != want or any(c < 1 for c in channels):
+            raise ValueError(f"channels needs {want} positive numbers ({what}{n} modules, "
+                             f"1x1 conv) for {n} modules, got {channels!r}.")
+        self.channels = channels
+        self.features = nn.Sequential()
+        if front is not None:
+            self.features.add_module(front[0], front[1](channels[0]))
+            c_in, channels = channels[0], channels[1:]
+        widths = (c_in, *channels)
+        for i in range(1, n + 1):
+            self.features.add_module(f"module{i}", _block(widths[i - 1], widths[i], 3, pool=True))
+        self.features.add_module("conv1x1", _block(widths[n], widths[n + 1], 1))
         self.hidden_layers = tuple(name for name, _ in self.features.named_children())
         self.global_pool = nn.AdaptiveMaxPool1d(1)
-        self.dropout = nn.Dropout(dropout)
-        self.classifier = nn.Linear(c_last, n_outputs)
-
-    def _as_input(self, x: torch.Tensor, check_length: bool = True) -> torch.Tensor:
-        if x.dim() == 2:
-            x = x.unsqueeze(1)
-        if x.dim() != 3 or x.shape[1] != 1 or (check_length and x.shape[2] != self.input_length):
-            raise ValueError(
-                f"{type(self).__name__} {self.name} expects input of shape "
-                f"(batch, {self.input_length}) or (batch, 1, {self.input_length}), "
-                f"got {tuple(x.shape)}."
-            )
-        return x
+        self.dropout = nn.Dropout(self.dropout_rate)
+        self.classifier = nn.Linear(widths[-1], self.n_outputs)
 
     def _front(self, x: torch.Tensor) -> torch.Tensor:
         """Input of the first hidden block, from ``(batch, 1, samples)``."""
@@ -256,37 +281,15 @@ class FrameLevelCNN(_FrameCNNBase):
         input_length: int = 59049,
     ) -> None:
         super().__init__()
-        self.window = _positive_int("window", window)
-        self.hop = _positive_int("hop", hop)
-        self.input_length = _positive_int("input_length", input_length)
-        if self.window > self.input_length:
+        if _positive_int("window", window) > _positive_int("input_length", input_length):
             raise ValueError(
-                f"window must not exceed input_length ({self.input_length}), got {window!r}."
+                f"window must not exceed input_length ({input_length}), got {window!r}."
             )
-        _check_common(n_outputs, dropout)
-        self.n_frames = _n_frames(self.input_length, self.window, self.hop)
-        self.n_modules = _resolve_depth(n_modules, self.n_frames, f"window/hop {window}/{hop}")
-        n = self.n_modules
-        if channels is None:
-            channels = (128, *_module_channels(n))
-        channels = tuple(int(c) for c in channels)
-        if len(channels) != n + 2 or any(c < 1 for c in channels):
-            raise ValueError(
-                f"channels needs {n + 2} positive numbers (frame conv, {n} modules, 1x1 conv) "
-                f"for {n} modules, got {channels!r}."
-            )
-        self.channels = channels
-        self.n_outputs = n_outputs
-        self.dropout_rate = float(dropout)
-
-        self.features = nn.Sequential()
-        self.features.add_module("frame_conv", _block(1, channels[0], self.window, self.hop))
-        for i in range(1, n + 1):
-            self.features.add_module(
-                f"module{i}", _block(channels[i - 1], channels[i], 3, pool=True)
-            )
-        self.features.add_module("conv1x1", _block(channels[n], channels[n + 1], 1))
-        self._head(channels[-1], n_outputs, self.dropout_rate)
+        self._frames(window, hop, input_length, n_outputs, dropout,
+                     lambda n: _n_frames(n, self.window, self.hop))
+        self._stack(n_modules, channels, lambda n: (128, *_module_channels(n)),
+                    ("frame_conv", lambda c: _block(1, c, self.window, self.hop)), 1,
+                    "frame conv, ")
 
     @property
     def name(self) -> str:
@@ -374,40 +377,18 @@ class MelFrameLevelCNN(_FrameCNNBase):
         n_fft: int = 729,
     ) -> None:
         super().__init__()
-        self.window = _positive_int("window", window)
-        self.hop = _positive_int("hop", hop)
-        self.input_length = _positive_int("input_length", input_length)
-        _check_common(n_outputs, dropout)
-        self.melspec = MelSpectrogram(
-            n_fft=n_fft, win_length=self.window, hop_length=self.hop, n_mels=n_mels, sr=sr
-        )
-        if self.input_length < self.melspec.n_fft:
+        self.melspec = MelSpectrogram(n_fft=n_fft, win_length=_positive_int("window", window),
+                                      hop_length=_positive_int("hop", hop), n_mels=n_mels, sr=sr)
+        if _positive_int("input_length", input_length) < self.melspec.n_fft:
             raise ValueError(
                 f"input_length must be at least n_fft ({self.melspec.n_fft}), got {input_length!r}."
             )
+        self._frames(window, hop, input_length, n_outputs, dropout, self.melspec.n_frames)
         self.n_mels = self.melspec.n_mels
-        self.n_frames = self.melspec.n_frames(self.input_length)
-        self.n_modules = _resolve_depth(n_modules, self.n_frames, f"window/hop {window}/{hop}")
-        n = self.n_modules
-        channels = _module_channels(n) if channels is None else tuple(int(c) for c in channels)
-        if len(channels) != n + 1 or any(c < 1 for c in channels):
-            raise ValueError(
-                f"channels needs {n + 1} positive numbers ({n} modules, 1x1 conv) "
-                f"for {n} modules, got {channels!r}."
-            )
-        self.channels = channels
-        self.n_outputs = n_outputs
-        self.dropout_rate = float(dropout)
         self.register_buffer("input_mean", torch.zeros(self.n_mels))
         self.register_buffer("input_std", torch.ones(self.n_mels))
         self.register_buffer("standardizer_fitted", torch.tensor(False))
-
-        c_in = (self.n_mels, *channels)
-        self.features = nn.Sequential()
-        for i in range(1, n + 1):
-            self.features.add_module(f"module{i}", _block(c_in[i - 1], c_in[i], 3, pool=True))
-        self.features.add_module("conv1x1", _block(c_in[n], c_in[n + 1], 1))
-        self._head(channels[-1], n_outputs, self.dropout_rate)
+        self._stack(n_modules, channels, _module_channels, None, self.n_mels, "")
 
     @property
     def name(self) -> str:

@@ -232,16 +232,6 @@ class SampleCNN(NamedLayers, nn.Module):
         return out
 
     # -- forward -------------------------------------------------------------
-    def _as_input(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() == 2:
-            x = x.unsqueeze(1)
-        if x.dim() != 3 or x.shape[1] != 1 or x.shape[2] != self.input_length:
-            raise ValueError(
-                f"SampleCNN {self.name} expects input of shape (batch, {self.input_length}) or "
-                f"(batch, 1, {self.input_length}), got {tuple(x.shape)}."
-            )
-        return x
-
     def forward(self, x: torch.Tensor, return_hidden: bool | Sequence[str] = False):
         """Logits for a batch of segments.
 
