@@ -138,19 +138,19 @@ def test_run_batched_checks_its_input():
 
 
 def test_auto_batch_size_cpu(monkeypatch):
-    from sklearn_samplecnn.nn import inference
+    from sklearn_samplecnn.nn import runtime
 
-    monkeypatch.setattr(inference, "_glibc_keeps_buffers", lambda: False)
+    monkeypatch.setattr(runtime, "_glibc_keeps_buffers", lambda: False)
     assert auto_batch_size("cpu") == 1
-    monkeypatch.setattr(inference, "_glibc_keeps_buffers", lambda: True)
+    monkeypatch.setattr(runtime, "_glibc_keeps_buffers", lambda: True)
     assert auto_batch_size(torch.device("cpu")) > 1
 
 
 def test_glibc_tunables_read_from_the_start_environment():
-    from sklearn_samplecnn.nn import inference
+    from sklearn_samplecnn.nn import runtime
 
     tunables = os.environ.get("GLIBC_TUNABLES", "")
-    assert inference._glibc_keeps_buffers() == ("mmap_max=0" in tunables)
+    assert runtime._glibc_keeps_buffers() == ("mmap_max=0" in tunables)
 
 
 def test_count_macs_table1_and_small():
