@@ -17,6 +17,7 @@ from typing import NamedTuple
 import numpy as np
 import soundfile as sf
 
+from ._checks import check_int, check_option, check_real
 from .exceptions import AudioLoadError
 
 __all__ = [
@@ -161,11 +162,8 @@ def resample(
         ``ceil``-free length ``int(n_samples * target_sr / orig_sr)`` for the
         resampy filters; soxr rounds the same way to within one sample.
     """
-    if res_type not in RES_TYPES:
-        raise ValueError(f"res_type must be one of {RES_TYPES}, got {res_type!r}.")
-    for name, rate in (("orig_sr", orig_sr), ("target_sr", target_sr)):
-        if not isinstance(rate, (int, np.integer)) or rate <= 0:
-            raise ValueError(f"{name} must be a positive integer (Hz), got {rate!r}.")
+    check_option("res_type", res_type, RES_TYPES)
+    orig_sr, target_sr = check_int("orig_sr", orig_sr), check_int("target_sr", target_sr)
     y = np.asarray(y, dtype=np.float32)
     if orig_sr == target_sr:
         return y
@@ -233,14 +231,10 @@ def load_audio(
     >>> load_audio(path, sr=22050).shape
     (22050,)
     """
-    if sr is not None and (not isinstance(sr, (int, np.integer)) or sr <= 0):
-        raise ValueError(f"sr must be a positive integer (Hz) or None, got {sr!r}.")
-    if not np.isfinite(offset) or offset < 0:
-        raise ValueError(f"offset must be a finite number of seconds >= 0, got {offset!r}.")
-    if duration is not None and (not np.isfinite(duration) or duration <= 0):
-        raise ValueError(
-            f"duration must be a positive number of seconds or None, got {duration!r}."
-        )
+    sr = check_int("sr", sr, none=True)
+    offset = check_real("offset", offset, low=0)
+    duration = check_real("duration", duration, low=0, low_open=True, none=True)
+    check_option("res_type", res_type, RES_TYPES)
     name = _check_path(path)
     with _open(name) as f:
         rate, total = int(f.samplerate), int(f.frames)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._checks import check_int, check_option
 from .exceptions import ClipTooShortError
 
 __all__ = ["TAILS", "SHORTS", "AGGREGATIONS", "n_segments", "segment_starts",
@@ -22,17 +23,13 @@ SHORTS = ("pad", "repeat", "error")
 AGGREGATIONS = ("mean", "max")
 
 
-def _check(segment_length: int, hop_length: int | None, tail: str, short: str) -> int:
-    if not isinstance(segment_length, (int, np.integer)) or segment_length < 1:
-        raise ValueError(f"segment_length must be a positive integer, got {segment_length!r}.")
-    hop = segment_length if hop_length is None else hop_length
-    if not isinstance(hop, (int, np.integer)) or hop < 1:
-        raise ValueError(f"hop_length must be a positive integer or None, got {hop_length!r}.")
-    if tail not in TAILS:
-        raise ValueError(f"tail must be one of {TAILS}, got {tail!r}.")
-    if short not in SHORTS:
-        raise ValueError(f"short must be one of {SHORTS}, got {short!r}.")
-    return int(hop)
+def _checked_hop(segment_length: int, hop_length: int | None, tail: str, short: str) -> int:
+    """Check the segmenting arguments; the hop in samples (``segment_length`` for None)."""
+    segment_length = check_int("segment_length", segment_length)
+    hop = check_int("hop_length", hop_length, none=True)
+    check_option("tail", tail, TAILS)
+    check_option("short", short, SHORTS)
+    return segment_length if hop is None else hop
 
 
 def segment_starts(
@@ -72,7 +69,7 @@ def segment_starts(
     -------
     ndarray of int64
     """
-    hop = _check(segment_length, hop_length, tail, short)
+    hop = _checked_hop(segment_length, hop_length, tail, short)
     if n_samples < 1:
         raise ClipTooShortError("the clip has no samples; cannot cut segments from it.")
     if n_samples < segment_length:
@@ -182,8 +179,7 @@ def aggregate_segments(
     >>> aggregate_segments(np.array([[1.0], [3.0], [5.0]]), np.array([0, 0, 1])).ravel().tolist()
     [2.0, 5.0]
     """
-    if how not in AGGREGATIONS:
-        raise ValueError(f"how must be one of {AGGREGATIONS}, got {how!r}.")
+    check_option("how", how, AGGREGATIONS)
     outputs = np.asarray(outputs)
     clip_index = np.asarray(clip_index, dtype=np.int64)
     if outputs.shape[0] != clip_index.shape[0]:

@@ -263,3 +263,17 @@ def test_from_pretrained_and_the_dataset_parameter(tone_files, tmp_path):
     assert list(again.classes_) == list(clf.classes_) and again.sr == clf.sr
     with pytest.raises(PretrainedFileError, match="holds a classifier"):
         SampleCNNTagger.from_pretrained(path)
+
+
+def test_parameter_validation_follows_sklearns_config():
+    from sklearn import config_context
+
+    X = np.zeros((4, 100), dtype=np.float32)
+    bad = SampleCNNClassifier(tail="wrap", **TINY)
+    with pytest.raises(ValueError, match="'tail' parameter of SampleCNNClassifier"):
+        bad.fit(X, [0, 1, 0, 1])
+    with config_context(skip_parameter_validation=True):
+        # skipped at the estimator: the segmenting code below it still refuses the value
+        with pytest.raises(ValueError, match="tail must be one of") as err:
+            bad.fit(X, [0, 1, 0, 1])
+    assert "parameter of" not in str(err.value)

@@ -16,6 +16,7 @@ import warnings
 
 import numpy as np
 import torch
+from sklearn import get_config
 from skorch import NeuralNet
 from skorch.callbacks import PrintLog
 
@@ -201,6 +202,14 @@ class _SampleCNNNet(TrainingLoop, SegmentPrediction, NeuralNet):
         return [k for k in super()._get_param_names() if not k.startswith("_")]
 
     def _check_params(self) -> None:
+        """This library's parameters against ``_parameter_constraints`` (skorch's own are
+        checked by skorch); skipped under ``sklearn.set_config(skip_parameter_validation=True)``.
+
+        (sklearn's ``_fit_context`` is not used on these nets: it calls
+        ``_validate_params``, which is skorch's own check of routed parameters,
+        valid only after ``initialize``.)"""
+        if get_config()["skip_parameter_validation"]:
+            return
         params = {k: getattr(self, k) for k in self._parameter_constraints}
         validate_parameter_constraints(
             self._parameter_constraints, params, caller_name=type(self).__name__

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from .._clips import Clips
-from .._compat import Interval, StrOptions
+from .._compat import Interval, StrOptions, _fit_context
 from .._fileio import digest
 from ..audio import DEFAULT_RES_TYPE, DEFAULT_SR, RES_TYPES
 from ..exceptions import AudioLoadError
@@ -211,6 +211,7 @@ class MFCCStatsTransformer(ClipFeatureTransformer):
                               fmax=self.fmax, top_db=self.top_db, deltas=self.deltas,
                               stats=self.stats, contrast_bands=self._contrast_bands())
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Check the parameters and ``X`` and record the output columns (no learning).
 
@@ -220,7 +221,6 @@ class MFCCStatsTransformer(ClipFeatureTransformer):
             Only used to validate input.
         y : ignored
         """
-        self._validate_params()
         module = self._module()
         self._as_clips(X, reset=True)
         self._blocks = list(module.blocks)

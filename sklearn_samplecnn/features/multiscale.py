@@ -19,7 +19,7 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 
 from .._clips import Clips
-from .._compat import Interval, StrOptions
+from .._compat import Interval, StrOptions, _fit_context
 from .._fileio import digest
 from ..audio import DEFAULT_RES_TYPE, RES_TYPES
 from ..nn.runtime import (
@@ -222,6 +222,7 @@ class MultiScaleFeatureTransformer(ClipFeatureTransformer):
     def _clips_sr(self) -> int:
         return 1  # files are read at each extractor's rate, in its pass
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Check and load the extractors and record the output size (no training).
 
@@ -232,7 +233,6 @@ class MultiScaleFeatureTransformer(ClipFeatureTransformer):
             ``fit_extractors=True``).
         y : ignored, or targets for ``fit_extractors``.
         """
-        self._validate_params()
         if len(self.extractors) == 0:
             raise ValueError("extractors is empty; give at least one pretrained model.")
         if len(self.layers) == 0:

@@ -6,6 +6,18 @@ from collections.abc import Sequence
 
 import torch
 
+from .._checks import check_int, check_real
+
+
+def check_head(n_outputs, dropout) -> tuple[int, float]:
+    """The output layer's arguments every model takes: a positive ``n_outputs`` and a
+    ``dropout`` in [0, 1)."""
+    n_outputs = check_int("n_outputs", n_outputs)
+    dropout = check_real("dropout", dropout, low=0)
+    if dropout >= 1:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout!r}.")
+    return n_outputs, dropout
+
 
 class NamedLayers:
     """Mixin for modules that list their hidden layers, bottom to top, in ``hidden_layers``,

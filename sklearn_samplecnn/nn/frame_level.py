@@ -25,14 +25,15 @@ lower by hand.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterable, Sequence
 
-import numpy as np
 import torch
 from torch import nn
 
-from ._layers import NamedLayers
-from .mel import MelSpectrogram, _n_frames, _positive_int
+from .._checks import check_int
+from ._layers import NamedLayers, check_head
+from .mel import MelSpectrogram, _n_frames
 from .samplecnn import default_channels
 
 __all__ = ["FrameLevelCNN", "MelFrameLevelCNN", "TABLE2_CONFIGS", "frame_modules"]
@@ -62,7 +63,7 @@ def frame_modules(n_frames: int) -> int:
     >>> [frame_modules(t) for t in (81, 241, 243, 727, 729)]
     [4, 5, 5, 6, 6]
     """
-    n_frames = _positive_int("n_frames", n_frames)
+    n_frames = check_int("n_frames", n_frames)
     n = 0
     while n_frames > 1:
         n_frames = -(-n_frames // _POOL)
@@ -94,21 +95,12 @@ def _block(
     return nn.Sequential(*layers)
 
 
-def _check_common(n_outputs, dropout) -> None:
-    if isinstance(n_outputs, bool) or not isinstance(n_outputs, int) or n_outputs < 1:
-        raise ValueError(f"n_outputs must be a positive integer, got {n_outputs!r}.")
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"dropout must be in [0, 1), got {dropout!r}.")
-
-
 def _resolve_depth(n_modules, n_frames: int, where: str) -> int:
     n_max = frame_modules(n_frames)
     if n_modules is None:
         return n_max
-    if (
-        isinstance(n_modules, bool)
-        or not isinstance(n_modules, (int, np.integer))
-        or not 0 <= n_modules <= n_max
+    if isinstance(n_modules, bool) or not isinstance(n_modules, numbers.Integral) or not (
+        0 <= n_modules <= n_max
     ):
         raise ValueError(
             f"n_modules must be an integer in [0, {n_max}] for {where} "
@@ -128,10 +120,10 @@ class _FrameCNNBase(NamedLayers, nn.Module):
     def _frames(self, window, hop, input_length, n_outputs, dropout, n_frames_fn) -> None:
         """Check and store what both models take: window, hop, input length, outputs,
         dropout; then the frame count (``n_frames_fn(input_length)``)."""
-        self.window = _positive_int("window", window)
-        self.hop = _positive_int("hop", hop)
-        self.input_length = _positive_int("input_length", input_length)
-        _check_common(n_outputs, dropout)
+        self.window = check_int("window", window)
+        self.hop = check_int("hop", hop)
+        self.input_length = check_int("input_length", input_length)
+        check_head(n_outputs, dropout)
         self.n_outputs = n_outputs
         self.dropout_rate = float(dropout)
         self.n_frames = n_frames_fn(self.input_length)
@@ -281,7 +273,7 @@ class FrameLevelCNN(_FrameCNNBase):
         input_length: int = 59049,
     ) -> None:
         super().__init__()
-        if _positive_int("window", window) > _positive_int("input_length", input_length):
+        if check_int("window", window) > check_int("input_length", input_length):
             raise ValueError(
                 f"window must not exceed input_length ({input_length}), got {window!r}."
             )
@@ -377,9 +369,9 @@ class MelFrameLevelCNN(_FrameCNNBase):
         n_fft: int = 729,
     ) -> None:
         super().__init__()
-        self.melspec = MelSpectrogram(n_fft=n_fft, win_length=_positive_int("window", window),
-                                      hop_length=_positive_int("hop", hop), n_mels=n_mels, sr=sr)
-        if _positive_int("input_length", input_length) < self.melspec.n_fft:
+        self.melspec = MelSpectrogram(n_fft=n_fft, win_length=check_int("window", window),
+                                      hop_length=check_int("hop", hop), n_mels=n_mels, sr=sr)
+        if check_int("input_length", input_length) < self.melspec.n_fft:
             raise ValueError(
                 f"input_length must be at least n_fft ({self.melspec.n_fft}), got {input_length!r}."
             )

@@ -13,13 +13,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._checks import check_int
+
 __all__ = ["MelSpectrogram", "hz_to_mel", "mel_filterbank", "mel_to_hz"]
 
 
-def _positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-    return int(value)
 
 
 def _n_frames(input_length: int, window: int, hop: int) -> int:
@@ -127,8 +125,8 @@ def mel_filterbank(
     sr = float(sr)
     if not sr > 0:
         raise ValueError(f"sr must be positive, got {sr!r}.")
-    n_fft = _positive_int("n_fft", n_fft)
-    n_mels = _positive_int("n_mels", n_mels)
+    n_fft = check_int("n_fft", n_fft)
+    n_mels = check_int("n_mels", n_mels)
     fmax = sr / 2 if fmax is None else float(fmax)
     if not 0.0 <= fmin < fmax <= sr / 2:
         raise ValueError(
@@ -199,14 +197,14 @@ class MelSpectrogram(nn.Module):
         fmax: float | None = None,
     ) -> None:
         super().__init__()
-        self.n_fft = _positive_int("n_fft", n_fft)
-        self.win_length = _positive_int("win_length", win_length)
-        self.hop_length = _positive_int("hop_length", hop_length)
+        self.n_fft = check_int("n_fft", n_fft)
+        self.win_length = check_int("win_length", win_length)
+        self.hop_length = check_int("hop_length", hop_length)
         if self.win_length > self.n_fft:
             raise ValueError(
                 f"win_length must not exceed n_fft ({self.n_fft}), got {win_length!r}."
             )
-        self.n_mels = _positive_int("n_mels", n_mels)
+        self.n_mels = check_int("n_mels", n_mels)
         self.sr = float(sr)
         self.fmin = float(fmin)
         self.fmax = None if fmax is None else float(fmax)

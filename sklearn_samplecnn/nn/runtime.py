@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._checks import check_int, check_option
 from .inference import InferenceSampleCNN, optimize_for_inference
 from .samplecnn import SampleCNN
 
@@ -67,8 +68,7 @@ def resolve_precision(precision: str, device: str | torch.device, *, training: b
     else ``"fp16"`` with a gradient scaler. Half precision on CPU is refused:
     it is slower there.
     """
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}.")
+    check_option("precision", precision, PRECISIONS)
     device = torch.device(device)
     if device.type != "cuda":
         if precision not in ("auto", "fp32"):
@@ -308,10 +308,7 @@ def run_batched(
     device = _device_of(module)
     if batch_size is None:
         batch_size = auto_batch_size(device)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or (
-        batch_size < 1
-    ):
-        raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}.")
+    batch_size = check_int("batch_size", batch_size)
     if isinstance(segments, np.ndarray):
         segments = torch.from_numpy(np.ascontiguousarray(segments, dtype=np.float32))
     elif not isinstance(segments, torch.Tensor):

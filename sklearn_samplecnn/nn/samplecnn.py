@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from ._layers import NamedLayers
+from ._layers import NamedLayers, check_head
 
 __all__ = [
     "SampleCNN",
@@ -162,10 +162,7 @@ class SampleCNN(NamedLayers, nn.Module):
                 f"channels needs {n_mod + 2} positive numbers (strided conv, {n_mod} modules, "
                 f"1x1 conv) for sizes {'-'.join(map(str, self.sizes))}, got {channels!r}."
             )
-        if not isinstance(n_outputs, int) or n_outputs < 1:
-            raise ValueError(f"n_outputs must be a positive integer, got {n_outputs!r}.")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}.")
+        n_outputs, dropout = check_head(n_outputs, dropout)
         self.channels = channels
         self.n_outputs = n_outputs
         self.dropout_rate = float(dropout)

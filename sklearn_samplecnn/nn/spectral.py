@@ -18,7 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .mel import _positive_int, mel_filterbank
+from .._checks import check_int
+from .mel import mel_filterbank
 
 __all__ = ["CONTRAST_FMIN", "STATS", "ClipStatistics", "max_contrast_bands"]
 
@@ -192,12 +193,12 @@ class ClipStatistics(nn.Module):
         if kind not in ("mfcc", "logmel"):
             raise ValueError(f"kind must be 'mfcc' or 'logmel', got {kind!r}.")
         self.kind = kind
-        self.n_mels = _positive_int("n_mels", n_mels)
-        self.n_mfcc = _positive_int("n_mfcc", n_mfcc)
+        self.n_mels = check_int("n_mels", n_mels)
+        self.n_mfcc = check_int("n_mfcc", n_mfcc)
         if kind == "mfcc" and self.n_mfcc > self.n_mels:
             raise ValueError(f"n_mfcc must be at most n_mels ({self.n_mels}), got {n_mfcc!r}.")
-        self.n_fft = _positive_int("n_fft", n_fft)
-        self.hop_length = _positive_int("hop_length", hop_length)
+        self.n_fft = check_int("n_fft", n_fft)
+        self.hop_length = check_int("hop_length", hop_length)
         if top_db is not None and not top_db > 0:
             raise ValueError(f"top_db must be positive or None, got {top_db!r}.")
         self.top_db = None if top_db is None else float(top_db)
