@@ -156,7 +156,7 @@ class Clips:
             if len(y) < length:  # rounding at the file's rate
                 y = np.pad(y, (0, length - len(y)))
             return y
-        return take_segment(self.load(i), start, length, "repeat" if fill == "repeat" else "pad")
+        return take_segment(self.load(i), start, length, fill)
 
 
 #: Peak amplitude above which waveform arrays get a warning: audio is expected in [-1, 1].

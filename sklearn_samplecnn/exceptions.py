@@ -12,7 +12,16 @@ from __future__ import annotations
 import os
 
 __all__ = ["SampleCNNError", "AudioLoadError", "ClipTooShortError", "PretrainedFileError",
-           "DatasetNotFoundError"]
+           "DatasetNotFoundError", "list_failures"]
+
+
+def list_failures(failures, limit: int = 20) -> str:
+    """The failures (errors or messages) as indented lines, the first ``limit`` of them
+    and a count of the rest: the one format every report of bad files uses."""
+    failures = [str(f) for f in failures]
+    listing = "".join(f"\n  {f}" for f in failures[:limit])
+    more = f"\n  ... and {len(failures) - limit} more" if len(failures) > limit else ""
+    return listing + more
 
 
 class SampleCNNError(Exception):

@@ -181,7 +181,7 @@ class SegmentBatches(torch.utils.data.IterableDataset):
                 errors.append((i, exc))
                 continue
             counts.append((i, len(starts)))
-            mode = self.short if len(y) < length else self.tail
+            fill = self.short if len(y) < length else self.tail
             for s in starts:
                 if x is None:
                     x, slot = self._new_batch()
@@ -189,7 +189,7 @@ class SegmentBatches(torch.utils.data.IterableDataset):
                 s = int(s)
                 piece = y[s:s + length]
                 if len(piece) < length:
-                    piece = take_segment(y, s, length, "repeat" if mode == "repeat" else "pad")
+                    piece = take_segment(y, s, length, fill)
                 rows[n] = piece if rows is not x else torch.from_numpy(piece)
                 clip[n], start[n] = i, s
                 n += 1

@@ -91,14 +91,15 @@ def n_segments(n_samples: int, segment_length: int, **kwargs) -> int:
     return len(segment_starts(n_samples, segment_length, **kwargs))
 
 
-def take_segment(y: np.ndarray, start: int, length: int, mode: str = "pad") -> np.ndarray:
+def take_segment(y: np.ndarray, start: int, length: int, fill: str = "pad") -> np.ndarray:
     """Samples ``start:start+length`` of ``y`` (last axis); past its end filled
-    with zeros (``mode="pad"``) or by wrapping around to the start (``"repeat"``)."""
+    with zeros (``fill="pad"``) or by wrapping around to the start (``"repeat"``).
+    ``fill`` takes a ``tail`` or ``short`` policy: anything but ``"repeat"`` pads."""
     piece = y[..., start : start + length]
     missing = length - piece.shape[-1]
     if missing <= 0:
         return piece
-    if mode == "repeat":  # wrap around to the clip's start
+    if fill == "repeat":  # wrap around to the clip's start
         return y[..., np.arange(start, start + length) % y.shape[-1]]
     pad = [(0, 0)] * (y.ndim - 1) + [(0, missing)]
     return np.pad(piece, pad)
@@ -145,10 +146,10 @@ def segment_signal(
         )
     n = y.shape[-1]
     starts = segment_starts(n, segment_length, hop_length=hop_length, tail=tail, short=short)
-    mode = short if n < segment_length else tail
+    fill = short if n < segment_length else tail
     out = np.empty((len(starts),) + y.shape[:-1] + (segment_length,), dtype=np.float32)
     for i, s in enumerate(starts):
-        out[i] = take_segment(y, int(s), segment_length, mode)
+        out[i] = take_segment(y, int(s), segment_length, fill)
     return out
 
 

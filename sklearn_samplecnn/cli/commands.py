@@ -6,14 +6,14 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..exceptions import SampleCNNError
+from ..exceptions import SampleCNNError, list_failures
 from .io import (
     _architecture,
     _audio_inputs,
     _check_device,
     _cli_warnings,
     _existing_file,
-    _info,
+    _say,
     _training_data,
 )
 from .output import per_file_targets, write_csv, write_npy, write_parquet, wrote
@@ -59,7 +59,7 @@ def _cmd_train(args, argv: Sequence[str]) -> int:
 
         found = Path(args.checkpoint_dir).expanduser() / FILENAME
         if found.exists():  # fit refuses it when it belongs to another run
-            _info(f"resuming from {found}")
+            _say(f"resuming from {found}")
     with _cli_warnings():  # skipped files, a cache that cannot be written...
         est.fit(paths, y)
     if args.task == "tags":
@@ -80,7 +80,7 @@ def _cmd_train(args, argv: Sequence[str]) -> int:
                 " (replaced the existing file)" if replaced else "")
         else:
             what = "no model written (--save-interrupted saves it)"
-        _info(f"{PROG}: interrupted (Ctrl-C) after {finished} finished epochs; {what}{resume}")
+        _say(f"{PROG}: interrupted (Ctrl-C) after {finished} finished epochs; {what}{resume}")
         return EXIT_INTERRUPTED
     last = est.history_[-1]
     losses = ", ".join(f"{k} {last[k]:.4f}" for k in ("train_loss", "valid_loss") if k in last)
@@ -107,13 +107,11 @@ def _check_headers(files: list[str], on_error: str) -> list[str]:
         except AudioLoadError as exc:
             bad.append(exc)
     if bad:
-        listing = "\n  ".join(str(e) for e in bad[:20])
-        more = f"\n  ... and {len(bad) - 20} more" if len(bad) > 20 else ""
         if on_error == "raise" or not good:
-            raise CLIError(f"{len(bad)} of {len(files)} audio files cannot be read:\n  "
-                           f"{listing}{more}", EXIT_FAILURE)
-        _info(f"{PROG}: warning: left out {len(bad)} of {len(files)} files that cannot be "
-              f"read:\n  {listing}{more}")
+            raise CLIError(f"{len(bad)} of {len(files)} audio files cannot be read:"
+                           f"{list_failures(bad)}", EXIT_FAILURE)
+        _say(f"{PROG}: warning: left out {len(bad)} of {len(files)} files that cannot be "
+              f"read:{list_failures(bad)}")
     return good
 
 
@@ -137,7 +135,7 @@ def _write_per_file(folder: str, files: list[str], clip_index, header, rows: lis
     ends = [*first[1:].tolist(), len(clip_index)]
     for clip, a, b in zip(clips.tolist(), first.tolist(), ends):
         write_csv(targets[clip], header, rows[a:b])
-    _info(f"wrote {len(clips)} CSV files (one per input) to {folder}")
+    _say(f"wrote {len(clips)} CSV files (one per input) to {folder}")
 
 
 def _cmd_predict(args, argv: Sequence[str]) -> int:
@@ -162,7 +160,7 @@ def _cmd_predict(args, argv: Sequence[str]) -> int:
     n_inputs = len(files)
     files = _check_headers(files, args.on_error)
     per_segment = args.per_segment or args.per_file is not None
-    _info(f"predicting {len(files)} files with {model.name} ({args.model})")
+    _say(f"predicting {len(files)} files with {model.name} ({args.model})")
     with _cli_warnings():  # files whose body fails to decode (--on-error skip)
         if per_segment:
             seg = est.predict_proba_segments(files)
@@ -204,7 +202,7 @@ def _cmd_predict(args, argv: Sequence[str]) -> int:
         what = f"{len(rows)} {'segment ' if per_segment else ''}predictions"
         wrote(what, args.output, write_csv(args.output, header, rows))
     if skipped:
-        _info(f"{PROG}: warning: {skipped} of {n_inputs} files could not be decoded and are "
+        _say(f"{PROG}: warning: {skipped} of {n_inputs} files could not be decoded and are "
               "left out (listed above)")
     return EXIT_OK
 

@@ -8,12 +8,11 @@ import sys
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path
 
 from .parser import EXIT_FAILURE, PROG, CLIError
 
 
-def _info(message: str) -> None:
+def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
@@ -23,7 +22,7 @@ def _cli_warnings() -> Iterator[None]:
     a cache that cannot be written...), without Python's source-line decoration."""
 
     def show(message, category, filename, lineno, file=None, line=None):
-        _info(f"{PROG}: warning: {message}")
+        _say(f"{PROG}: warning: {message}")
 
     with warnings.catch_warnings():
         warnings.showwarning = show
@@ -94,12 +93,12 @@ def _csv_paths(path: str, header: list[str], rows: list[list[str]]) -> list[str]
 
 def _audio_inputs(inputs: Sequence[str], csv_path: str | None) -> list[str]:
     """Files named on the command line, found in folders, or listed in ``--csv``."""
-    from ..datasets._base import AUDIO_EXTENSIONS, _audio_files
+    from ..datasets import AUDIO_EXTENSIONS, find_audio_files
 
     files: list[str] = []
     for item in inputs:
         if os.path.isdir(item):
-            found = _audio_files(Path(item), AUDIO_EXTENSIONS)
+            found = find_audio_files(item)
             if not found:
                 raise CLIError(f"folder {item!r} holds no audio files "
                                f"({', '.join(AUDIO_EXTENSIONS)})")
@@ -168,29 +167,17 @@ def _training_data(args) -> tuple[list[str], object, list[str], str]:
 def _architecture(args) -> tuple[str | tuple, int]:
     """(module sizes, sample rate) from --preset / --sizes / --sr."""
     from ..audio import DEFAULT_SR
-    from ..nn import MULTISCALE_PRESETS, SAMPLE_RATE_PRESETS, parse_sizes
+    from ..nn import parse_sizes, preset_sizes
 
     sr = args.sr
-    if args.preset is not None:
-        name = args.preset.strip()
-        if name in MULTISCALE_PRESETS:
-            m, n = MULTISCALE_PRESETS[name]
-            sizes = (m,) * (n + 1)
-        elif name.isdigit() and int(name) in SAMPLE_RATE_PRESETS:
-            sizes = SAMPLE_RATE_PRESETS[int(name)]
-            sr = sr or int(name)
-        else:
-            raise CLIError(f"--preset {args.preset!r} is neither a Table 4 model "
-                           f"({', '.join(MULTISCALE_PRESETS)}) nor a Table 3 rate "
-                           f"({', '.join(map(str, SAMPLE_RATE_PRESETS))})")
-    elif args.sizes is not None:
-        try:
+    try:
+        if args.sizes is not None:
             sizes = parse_sizes(args.sizes)
-        except ValueError as exc:
-            raise CLIError(f"--sizes: {exc}") from None
-    else:
-        m, n = MULTISCALE_PRESETS["3^9"]
-        sizes = (m,) * (n + 1)
+        else:
+            sizes, preset_sr = preset_sizes("3^9" if args.preset is None else args.preset)
+            sr = sr or preset_sr
+    except ValueError as exc:
+        raise CLIError(f"--{'sizes' if args.sizes is not None else 'preset'}: {exc}") from None
     if args.channels is not None and len(args.channels) != len(sizes) + 1:
         raise CLIError(f"--channels needs {len(sizes) + 1} numbers for sizes "
                        f"{'-'.join(map(str, sizes))} (one per layer and the 1x1 conv), got "

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from .._fileio import atomic_write
-from .io import _info
+from .io import _say
 
 __all__ = ["per_file_targets", "write_csv", "write_npy", "write_parquet", "wrote"]
 
@@ -58,7 +58,7 @@ def write_parquet(path: str | os.PathLike, table) -> bool:
 
 def wrote(what: str, path: str | os.PathLike, replaced: bool, extra: str = "") -> None:
     """The closing line on stderr: what was written where, and whether a file was replaced."""
-    _info(f"wrote {what} to {path}{extra}" + (" (replaced the existing file)" if replaced else ""))
+    _say(f"wrote {what} to {path}{extra}" + (" (replaced the existing file)" if replaced else ""))
 
 
 def per_file_targets(files: Sequence[str], folder: str | os.PathLike) -> list[Path]:

@@ -6,7 +6,7 @@ torch. The loaders list files (nothing is decoded or downloaded) and return a
 and ``DESCR``.
 """
 
-from ._base import AUDIO_EXTENSIONS, load_audio_folder
+from ._base import AUDIO_EXTENSIONS, find_audio_files, load_audio_folder
 from .gtzan import GTZAN_SPLIT_FILES, fetch_gtzan
 from .magnatagatune import MTAT_FOLDER_SPLIT, fetch_magnatagatune
 from .music import GENRES, TAGS, make_music
@@ -19,6 +19,7 @@ __all__ = [
     "TAGS",
     "fetch_gtzan",
     "fetch_magnatagatune",
+    "find_audio_files",
     "load_audio_folder",
     "make_music",
 ]

@@ -15,7 +15,7 @@ from sklearn.utils import Bunch
 
 from ..exceptions import DatasetNotFoundError
 
-__all__ = ["AUDIO_EXTENSIONS", "load_audio_folder"]
+__all__ = ["AUDIO_EXTENSIONS", "find_audio_files", "load_audio_folder"]
 
 #: File extensions :func:`load_audio_folder` treats as audio (compared case-insensitively).
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".au", ".aiff", ".aif")
@@ -38,7 +38,21 @@ def _is_visible(path: Path) -> bool:
     return not path.name.startswith(".")
 
 
-def _audio_files(folder: Path, extensions: tuple[str, ...]) -> list[Path]:
+def find_audio_files(folder: str | os.PathLike,
+                     extensions: Iterable[str] = AUDIO_EXTENSIONS) -> list[Path]:
+    """The audio files below ``folder`` (recursively), sorted, hidden ones left out.
+
+    Parameters
+    ----------
+    folder : str or os.PathLike
+    extensions : iterable of str, default=AUDIO_EXTENSIONS
+        Compared case-insensitively with the end of each file name.
+
+    Returns
+    -------
+    list of pathlib.Path
+    """
+    extensions = tuple(e.lower() for e in extensions)
     found = []
     for dirpath, dirnames, filenames in os.walk(folder):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
@@ -109,7 +123,7 @@ def load_audio_folder(
             f"(root/<class>/<file>{exts[0]})."
         )
     classes = sorted(p for p in root.iterdir() if p.is_dir() and _is_visible(p))
-    per_class = [(c.name, _audio_files(c, exts)) for c in classes]
+    per_class = [(c.name, find_audio_files(c, exts)) for c in classes]
     per_class = [(name, files) for name, files in per_class if files]
     if not per_class:
         loose = [p for p in root.iterdir() if p.is_file() and p.name.lower().endswith(exts)]

@@ -29,7 +29,7 @@ from .._compat import (
     validate_parameter_constraints,
 )
 from ..audio import DEFAULT_RES_TYPE, DEFAULT_SR, RES_TYPES
-from ..exceptions import AudioLoadError
+from ..exceptions import AudioLoadError, list_failures
 from ..nn import SampleCNN
 from ..nn.runtime import PRECISIONS, resolve_precision
 from ..segments import AGGREGATIONS, SHORTS, TAILS
@@ -302,12 +302,10 @@ class _SampleCNNNet(TrainingLoop, SegmentPrediction, NeuralNet):
         errors = clips.check_files()
         if not errors:
             return keep
-        listing = "\n  ".join(str(e) for e in errors[:20])
-        more = f"\n  ... and {len(errors) - 20} more" if len(errors) > 20 else ""
         if fit and self.on_error == "skip":
             bad = {e.path for e in errors}
             warnings.warn(f"Skipping {len(errors)} of {len(clips)} files that cannot be read:"
-                          f"\n  {listing}{more}", stacklevel=3)
+                          f"{list_failures(errors)}", stacklevel=3)
             self.skipped_files_ = sorted(bad)
             keep = np.array([i for i, p in enumerate(clips.items) if p not in bad], dtype=np.int64)
             if len(keep) == 0:
@@ -315,7 +313,7 @@ class _SampleCNNNet(TrainingLoop, SegmentPrediction, NeuralNet):
             return keep
         raise AudioLoadError(
             errors[0].path if len(errors) == 1 else f"{len(errors)} of {len(clips)} files",
-            f"cannot be read:\n  {listing}{more}" if len(errors) > 1 else errors[0].reason,
+            f"cannot be read:{list_failures(errors)}" if len(errors) > 1 else errors[0].reason,
         )
 
     # -- skorch hooks --------------------------------------------------------------

@@ -9,6 +9,7 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 
 from .._clips import Clips
+from ..exceptions import list_failures
 from ..nn.runtime import InferenceRunner, torch_threads
 from ..pipeline import run_segments
 from ..segments import aggregate_segments
@@ -61,11 +62,9 @@ class SegmentPrediction:
                 starts.append(res.starts)
         self.failed_files_ = [clips.name(i) for i in sorted(failed)]
         if failed:
-            listing = "\n  ".join(str(failed[i]) for i in sorted(failed)[:20])
-            more = f"\n  ... and {len(failed) - 20} more" if len(failed) > 20 else ""
             warnings.warn(f"{len(failed)} of {len(clips)} clips could not be decoded and get "
-                          f"no prediction (on_error='skip'; failed_files_ lists them):\n  "
-                          f"{listing}{more}", stacklevel=3)
+                          f"no prediction (on_error='skip'; failed_files_ lists them):"
+                          f"{list_failures(failed[i] for i in sorted(failed))}", stacklevel=3)
         if not probs:
             return (np.zeros((0, self.n_outputs_), np.float32), np.zeros(0, np.int64),
                     np.zeros(0, np.int64), clips)

@@ -27,6 +27,7 @@ import torch
 from skorch.utils import TeeGenerator
 
 from ..augment import resolve_augment
+from ..exceptions import list_failures
 from ..nn.runtime import torch_threads
 from .checkpoint import ResumableCheckpoint
 
@@ -234,10 +235,9 @@ class TrainingLoop:
         if not names:
             return
         self.skipped_files_ = sorted({*self.skipped_files_, *names})
-        listing = "\n  ".join(new[n] or n for n in names[:20])
-        more = f"\n  ... and {len(names) - 20} more" if len(names) > 20 else ""
         warnings.warn(f"{len(names)} files failed to decode during training; their segments "
-                      f"are left out (on_error='skip'):\n  {listing}{more}", stacklevel=2)
+                      f"are left out (on_error='skip'):{list_failures(new[n] or n for n in names)}",
+                      stacklevel=2)
 
     @contextmanager
     def _fit_context(self, seeded: bool = True):

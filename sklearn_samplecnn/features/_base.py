@@ -20,6 +20,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._clips import Clips, clips_from_X
 from .._compat import validate_parameter_constraints
+from ..exceptions import list_failures
 from .cache import FeatureCache, clip_key
 
 __all__ = ["ClipFeatureTransformer", "FeaturePass"]
@@ -132,8 +133,7 @@ class ClipFeatureTransformer(TransformerMixin, BaseEstimator):
                         cache.put(t, keys[i], row[a:b])
         self.failed_files_ = [clips.name(i) for i in sorted(failed)]
         if failed:
-            listing = "\n  ".join(failed[i] for i in sorted(failed)[:20])
-            more = f"\n  ... and {len(failed) - 20} more" if len(failed) > 20 else ""
             warnings.warn(f"{len(failed)} of {n} clips could not be decoded; their rows are "
-                          f"{self.on_error}:\n  {listing}{more}", stacklevel=2)
+                          f"{self.on_error}:{list_failures(failed[i] for i in sorted(failed))}",
+                          stacklevel=2)
         return out

@@ -22,6 +22,7 @@ from .._clips import Clips
 from .._compat import Interval, StrOptions, _fit_context
 from .._fileio import digest
 from ..audio import DEFAULT_RES_TYPE, RES_TYPES
+from ..exceptions import list_failures
 from ..nn.runtime import (
     PRECISIONS,
     InferenceRunner,
@@ -353,7 +354,7 @@ class MultiScaleFeatureTransformer(ClipFeatureTransformer):
         self.failed_files_ = [clips.name(i) for i in sorted(failed)]
         if failed:
             warnings.warn(f"{len(failed)} of {len(clips)} clips could not be decoded and have "
-                          "no rows:\n  " + "\n  ".join(failed[i] for i in sorted(failed)[:20]),
+                          f"no rows:{list_failures(failed[i] for i in sorted(failed))}",
                           stacklevel=2)
         return out
 

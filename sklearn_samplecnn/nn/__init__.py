@@ -22,6 +22,7 @@ from .samplecnn import (
     SampleCNN,
     default_channels,
     parse_sizes,
+    preset_sizes,
 )
 from .spectral import ClipStatistics
 
@@ -52,6 +53,7 @@ __all__ = [
     "nt_xent_loss",
     "optimize_for_inference",
     "parse_sizes",
+    "preset_sizes",
     "resolve_precision",
     "run_batched",
     "torch_threads",

@@ -25,6 +25,7 @@ __all__ = [
     "MULTISCALE_PRESETS",
     "default_channels",
     "parse_sizes",
+    "preset_sizes",
 ]
 
 #: Table 1 of the paper: strided conv, 9 modules, 1x1 conv (2,454,066 weights+biases).
@@ -77,6 +78,37 @@ def parse_sizes(sizes: str | Sequence[int]) -> tuple[int, ...]:
             f"sizes needs a strided conv and at least one module, each of size >= 2; got {sizes!r}."
         )
     return out
+
+
+def preset_sizes(preset: str | int) -> tuple[tuple[int, ...], int | None]:
+    """The sizes of a paper model and its sample rate, without building it.
+
+    Parameters
+    ----------
+    preset : str or int
+        A Table 4 model (``"3^9"``, ``"5^6"``...) or a Table 3 sample rate
+        (``8000`` or ``"8000"``).
+
+    Returns
+    -------
+    (tuple of int, int or None)
+        The per-module sizes, and the sample rate for a Table 3 preset
+        (``None`` for Table 4's, which the paper ran at 22,050 Hz).
+
+    Examples
+    --------
+    >>> preset_sizes("2^13")[0] == (2,) * 14, preset_sizes("8000")[1]
+    (True, 8000)
+    """
+    text = str(preset).strip()
+    if text in MULTISCALE_PRESETS:
+        m, n = MULTISCALE_PRESETS[text]
+        return (m,) * (n + 1), None
+    if text.isdigit() and int(text) in SAMPLE_RATE_PRESETS:
+        return SAMPLE_RATE_PRESETS[int(text)], int(text)
+    raise ValueError(f"preset must be a Table 4 model ({', '.join(MULTISCALE_PRESETS)}) or a "
+                     f"Table 3 rate ({', '.join(map(str, SAMPLE_RATE_PRESETS))}), got "
+                     f"{preset!r}.")
 
 
 def default_channels(n_modules: int) -> tuple[int, ...]:
@@ -193,14 +225,14 @@ class SampleCNN(NamedLayers, nn.Module):
             raise ValueError(
                 f"sr must be one of Table 3's rates {sorted(SAMPLE_RATE_PRESETS)}, got {sr!r}."
             )
-        return cls(SAMPLE_RATE_PRESETS[sr], **kwargs)
+        return cls(preset_sizes(sr)[0], **kwargs)
 
     @classmethod
     def from_preset(cls, name: str, **kwargs) -> SampleCNN:
         """One of Table 4's models by name: ``"2^13"``, ``"3^9"``, ``"5^6"``..."""
         if name not in MULTISCALE_PRESETS:
             raise ValueError(f"name must be one of {sorted(MULTISCALE_PRESETS)}, got {name!r}.")
-        return cls.from_mn(*MULTISCALE_PRESETS[name], **kwargs)
+        return cls(preset_sizes(name)[0], **kwargs)
 
     # -- description ---------------------------------------------------------
     @property
