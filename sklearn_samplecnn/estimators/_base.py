@@ -486,20 +486,25 @@ class _SampleCNNNet(TrainingLoop, SegmentPrediction, NeuralNet):
             self._fit_weights = None
         return self
 
-    def _prepare_fit(self, X, y, sample_weight, *, reset: bool):
+    def _fit_clips(self, X, *, reset: bool) -> tuple[Clips, np.ndarray]:
+        """Check the parameters, turn ``X`` into clips (resetting what a first fit
+        records) and read the headers: the clips and the indexes of those to keep."""
         self._check_params()
+        clips = self._as_clips(X, fit=reset)
+        if reset:
+            if clips.kind == "paths":
+                for attr in ("n_features_in_", "feature_names_in_"):
+                    self.__dict__.pop(attr, None)
+            self.skipped_files_ = []
+            self.failed_files_ = []
+        return clips, self._check_readable(clips, fit=True)
+
+    def _prepare_fit(self, X, y, sample_weight, *, reset: bool):
         if y is None:
             raise ValueError(
                 f"{type(self).__name__} requires y to be passed, but the target y is None."
             )
-        clips = self._as_clips(X, fit=reset)
-        if reset and clips.kind == "paths":
-            for attr in ("n_features_in_", "feature_names_in_"):
-                self.__dict__.pop(attr, None)
-        if reset:
-            self.skipped_files_ = []
-            self.failed_files_ = []
-        keep = self._check_readable(clips, fit=True)
+        clips, keep = self._fit_clips(X, reset=reset)
         y = self._encode_y(y, n_clips=len(clips), reset=reset)
         weights = self._sample_weights(y, sample_weight)
         if len(keep) < len(clips):

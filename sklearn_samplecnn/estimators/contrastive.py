@@ -262,14 +262,5 @@ class ContrastiveSampleCNN(_SampleCNNNet):
         return super().fit(X, y, **fit_params)
 
     def _prepare_fit(self, X, y, sample_weight=None, *, reset: bool):
-        self._check_params()
-        clips = self._as_clips(X, fit=reset)
-        if reset and clips.kind == "paths":
-            for attr in ("n_features_in_", "feature_names_in_"):
-                self.__dict__.pop(attr, None)
-        if reset:
-            self.skipped_files_ = []
-        keep = self._check_readable(clips, fit=True)
-        if len(keep) < len(clips):
-            clips = clips.subset(keep)
-        return clips, None, None
+        clips, keep = self._fit_clips(X, reset=reset)  # no labels, no weights
+        return (clips.subset(keep) if len(keep) < len(clips) else clips), None, None
