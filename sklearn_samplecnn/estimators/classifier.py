@@ -118,8 +118,11 @@ class SampleCNNClassifier(ClassifierMixin, _SampleCNNNet):
     classes_ : ndarray
         The labels, in the order of ``predict_proba``'s columns.
     module_ : torch.nn.Module
+        The trained network (plain, also after training with an accelerator).
     history_ : skorch History
+        Per epoch: losses, learning rate, duration, batch records.
     n_outputs_ : int
+        Outputs of the network (the number of classes).
     skipped_files_ : list of str
         Training files left out (``on_error="skip"``).
     failed_files_ : list of str

@@ -67,6 +67,9 @@ class SampleCNNTagger(ClassifierMixin, _SampleCNNNet):
         ``OneVsRestClassifier``, each class gets its own sigmoid output and
         ``predict`` returns labels.
     n_outputs_ : int
+        Sigmoid outputs (tags, or classes for 1-D labels).
+    module_, history_, skipped_files_, failed_files_, interrupted_, n_features_in_
+        As for :class:`SampleCNNClassifier`.
 
     See Also
     --------

@@ -219,7 +219,13 @@ class MFCCStatsTransformer(ClipFeatureTransformer):
         ----------
         X : list of paths, list of 1-D waveforms or ndarray of shape (n_clips, n_samples)
             Only used to validate input.
-        y : ignored
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : object
+            The fitted transformer.
         """
         module = self._module()
         self._as_clips(X, reset=True)

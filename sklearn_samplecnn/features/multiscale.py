@@ -232,7 +232,13 @@ class MultiScaleFeatureTransformer(ClipFeatureTransformer):
         X : list of paths or ndarray of shape (n_clips, n_samples)
             Only used to validate input (and to train extractors when
             ``fit_extractors=True``).
-        y : ignored, or targets for ``fit_extractors``.
+        y : array-like or None, default=None
+            Ignored, or the targets of extractors trained with ``fit_extractors``.
+
+        Returns
+        -------
+        self : object
+            The fitted transformer.
         """
         if len(self.extractors) == 0:
             raise ValueError("extractors is empty; give at least one pretrained model.")

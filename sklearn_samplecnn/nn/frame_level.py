@@ -419,7 +419,7 @@ class MelFrameLevelCNN(_FrameCNNBase):
 
         Returns
         -------
-        self
+        self : MelFrameLevelCNN
         """
         device = self.input_mean.device
         total = torch.zeros(self.n_mels, dtype=torch.float64, device=device)
