@@ -345,7 +345,7 @@ def run_segments(
         event, rows, clip_ids, starts = item
         if event is not None:
             event.synchronize()
-        rows = rows.float().numpy()
+        rows = np.array(rows.float().numpy())  # a copy: fn's output may view a ring slot
         for k, (c, start) in enumerate(zip(clip_ids.tolist(), starts.tolist())):
             parts.setdefault(c, []).append((start, rows[k]))
             got[c] = got.get(c, 0) + 1
