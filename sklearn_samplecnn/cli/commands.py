@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
+import os
 import sys
 import warnings
 from collections.abc import Sequence
@@ -140,13 +142,67 @@ def _sidecars(out: Path) -> tuple[Path, Path]:
     return out.with_suffix(".names.txt"), out.with_suffix(".files.txt")
 
 
+def _is_store(output: str) -> bool:
+    """``-o`` names a feature store (a folder) when it ends with a separator or is a folder."""
+    return output.endswith(("/", os.sep)) or os.path.isdir(output)
+
+
+@contextlib.contextmanager
+def _dask_client(address: str | None, workers: int | None, quiet: bool):
+    """A Dask client for ``--dask`` (``None`` without it), closed on the way out."""
+    if address is None:
+        if workers is not None:
+            raise CLIError("--dask-workers needs --dask local")
+        yield None
+        return
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError as exc:
+        raise CLIError(f"--dask needs dask.distributed ({exc}); pip install "
+                       '"sklearn-samplecnn[distributed]"') from None
+    cluster = None
+    if address == "local":
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
+            else os.cpu_count() or 1
+        cluster = LocalCluster(n_workers=workers or cores, threads_per_worker=1, processes=True,
+                               dashboard_address=":0")
+        client = Client(cluster)
+    else:
+        if workers is not None:
+            raise CLIError("--dask-workers applies to --dask local; a cluster's workers are "
+                           "started with the cluster")
+        try:
+            client = Client(address, timeout="30s")
+        except OSError as exc:
+            raise CLIError(f"--dask {address}: cannot reach the scheduler ({exc})",
+                           EXIT_FAILURE) from None
+    try:
+        if not quiet:
+            n_workers = len(client.scheduler_info(n_workers=-1)["workers"])
+            _info(f"Dask: {n_workers} workers at {client.scheduler.address}, dashboard "
+                  f"{client.dashboard_link}")
+        yield client
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
 def _cmd_extract(args, argv: Sequence[str]) -> int:
     out = Path(args.output)
+    store = _is_store(args.output)
     fmt = out.suffix.lower()
-    if fmt not in OUTPUT_FORMATS:
+    if not store and fmt not in OUTPUT_FORMATS:
         raise CLIError(f"--output {args.output!r}: the extension must be one of "
-                       f"{', '.join(OUTPUT_FORMATS)}")
-    if fmt == ".parquet":
+                       f"{', '.join(OUTPUT_FORMATS)}, or end the name with / for a feature "
+                       "store folder")
+    if store:
+        try:
+            import pyarrow.parquet  # noqa: F401
+        except ImportError as exc:
+            raise CLIError(f"--output {args.output!r}: a feature store needs pyarrow ({exc}); "
+                           "write .npy or .csv instead") from None
+    if fmt == ".parquet" and not store:
         try:
             import pandas  # noqa: F401
             from pandas.io.parquet import get_engine
@@ -159,6 +215,11 @@ def _cmd_extract(args, argv: Sequence[str]) -> int:
         _existing_file(m, "--model")
     files = _audio_inputs(args.inputs, args.csv)
     _check_device(args.device)
+    with _dask_client(args.dask, args.dask_workers, args.quiet) as client:
+        return _extract(args, files, out, store, client)
+
+
+def _extract(args, files: list[str], out: Path, store: bool, client) -> int:
     import numpy as np
 
     from ..features import MultiScaleFeatureTransformer
@@ -166,7 +227,8 @@ def _cmd_extract(args, argv: Sequence[str]) -> int:
     feats = MultiScaleFeatureTransformer(
         extractors=list(args.model), layers=args.layers, pooling=args.pooling,
         cache_dir=args.cache_dir, batch_size=args.batch_size, device=args.device,
-        n_jobs=args.jobs, on_error=args.on_error, verbose=0 if args.quiet else 1)
+        n_jobs=args.jobs, on_error=args.on_error, verbose=0 if args.quiet else 1,
+        dask_client=client, shard_size=args.shard_size)
     try:
         feats.fit(files)
     except ValueError as exc:
@@ -174,10 +236,25 @@ def _cmd_extract(args, argv: Sequence[str]) -> int:
             raise
         # a layer the model does not have, or the same layer twice
         raise CLIError(f"--layers {','.join(map(str, args.layers))}: {exc}") from None
+    if store:
+        from ..distributed import write_feature_store
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # failed files are listed below instead
+            done = write_feature_store(feats, files, out)
+        if feats.failed_files_:
+            _info(f"{PROG}: warning: {len(feats.failed_files_)} files could not be decoded; "
+                  f"their rows are {args.on_error} and their 'error' column says why:\n  "
+                  + "\n  ".join(feats.failed_files_))
+        reused = f", {done.reused} kept from an earlier run" if done.reused else ""
+        _info(f"wrote {len(files)} x {feats.n_features_out_} features to the feature store "
+              f"{out} ({done.n_shards} shards: {done.computed} computed{reused})")
+        return EXIT_OK
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # failed files are listed below instead
         X = feats.transform(files)
     names = [str(n) for n in feats.get_feature_names_out()]
+    fmt = out.suffix.lower()
     out.parent.mkdir(parents=True, exist_ok=True)
     if fmt == ".npy":
         np.save(out, X)

@@ -252,14 +252,20 @@ def build_parser() -> argparse.ArgumentParser:
                     " The output format follows the extension: .npy (float32 matrix, with "
                     "<name>.names.txt holding one feature name per line and <name>.files.txt "
                     "one audio path per row), .csv (path column, then one column per "
-                    "feature) or .parquet (the same table; needs pandas and pyarrow).",
+                    "feature) or .parquet (the same table; needs pandas and pyarrow). An "
+                    "output ending with / (or an existing folder) is a feature store: one "
+                    "Parquet file per shard of files, written as shards finish; the same "
+                    "command run again after a crash or kill skips the finished shards. "
+                    "--dask runs the shards on a Dask cluster.",
         epilog=_EPILOG)
     p.add_argument("-m", "--model", action="append", required=True, metavar="MODEL",
                    help="a .samplecnn file; repeat for several models (their features are "
                         "concatenated, each at its own sample rate)")
     _add_inputs(p)
-    p.add_argument("-o", "--output", required=True, metavar="FILE",
-                   help="features file: .npy, .csv or .parquet")
+    p.add_argument("-o", "--output", required=True, metavar="FILE|DIR/",
+                   help="features file (.npy, .csv or .parquet), or a folder (a name ending "
+                        "with /, or an existing folder) for a resumable feature store "
+                        "(needs pyarrow)")
     p.add_argument("--layers", type=_layers, default=(-3, -2, -1), metavar="L,L,...",
                    help="hidden layers: negative indexes from the top (-1 is the 1x1 conv) "
                         "or names such as module8 (default: -3,-2,-1)")
@@ -276,6 +282,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--on-error", choices=("raise", "nan", "zeros"), default="raise",
                    help="files that fail to decode: stop, or fill their row with NaN or "
                         "zeros and list them on stderr (default: %(default)s)")
+    p.add_argument("--dask", metavar="ADDRESS|local",
+                   help="run on a Dask cluster: a scheduler address such as "
+                        "tcp://scheduler:8786, or 'local' for a LocalCluster on this machine "
+                        "(needs dask.distributed; see docs/cluster.md)")
+    p.add_argument("--dask-workers", type=_positive_int, metavar="N",
+                   help="--dask local: worker processes, one thread each (default: the "
+                        "usable CPU cores)")
+    p.add_argument("--shard-size", type=_positive_int, default=256, metavar="N",
+                   help="files per Dask task and per feature-store file "
+                        "(default: %(default)s)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(command="extract")
 
