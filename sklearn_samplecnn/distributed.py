@@ -204,7 +204,7 @@ def _map_shards(transformer, items: list, kind: str, shards: Sequence[tuple[int,
         return
     distributed = _import_distributed()
     token, data = _payload(transformer)
-    payload = client.scatter(data, hash=False)
+    payload = client.scatter(data, hash=False, broadcast=True)
     run = uuid.uuid4().hex[:8]
     futures = {}
     for k, a, b in shards:
