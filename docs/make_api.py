@@ -14,8 +14,8 @@ import sys
 from pathlib import Path
 
 OUT = Path(__file__).with_name("api.md")
-MODULES = ["audio", "segments", "nn", "estimators", "features", "pretrained", "datasets",
-           "visualize", "exceptions"]
+MODULES = ["audio", "segments", "nn", "estimators", "features", "distributed", "pretrained",
+           "datasets", "visualize", "exceptions"]
 
 
 class _Plain:

@@ -44,8 +44,7 @@ from ._clips import Clips
 from ._fileio import atomic_write, digest, file_key
 from .exceptions import AudioLoadError, FeatureStoreError
 
-__all__ = ["STORE_FORMAT", "read_feature_store", "resolve_client", "transform_on_cluster",
-           "write_feature_store"]
+__all__ = ["STORE_FORMAT", "read_feature_store", "resolve_client", "write_feature_store"]
 
 #: Written in every store's manifest; a store of another format is refused.
 STORE_FORMAT = "sklearn-samplecnn-store/1"

@@ -11,7 +11,8 @@ Sub-commands (``samplecnn <command> --help`` lists every option):
     ``|``-joined tags, one probability column per class or tag).
 ``extract``
     Clip-level features from one or more saved models
-    (:class:`MultiScaleFeatureTransformer`) to ``.npy``, ``.csv`` or ``.parquet``.
+    (:class:`MultiScaleFeatureTransformer`) to ``.npy``, ``.csv`` or ``.parquet``,
+    or into a resumable feature store folder; ``--dask`` runs it on a Dask cluster.
 ``info``
     A saved model's config, as a summary or as JSON.
 
