@@ -15,8 +15,10 @@ Two models: a tiny SampleCNN (decoding and resampling dominate, the case
 where the cluster's own costs show most) and the paper's 3^9 model (Table 1;
 the per-worker figure the sizing page uses). Reported: clips/s, x real time,
 the 2-vs-1-worker ratio and the cluster's overhead at 1 worker against in
-process. Best of ``repeats`` timed transforms after the model is loaded on
-every worker. The features are checked to match in-process
+process. The three set-ups live side by side (both clusters started, the
+model loaded on every worker first) and each repeat times every case once, in
+turn, so that other work on a shared machine hits them alike; the best of
+``repeats`` is kept. The features are checked to match in-process
 ones. ::
 
     python benchmarks/bench_distributed.py --quick
@@ -31,14 +33,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _common import (
-    _cpu_pressure,
-    add_common_arguments,
-    machine_info,
-    print_table,
-    time_call,
-    write_json,
-)
+from _common import _cpu_pressure, add_common_arguments, machine_info, print_table, write_json
 
 from sklearn_samplecnn._runtime import reexec_with_tunables
 
@@ -93,30 +88,22 @@ def make_models(root: Path, s: dict) -> dict[str, str]:
     return paths
 
 
-def measure(model: str, paths: list[str], shard: int, s: dict, client
-            ) -> tuple[float, np.ndarray, float]:
-    """Best seconds of ``transform(paths)`` on ``client`` (None: in process), the rows, and
-    the seconds the workers took to load the model (their first shard's extra cost)."""
+def prepare(model: str, paths: list[str], shard: int, client):
+    """A fitted transformer on ``client`` (None: in process) with the model already loaded on
+    every worker, and the seconds that took (a worker's first-shard cost)."""
     from sklearn_samplecnn import MultiScaleFeatureTransformer
 
     feats = MultiScaleFeatureTransformer(extractors=[model], n_jobs=0, dask_client=client,
                                          shard_size=shard).fit(paths[:1])
     load = 0.0
-    if client is not None:  # every worker imports torch and loads the model before timing
+    if client is not None:
         from sklearn_samplecnn.distributed import _payload, _worker_transformer
 
         token, data = _payload(feats)
         t0 = time.perf_counter()
         client.run(lambda: _worker_transformer(token, data) and None)
         load = time.perf_counter() - t0
-    rows = {}
-
-    def run():
-        rows["X"] = feats.transform(paths)
-
-    timing = time_call(run, min_time=0.0, min_repeats=s["repeats"], max_repeats=s["repeats"],
-                       warmup=0)  # the models are loaded: the best of the repeats is warm
-    return timing["best"], rows["X"], load
+    return feats, load
 
 
 def main(argv=None) -> dict:
@@ -127,32 +114,46 @@ def main(argv=None) -> dict:
     import torch
     from distributed import Client, LocalCluster
 
+    info = machine_info(packages=("torch", "numpy", "dask", "distributed", "soundfile", "soxr"))
     torch.set_num_threads(1)  # in process: one core, like one single-threaded worker
-    rows, features, worker_threads = [], {}, {}
-    with tempfile.TemporaryDirectory() as tmp_name:
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp_name, \
+            LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                         dashboard_address=None) as one, \
+            LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                         dashboard_address=None) as two, \
+            Client(one, set_as_default=False) as c1, Client(two, set_as_default=False) as c2:
         tmp = Path(tmp_name)
         files = make_files(tmp, s)
         models = make_models(tmp, s)
-        inputs = {name: files[:s["clips"][name]] for name in models}
-
-        def row(model, case, workers, seconds, X, load):
-            n = len(inputs[model])
-            rows.append({"model": model, "case": case, "workers": workers, "clips": n,
-                         "seconds": seconds, "clips_s": n / seconds,
-                         "x_realtime": n * s["seconds"] / seconds, "load_s": load})
-            ref = features.setdefault(model, X)
-            rows[-1]["max_abs_diff"] = float(np.nanmax(np.abs(X - ref)))
-
+        clients = {0: None, 1: c1, 2: c2}
+        info["torch_threads_in_process"] = torch.get_num_threads()
+        info["torch_threads_per_worker"] = {
+            k: sorted(c.run(torch.get_num_threads).values()) for k, c in clients.items() if c}
+        cases = []
         for name, path in models.items():
-            row(name, "in process (1 core)", 0,
-                *measure(path, inputs[name], s["shard"][name], s, None))
-        for n_workers in (1, 2):
-            with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                              dashboard_address=None) as cluster, Client(cluster) as client:
-                worker_threads[n_workers] = sorted(client.run(torch.get_num_threads).values())
-                for name, path in models.items():
-                    row(name, f"LocalCluster, {n_workers} worker{'s' * (n_workers > 1)}",
-                        n_workers, *measure(path, inputs[name], s["shard"][name], s, client))
+            paths = files[:s["clips"][name]]
+            for workers, client in clients.items():
+                feats, load = prepare(path, paths, s["shard"][name], client)
+                cases.append({"model": name, "workers": workers, "feats": feats,
+                              "paths": paths, "load_s": load, "times": []})
+        # interleaved: every repeat times each case once, so that a burst of other work on
+        # a shared machine hits all of them alike; the best time of each is kept
+        for _ in range(s["repeats"]):
+            for case in cases:
+                t0 = time.perf_counter()
+                case["X"] = case["feats"].transform(case["paths"])
+                case["times"].append(time.perf_counter() - t0)
+    reference = {c["model"]: c["X"] for c in cases if c["workers"] == 0}
+    for c in cases:
+        n, seconds = len(c["paths"]), min(c["times"])
+        label = "in process (1 core)" if not c["workers"] else \
+            f"LocalCluster, {c['workers']} worker{'s' * (c['workers'] > 1)}"
+        rows.append({"model": c["model"], "case": label, "workers": c["workers"], "clips": n,
+                     "seconds": seconds, "median_seconds": float(np.median(c["times"])),
+                     "clips_s": n / seconds, "x_realtime": n * s["seconds"] / seconds,
+                     "load_s": c["load_s"],
+                     "max_abs_diff": float(np.nanmax(np.abs(c["X"] - reference[c["model"]])))})
     by = {(r["model"], r["workers"]): r["seconds"] for r in rows}
     ratios, overhead = {}, {}
     for name in models:
@@ -160,9 +161,6 @@ def main(argv=None) -> dict:
         ratios[f"{prefix}two_vs_one_workers"] = by[name, 1] / by[name, 2]
         ratios[f"{prefix}one_worker_vs_in_process"] = by[name, 0] / by[name, 1]
         overhead[name] = 100.0 * (by[name, 1] / by[name, 0] - 1.0)
-    info = machine_info(packages=("torch", "numpy", "dask", "distributed", "soundfile", "soxr"),
-                        torch_threads_in_process=torch.get_num_threads(),
-                        torch_threads_per_worker=worker_threads)
     print(f"{info['cpu_model']}, {info['usable_cores']} cores, torch {info['versions']['torch']}, "
           f"distributed {info['versions']['distributed']}, load {info['loadavg_1min_at_start']}, "
           f"{info['date']}")
@@ -178,7 +176,8 @@ def main(argv=None) -> dict:
     pressure = _cpu_pressure()
     if pressure is not None:  # other work on the machine: 2 workers need both cores free
         print(f"CPU pressure (share of time some task waited for a core, last 10 s): "
-              f"{info['cpu_pressure_avg10_at_start']} % at start, {pressure} % at the end")
+              f"{info['cpu_pressure_avg10_at_start']} % before the run, {pressure} % at its "
+              "end (this run's own processes included)")
     result = {"machine": {**info, "cpu_pressure_avg10_at_end": pressure}, "settings": s,
               "rows": rows, "ratios": ratios, "overhead_pct_1_worker": overhead}
     print(f"wrote {write_json(args.out, result)}")

@@ -212,7 +212,9 @@ def _map_shards(transformer, items: list, kind: str, shards: Sequence[tuple[int,
                                key=f"samplecnn-shard-{run}-{k:05d}")
         futures[future.key] = (k, future)
     try:
-        for future in distributed.as_completed([f for _, f in futures.values()]):
+        # this client's loop: there may be no default client to take one from
+        pending = [f for _, f in futures.values()]
+        for future in distributed.as_completed(pending, loop=client.loop):
             k, _ = futures.pop(future.key)
             result = future.result()  # re-raises an unexpected error of the task here
             future.release()

@@ -144,6 +144,22 @@ def test_auto_none_address_and_inside_a_task(client, data):
         dist._CLIENTS.clear()
 
 
+def test_a_client_that_is_not_the_default_one(client, data, monkeypatch):
+    import distributed.client
+
+    def no_default_client():
+        raise ValueError("No clients found")
+
+    # no default client at all (a script that made its client with set_as_default=False):
+    # nothing may fall back on one
+    monkeypatch.setattr(distributed, "default_client", no_default_client)
+    monkeypatch.setattr(distributed.client, "default_client", no_default_client)
+    assert dist.resolve_client("auto") is None
+    est = _classic(data, dask_client=client, on_error="zeros", shard_size=4).fit(data["paths"])
+    X, _ = _transform(est, data["paths"])
+    assert est.failed_files_ == [data["paths"][BAD]] and (X[BAD] == 0).all()
+
+
 def test_waveform_arrays_on_the_cluster(client):
     X = np.random.default_rng(1).normal(size=(7, 700)).astype(np.float32)
     est = _classic(None, shard_size=2).fit(X)
