@@ -9,7 +9,10 @@ model, ``MultiScaleFeatureTransformer.transform``:
   without Dask;
 - ``LocalCluster, 1 worker`` and ``2 workers``: worker processes of one thread
   each (``threads_per_worker=1``; Dask starts them with ``OMP_NUM_THREADS=1``),
-  shards of ``shard_size`` clips.
+  shards of ``shard_size`` clips;
+- ``machine check``: the same work split in two halves over 2 plain processes
+  (no Dask): what two cores give at that moment. On a machine shared with other
+  work the 2-worker ratio can only be read against it.
 
 Two models: a tiny SampleCNN (decoding and resampling dominate, the case
 where the cluster's own costs show most) and the paper's 3^9 model (Table 1;
@@ -27,9 +30,11 @@ ones. ::
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -43,16 +48,17 @@ FILE_SR = 44100
 
 def _settings(args) -> dict:
     """Clips and shards per model: an even number of shards of equal size, so that two
-    workers get the same work (the ratio measures the cluster, not an odd last shard)."""
+    workers get the same work (the ratio measures the cluster, not an odd last shard);
+    short runs and several repeats, so that the best one finds the machine quiet."""
     tiny, paper = ("3-3-3-3-3", [8] * 6), ("3^9", None)
     if args.smoke:
         return {"n": 4, "seconds": 3.0, "repeats": 1, "models": {"tiny": tiny},
                 "clips": {"tiny": 4}, "shard": {"tiny": 2}}
     if args.quick:
-        return {"n": 32, "seconds": 30.0, "repeats": 3, "models": {"tiny": tiny,
+        return {"n": 16, "seconds": 30.0, "repeats": 5, "models": {"tiny": tiny,
                                                                   "paper 3^9": paper},
-                "clips": {"tiny": 32, "paper 3^9": 8}, "shard": {"tiny": 4, "paper 3^9": 2}}
-    return {"n": 128, "seconds": 30.0, "repeats": 3, "models": {"tiny": tiny,
+                "clips": {"tiny": 16, "paper 3^9": 8}, "shard": {"tiny": 2, "paper 3^9": 2}}
+    return {"n": 128, "seconds": 30.0, "repeats": 5, "models": {"tiny": tiny,
                                                                "paper 3^9": paper},
             "clips": {"tiny": 128, "paper 3^9": 32}, "shard": {"tiny": 8, "paper 3^9": 4}}
 
@@ -106,6 +112,25 @@ def prepare(model: str, paths: list[str], shard: int, client):
     return feats, load
 
 
+_PLAIN: dict = {}
+
+
+def _plain_init(models: dict[str, str], first: str) -> None:
+    """A plain worker process of the machine check: one torch thread, the models loaded."""
+    import torch
+
+    from sklearn_samplecnn import MultiScaleFeatureTransformer
+
+    torch.set_num_threads(1)
+    for name, path in models.items():
+        _PLAIN[name] = MultiScaleFeatureTransformer(extractors=[path], n_jobs=0,
+                                                    dask_client=None).fit([first])
+
+
+def _plain_transform(name: str, paths: list[str]) -> np.ndarray:
+    return _PLAIN[name].transform(paths)
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_common_arguments(parser, "bench_results/bench_distributed.json")
@@ -130,29 +155,45 @@ def main(argv=None) -> dict:
         info["torch_threads_in_process"] = torch.get_num_threads()
         info["torch_threads_per_worker"] = {
             k: sorted(c.run(torch.get_num_threads).values()) for k, c in clients.items() if c}
+        # the machine check: the same work split over 2 plain processes, no Dask (what 2
+        # cores give at this moment on a shared machine)
+        pool = ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_plain_init, initargs=(models, files[0]))
+        list(pool.map(time.sleep, [0.5, 0.5]))  # both started and loaded before timing
         cases = []
         for name, path in models.items():
             paths = files[:s["clips"][name]]
             for workers, client in clients.items():
                 feats, load = prepare(path, paths, s["shard"][name], client)
-                cases.append({"model": name, "workers": workers, "feats": feats,
-                              "paths": paths, "load_s": load, "times": []})
+                cases.append({"model": name, "workers": workers, "paths": paths,
+                              "run": feats.transform, "load_s": load, "times": []})
+
+            def plain(paths, name=name):
+                half = len(paths) // 2
+                parts = pool.map(_plain_transform, [name, name], [paths[:half], paths[half:]])
+                return np.concatenate(list(parts))
+
+            cases.append({"model": name, "workers": "plain", "paths": paths, "run": plain,
+                          "load_s": None, "times": []})
         # interleaved: every repeat times each case once, so that a burst of other work on
         # a shared machine hits all of them alike; the best time of each is kept
-        for _ in range(s["repeats"]):
-            for case in cases:
-                t0 = time.perf_counter()
-                case["X"] = case["feats"].transform(case["paths"])
-                case["times"].append(time.perf_counter() - t0)
+        try:
+            for _ in range(s["repeats"]):
+                for case in cases:
+                    t0 = time.perf_counter()
+                    case["X"] = case["run"](case["paths"])
+                    case["times"].append(time.perf_counter() - t0)
+        finally:
+            pool.shutdown()
     reference = {c["model"]: c["X"] for c in cases if c["workers"] == 0}
+    labels = {0: "in process (1 core)", 1: "LocalCluster, 1 worker",
+              2: "LocalCluster, 2 workers", "plain": "machine check: 2 plain processes"}
     for c in cases:
         n, seconds = len(c["paths"]), min(c["times"])
-        label = "in process (1 core)" if not c["workers"] else \
-            f"LocalCluster, {c['workers']} worker{'s' * (c['workers'] > 1)}"
-        rows.append({"model": c["model"], "case": label, "workers": c["workers"], "clips": n,
-                     "seconds": seconds, "median_seconds": float(np.median(c["times"])),
-                     "clips_s": n / seconds, "x_realtime": n * s["seconds"] / seconds,
-                     "load_s": c["load_s"],
+        rows.append({"model": c["model"], "case": labels[c["workers"]],
+                     "workers": c["workers"], "clips": n, "seconds": seconds,
+                     "median_seconds": float(np.median(c["times"])), "clips_s": n / seconds,
+                     "x_realtime": n * s["seconds"] / seconds, "load_s": c["load_s"],
                      "max_abs_diff": float(np.nanmax(np.abs(c["X"] - reference[c["model"]])))})
     by = {(r["model"], r["workers"]): r["seconds"] for r in rows}
     ratios, overhead = {}, {}
@@ -160,6 +201,8 @@ def main(argv=None) -> dict:
         prefix = "" if name == "tiny" else "paper_"
         ratios[f"{prefix}two_vs_one_workers"] = by[name, 1] / by[name, 2]
         ratios[f"{prefix}one_worker_vs_in_process"] = by[name, 0] / by[name, 1]
+        ratios[f"{prefix}machine_two_vs_one_processes"] = by[name, 0] / by[name, "plain"]
+        ratios[f"{prefix}two_workers_vs_plain_processes"] = by[name, "plain"] / by[name, 2]
         overhead[name] = 100.0 * (by[name, 1] / by[name, 0] - 1.0)
     print(f"{info['cpu_model']}, {info['usable_cores']} cores, torch {info['versions']['torch']}, "
           f"distributed {info['versions']['distributed']}, load {info['loadavg_1min_at_start']}, "
