@@ -197,7 +197,7 @@ def _map_shards(transformer, items: list, kind: str, shards: Sequence[tuple[int,
     yielded as they complete. An error (``on_error="raise"``, or anything
     unexpected) cancels the shards still pending and propagates.
     """
-    if client is None:
+    if client is None or not shards:
         for k, a, b in shards:
             yield k, _compute_shard(transformer, items[a:b], kind, on_error, key)
         return
