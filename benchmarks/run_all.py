@@ -17,7 +17,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 SCRIPTS = ["bench_forward.py", "bench_io.py", "bench_extract.py", "bench_train.py",
-           "bench_make_music.py"]
+           "bench_make_music.py", "bench_distributed.py"]
 
 
 def main(argv=None) -> int:

@@ -14,7 +14,8 @@ import sys
 from pathlib import Path
 
 OUT = Path(__file__).with_name("api.md")
-MODULES = ["audio", "segments", "augment", "nn", "estimators", "features", "pretrained",
+MODULES = ["audio", "segments", "augment", "nn", "estimators", "features", "distributed",
+           "pretrained",
            "datasets", "visualize", "exceptions"]
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 
 __all__ = ["SampleCNNError", "AudioLoadError", "ClipTooShortError", "PretrainedFileError",
-           "DatasetNotFoundError", "list_failures"]
+           "DatasetNotFoundError", "FeatureStoreError", "list_failures"]
 
 
 def list_failures(failures, limit: int = 20) -> str:
@@ -56,3 +56,7 @@ class PretrainedFileError(SampleCNNError, ValueError):
 
 class DatasetNotFoundError(SampleCNNError, FileNotFoundError):
     """A dataset is not where the loader looked; the message says what was expected."""
+
+
+class FeatureStoreError(SampleCNNError, ValueError):
+    """A feature store folder cannot be used: not a store, unfinished, or another run's."""

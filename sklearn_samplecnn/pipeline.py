@@ -20,6 +20,7 @@ worker), never by the number of files.
 
 from __future__ import annotations
 
+import multiprocessing
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -284,8 +285,9 @@ def run_segments(
         The clips to process; ``None`` is all of them.
     n_jobs : int or None, default=None
         Decoding worker processes (:func:`resolve_n_jobs`). Clips given as
-        arrays, and fewer than 4 files, are segmented in this process (nothing
-        to decode, or not worth starting processes for).
+        arrays, fewer than 4 files, and every clip when this process is
+        daemonic (a Dask worker, which may not start processes), are
+        segmented in this process.
     hop_length, tail, short
         Segmenting, as in :func:`sklearn_samplecnn.segments.segment_starts`.
     static_batch : bool, default=False
@@ -315,8 +317,10 @@ def run_segments(
     order = np.arange(len(clips)) if order is None else np.asarray(order, dtype=np.int64)
     if len(order) == 0:
         return
-    # arrays need no decoding; a handful of files is not worth starting processes for
-    n_workers = 0 if clips.kind == "arrays" or len(order) < 4 else resolve_n_jobs(n_jobs)
+    # arrays need no decoding; a handful of files is not worth starting processes for; a
+    # daemonic process (a Dask worker, a multiprocessing.Pool worker) may not start any
+    n_workers = 0 if clips.kind == "arrays" or len(order) < 4 \
+        or multiprocessing.current_process().daemon else resolve_n_jobs(n_jobs)
     n_workers = min(n_workers, len(order))
     cuda = device.type == "cuda"
     dataset = SegmentBatches(clips, order, segment_length=segment_length, batch_size=batch_size,

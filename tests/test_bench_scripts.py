@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,9 @@ BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
     ("bench_extract.py", {"wav22_vs_ceiling", "wav44_vs_ceiling", "vs_naive_wav44",
                           "cached_speedup", "rss_growth"}),
     ("bench_train.py", {"estimator_vs_bare", "files_vs_bare", "tuned_vs_default"}),
+    pytest.param("bench_distributed.py", {"two_vs_one_workers", "one_worker_vs_in_process"},
+                 marks=pytest.mark.skipif(find_spec("distributed") is None,
+                                          reason="needs dask.distributed")),
 ])
 def test_smoke_run_writes_json(script, keys, tmp_path):
     out = tmp_path / "result.json"

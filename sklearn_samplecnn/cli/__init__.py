@@ -12,7 +12,8 @@ Sub-commands (``samplecnn <command> --help`` lists every option):
     per segment (``--per-segment``, ``--per-file DIR``: a taggram).
 ``extract``
     Clip-level (or per-segment) features from one or more saved models
-    (:class:`MultiScaleFeatureTransformer`) to ``.npy``, ``.csv`` or ``.parquet``.
+    (:class:`MultiScaleFeatureTransformer`) to ``.npy``, ``.csv`` or ``.parquet``,
+    or into a resumable feature store folder; ``--dask`` runs it on a Dask cluster.
 ``info``
     A saved model's config, as a summary or as JSON.
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -207,19 +209,77 @@ def _cmd_predict(args, argv: Sequence[str]) -> int:
     return EXIT_OK
 
 
+def _is_store(output: str) -> bool:
+    """``-o`` names a feature store (a folder) when it ends with a separator or is a folder."""
+    return output.endswith(("/", os.sep)) or os.path.isdir(output)
+
+
+@contextlib.contextmanager
+def _dask_client(address: str | None, workers: int | None, quiet: bool):
+    """A Dask client for ``--dask`` (``None`` without it), closed on the way out."""
+    if address is None:
+        if workers is not None:
+            raise CLIError("--dask-workers needs --dask local")
+        yield None
+        return
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError as exc:
+        raise CLIError(f"--dask needs dask.distributed ({exc}); pip install "
+                       '"sklearn-samplecnn[distributed]"') from None
+    cluster = None
+    if address == "local":
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
+            else os.cpu_count() or 1
+        cluster = LocalCluster(n_workers=workers or cores, threads_per_worker=1, processes=True,
+                               dashboard_address=":0")
+        client = Client(cluster)
+    else:
+        if workers is not None:
+            raise CLIError("--dask-workers applies to --dask local; a cluster's workers are "
+                           "started with the cluster")
+        try:
+            client = Client(address, timeout="30s")
+        except OSError as exc:
+            raise CLIError(f"--dask {address}: cannot reach the scheduler ({exc})",
+                           EXIT_FAILURE) from None
+    try:
+        if not quiet:
+            n_workers = len(client.scheduler_info(n_workers=-1)["workers"])
+            _say(f"Dask: {n_workers} workers at {client.scheduler.address}, dashboard "
+                 f"{client.dashboard_link}")
+        yield client
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
 def _cmd_extract(args, argv: Sequence[str]) -> int:
     per_segment = args.per_segment or args.per_file is not None
     out = fmt = None
+    store = args.output is not None and _is_store(args.output)
     if args.output is not None:
         out = Path(args.output)
         fmt = out.suffix.lower()
-        if fmt not in OUTPUT_FORMATS:
+        if not store and fmt not in OUTPUT_FORMATS:
             raise CLIError(f"--output {args.output!r}: the extension must be one of "
-                           f"{', '.join(OUTPUT_FORMATS)}")
+                           f"{', '.join(OUTPUT_FORMATS)}, or end the name with / for a "
+                           "feature store folder")
     if per_segment and len(args.model) > 1:
         raise CLIError("--per-segment/--per-file take one --model: models of different input "
                        "lengths cut different segments; run extract once per model")
-    if fmt == ".parquet":
+    if store and per_segment:
+        raise CLIError("--per-segment writes one row per segment; a feature store holds one "
+                       "row per clip: write .npy, .csv or .parquet")
+    if store:
+        try:
+            import pyarrow.parquet  # noqa: F401
+        except ImportError as exc:
+            raise CLIError(f"--output {args.output!r}: a feature store needs pyarrow ({exc}); "
+                           "install 'sklearn-samplecnn[distributed]' or write .npy or .csv "
+                           "instead") from None
+    if fmt == ".parquet" and not store:
         try:
             import pandas  # noqa: F401
             from pandas.io.parquet import get_engine
@@ -233,7 +293,16 @@ def _cmd_extract(args, argv: Sequence[str]) -> int:
         _existing_file(m, "--model")
     files = _audio_inputs(args.inputs, args.csv)
     _check_device(args.device)
+    with _dask_client(args.dask, args.dask_workers, args.quiet) as client:
+        return _extract(args, files, out, store, client)
+
+
+def _extract(args, files: list[str], out: Path | None, store: bool, client) -> int:
+    """``extract``'s work once its arguments are checked: fit, transform, write."""
     import numpy as np
+
+    per_segment = args.per_segment or args.per_file is not None
+    fmt = None if out is None else out.suffix.lower()
 
     from ..features import MultiScaleFeatureTransformer
 
@@ -241,7 +310,7 @@ def _cmd_extract(args, argv: Sequence[str]) -> int:
         extractors=list(args.model), layers=args.layers, pooling=args.pooling,
         cache_dir=args.cache_dir, batch_size=args.batch_size, device=args.device,
         n_jobs=args.jobs, on_error=args.on_error, threads=args.threads,
-        verbose=0 if args.quiet else 1)
+        verbose=0 if args.quiet else 1, dask_client=client, shard_size=args.shard_size)
     try:
         feats.fit(files)
     except ValueError as exc:
@@ -249,6 +318,15 @@ def _cmd_extract(args, argv: Sequence[str]) -> int:
             raise
         # a layer the model does not have, or the same layer twice
         raise CLIError(f"--layers {','.join(map(str, args.layers))}: {exc}") from None
+    if store:
+        from ..distributed import write_feature_store
+
+        with _cli_warnings():  # failed files (with their causes) as samplecnn warnings
+            done = write_feature_store(feats, files, out)
+        reused = f", {done.reused} kept from an earlier run" if done.reused else ""
+        _say(f"wrote {len(files)} x {feats.n_features_out_} features to the feature store "
+             f"{out} ({done.n_shards} shards: {done.computed} computed{reused})")
+        return EXIT_OK
     with _cli_warnings():  # failed files (with their causes), a cache that cannot be written
         if per_segment:
             (seg,) = feats.transform_segments(files)

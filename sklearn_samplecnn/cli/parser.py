@@ -302,16 +302,22 @@ def build_parser() -> argparse.ArgumentParser:
                     "the audio path of each row), .csv (path column, then one column per "
                     "feature) or .parquet (the same table; needs pandas and pyarrow). With "
                     "--per-segment, one row per segment (features pooled within the "
-                    "segment only), with start and end columns in seconds.",
+                    "segment only), with start and end columns in seconds. An output ending "
+                    "with / (or an existing folder) is a feature store: one Parquet file per "
+                    "shard of files, written as shards finish; the same command run again "
+                    "after a crash or kill skips the finished shards. --dask runs the shards "
+                    "on a Dask cluster.",
         epilog=_EPILOG)
     p.add_argument("-m", "--model", action="append", required=True, metavar="MODEL",
                    help="a .samplecnn file; repeat for several models (their features are "
                         "concatenated, each at its own sample rate)")
     _add_inputs(p)
     out = p.add_mutually_exclusive_group(required=True)
-    out.add_argument("-o", "--output", metavar="FILE",
-                     help="features file: .npy, .csv or .parquet; an existing file is "
-                          "replaced once the new one is complete")
+    out.add_argument("-o", "--output", metavar="FILE|DIR/",
+                     help="features file (.npy, .csv or .parquet; an existing file is "
+                          "replaced once the new one is complete), or a folder (a name "
+                          "ending with /, or an existing folder) for a resumable feature "
+                          "store (needs pyarrow)")
     _add_per_segment(p, out, "features")
     p.add_argument("--layers", type=_layers, default=(-3, -2, -1), metavar="L,L,...",
                    help="hidden layers: negative indexes from the top (-1 is the 1x1 conv) "
@@ -330,6 +336,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="files that fail to decode (header, body or resampling): stop "
                         "(exit 1, nothing written), or fill their row with NaN or zeros "
                         "(per-segment output: give them no rows) and list them on stderr "
+                        "(default: %(default)s)")
+    p.add_argument("--dask", metavar="ADDRESS|local",
+                   help="run on a Dask cluster: a scheduler address such as "
+                        "tcp://scheduler:8786, or 'local' for a LocalCluster on this machine "
+                        "(needs dask.distributed; see docs/cluster.md)")
+    p.add_argument("--dask-workers", type=_positive_int, metavar="N",
+                   help="--dask local: worker processes, one thread each (default: the "
+                        "usable CPU cores)")
+    p.add_argument("--shard-size", type=_positive_int, default=256, metavar="N",
+                   help="files per Dask task and per feature-store file "
                         "(default: %(default)s)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(command="extract")

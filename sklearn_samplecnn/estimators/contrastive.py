@@ -14,9 +14,9 @@ from __future__ import annotations
 import numbers
 
 import torch
-from sklearn.utils._param_validation import Interval
 from skorch.utils import to_tensor
 
+from .._compat import Interval
 from ..augment import resolve_augment
 from ..nn import NTXentLoss, ProjectionHead, SampleCNN
 from ._base import _SampleCNNNet

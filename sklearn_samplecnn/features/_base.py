@@ -5,25 +5,36 @@ A transformer describes its output as *passes* (one per pretrained model for
 statistics), each a run of output columns split into cached *blocks*, and a
 ``compute(clips, todo)`` that yields ``(clip index, row, error)``. This module
 looks every block up in the cache, computes the rest, applies ``on_error``,
-fills the cache and reports the failed files.
+fills the cache and reports the failed files. With a Dask client the same
+loop runs on the cluster's workers, one shard of clips per task
+(:mod:`sklearn_samplecnn.distributed`).
 """
 
 from __future__ import annotations
 
+import copy
+import numbers
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
 from .._clips import Clips, clips_from_X
-from .._compat import validate_parameter_constraints
+from .._compat import HasMethods, Interval, validate_parameter_constraints
+from ..distributed import client_address, resolve_client, transform_on_cluster
 from ..exceptions import list_failures
 from .cache import FeatureCache, clip_key
 
-__all__ = ["ClipFeatureTransformer", "FeaturePass"]
+__all__ = ["DASK_CONSTRAINTS", "ClipFeatureTransformer", "FeaturePass"]
+
+#: The parameters every clip-feature transformer has for running on a Dask cluster.
+DASK_CONSTRAINTS: dict = {
+    "dask_client": [None, str, HasMethods(["submit", "scatter"])],
+    "shard_size": [Interval(numbers.Integral, 1, None, closed="left")],
+}
 
 
 @dataclass
@@ -44,8 +55,9 @@ class ClipFeatureTransformer(TransformerMixin, BaseEstimator):
     """Base of the transformers that turn clips (paths or waveforms) into one row each.
 
     Subclasses set ``_parameter_constraints`` (with ``cache_dir``,
-    ``cache_key`` and ``on_error``), fit ``feature_names_out_`` and
-    ``n_features_out_``, and implement :meth:`_passes` and :meth:`_clips_sr`.
+    ``cache_key``, ``on_error``, ``res_type`` and :data:`DASK_CONSTRAINTS`),
+    fit ``feature_names_out_`` and ``n_features_out_``, and implement
+    :meth:`_passes` and :meth:`_clips_sr`.
     """
 
     def __sklearn_tags__(self):
@@ -81,8 +93,32 @@ class ClipFeatureTransformer(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "feature_names_out_")
         return self.feature_names_out_.copy()
 
+    def __sklearn_clone__(self):
+        """sklearn's clone, but a ``dask_client`` given as a ``Client`` is shared, not
+        deep-copied (a client holds sockets and an event loop)."""
+        client = getattr(self, "dask_client", None)
+        if client is None or isinstance(client, str):
+            return super().__sklearn_clone__()
+        bare = copy.copy(self)
+        bare.dask_client = None
+        new = clone(bare)
+        new.dask_client = client
+        return new
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        if isinstance(state, dict) and not isinstance(state.get("dask_client"), (str, type(None))):
+            # a Client cannot be pickled: the copy reconnects to the same scheduler
+            state = {**state, "dask_client": client_address(state["dask_client"])}
+        return state
+
     def transform(self, X) -> np.ndarray:
         """One float32 row per clip.
+
+        With a Dask client (``dask_client``) the clips are split into shards
+        of ``shard_size`` that the cluster's workers compute; the rows come
+        back in the order of ``X``, and failed files are handled by
+        ``on_error`` as in one process.
 
         Parameters
         ----------
@@ -96,6 +132,21 @@ class ClipFeatureTransformer(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self, "feature_names_out_")
         clips = self._as_clips(X, reset=False)
+        client = resolve_client(self.dask_client)
+        if client is None:
+            out, failed = self._rows(clips, self.on_error)
+        else:
+            out, failed = transform_on_cluster(self, clips, client)
+        self._report_failed(clips, failed)
+        return out
+
+    def _rows(self, clips: Clips, on_error: str) -> tuple[np.ndarray, dict[int, Exception]]:
+        """Every clip's row, in this process, and the clips that failed (index -> error).
+
+        Looks every block up in the cache, computes the rest and fills the
+        cache; a failed clip's blocks are zeros or NaN (``on_error``), or its
+        error is raised at once (``on_error="raise"``).
+        """
         n = len(clips)
         out = np.empty((n, self.n_features_out_), dtype=np.float32)
         cache = FeatureCache(self.cache_dir) if self.cache_dir is not None else None
@@ -106,7 +157,7 @@ class ClipFeatureTransformer(TransformerMixin, BaseEstimator):
                     keys[i] = clip_key(clips, i, self.cache_key)
                 except OSError:
                     keys[i] = None  # unreadable: decoding reports it
-        failed: dict[int, str] = {}
+        failed: dict[int, Exception] = {}
         col = 0
         for fp in self._passes():
             bounds = np.cumsum([0, *fp.widths])
@@ -122,18 +173,22 @@ class ClipFeatureTransformer(TransformerMixin, BaseEstimator):
                     block[i] = np.concatenate(pieces)
             for i, row, err in fp.compute(clips, todo):
                 if err is not None:
-                    if self.on_error == "raise":
+                    if on_error == "raise":
                         raise err
-                    failed[i] = str(err)
-                    block[i] = 0.0 if self.on_error == "zeros" else np.nan
+                    failed[i] = err
+                    block[i] = 0.0 if on_error == "zeros" else np.nan
                     continue
                 block[i] = row
                 if cache is not None and keys[i] is not None:
                     for t, a, b in zip(fp.tokens, bounds[:-1], bounds[1:]):
                         cache.put(t, keys[i], row[a:b])
+        return out, failed
+
+    def _report_failed(self, clips: Clips, failed: dict[int, Exception]) -> None:
+        """Record the failed files in ``failed_files_`` and warn with their list."""
+        n = len(clips)
         self.failed_files_ = [clips.name(i) for i in sorted(failed)]
         if failed:
+            listing = list_failures(failed[i] for i in sorted(failed))
             warnings.warn(f"{len(failed)} of {n} clips could not be decoded; their rows are "
-                          f"{self.on_error}:{list_failures(failed[i] for i in sorted(failed))}",
-                          stacklevel=2)
-        return out
+                          f"{self.on_error}:{listing}", stacklevel=3)

@@ -25,7 +25,7 @@ from ..audio import DEFAULT_RES_TYPE, DEFAULT_SR, RES_TYPES
 from ..exceptions import AudioLoadError
 from ..nn.spectral import CONTRAST_FMIN, STATS, ClipStatistics, max_contrast_bands
 from ..pipeline import resolve_n_jobs
-from ._base import ClipFeatureTransformer, FeaturePass
+from ._base import DASK_CONSTRAINTS, ClipFeatureTransformer, FeaturePass
 from .cache import CACHE_KEYS
 
 __all__ = ["MFCCStatsTransformer"]
@@ -97,6 +97,19 @@ class MFCCStatsTransformer(ClipFeatureTransformer):
         A file that fails to decode: raise an error naming it, or fill its
         row with zeros or NaN, warn with the list of failed files and record
         them in ``failed_files_``. The other rows are always kept.
+    dask_client : "auto", None, str or distributed.Client, default="auto"
+        Where ``transform`` runs. ``"auto"``: on the active Dask client (the
+        last ``distributed.Client`` created, or the one of a ``with Client():``
+        block) if there is one, else in this process; never from inside a
+        Dask task. ``None``: always in this process. An address
+        (``"tcp://scheduler:8786"``) or a ``Client``: on that cluster. The
+        clips are split into shards of ``shard_size``, one task each; every
+        worker process loads the fitted transformer (its models on the
+        worker's device) once and keeps it; rows come back in input order and
+        ``on_error`` applies as in one process. See docs/cluster.md.
+    shard_size : int, default=256
+        Clips per Dask task, and per file of a feature store
+        (:func:`sklearn_samplecnn.distributed.write_feature_store`).
     verbose : int, default=0
         A tqdm progress bar over clips when > 0.
 
@@ -157,13 +170,14 @@ class MFCCStatsTransformer(ClipFeatureTransformer):
         "res_type": [StrOptions(set(RES_TYPES))],
         "on_error": [StrOptions({"raise", "zeros", "nan"})],
         "verbose": ["verbose"],
+        **DASK_CONSTRAINTS,
     }
 
     def __init__(self, *, sr=DEFAULT_SR, kind="mfcc", n_mfcc=20, n_mels=128, n_fft=2048,
                  hop_length=512, fmin=0.0, fmax=None, top_db=80.0, deltas=1,
                  stats=("mean", "std"), spectral_contrast=False, device="cpu", n_jobs=None,
                  cache_dir=None, cache_key="stat", res_type=DEFAULT_RES_TYPE, on_error="raise",
-                 verbose=0):
+                 verbose=0, dask_client="auto", shard_size=256):
         self.sr = sr
         self.kind = kind
         self.n_mfcc = n_mfcc
@@ -183,6 +197,8 @@ class MFCCStatsTransformer(ClipFeatureTransformer):
         self.res_type = res_type
         self.on_error = on_error
         self.verbose = verbose
+        self.dask_client = dask_client
+        self.shard_size = shard_size
 
     def _clips_sr(self) -> int:
         return self.sr

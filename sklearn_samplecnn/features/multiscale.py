@@ -32,7 +32,7 @@ from ..nn.runtime import (
 )
 from ..pipeline import run_segments
 from ..segments import SHORTS, TAILS
-from ._base import ClipFeatureTransformer, FeaturePass
+from ._base import DASK_CONSTRAINTS, ClipFeatureTransformer, FeaturePass
 from .cache import CACHE_KEYS
 from .extractors import Extractor, resolve_extractor
 
@@ -114,7 +114,10 @@ class MultiScaleFeatureTransformer(ClipFeatureTransformer):
         Worker processes decoding, resampling and segmenting files while the
         model runs, as joblib counts them: ``None`` is 1 (unless a
         ``joblib.parallel_config`` says otherwise), ``-1`` all cores, ``0``
-        decodes in this process. Waveform arrays need no workers.
+        decodes in this process. Waveform arrays need no workers, and a
+        daemonic process (a Dask worker by default, a ``multiprocessing.Pool``
+        worker) cannot start any: there the clips are decoded in the process
+        itself.
     cache_dir : str, path or None, default=None
         Store features per (clip, extractor weights hash, layer, pooling,
         rate, segment settings, resampling filter, device type, precision);
@@ -144,6 +147,19 @@ class MultiScaleFeatureTransformer(ClipFeatureTransformer):
     fit_extractors : bool, default=False
         Train extractors given as unfitted estimators on the data passed to
         ``fit`` (a clone is trained; the pretrained path is the main use).
+    dask_client : "auto", None, str or distributed.Client, default="auto"
+        Where ``transform`` runs. ``"auto"``: on the active Dask client (the
+        last ``distributed.Client`` created, or the one of a ``with Client():``
+        block) if there is one, else in this process; never from inside a
+        Dask task. ``None``: always in this process. An address
+        (``"tcp://scheduler:8786"``) or a ``Client``: on that cluster. The
+        clips are split into shards of ``shard_size``, one task each; every
+        worker process loads the fitted transformer (its models on the
+        worker's device) once and keeps it; rows come back in input order and
+        ``on_error`` applies as in one process. See docs/cluster.md.
+    shard_size : int, default=256
+        Clips per Dask task, and per file of a feature store
+        (:func:`sklearn_samplecnn.distributed.write_feature_store`).
     verbose : int, default=0
         A tqdm progress bar over clips when > 0.
 
@@ -194,13 +210,14 @@ class MultiScaleFeatureTransformer(ClipFeatureTransformer):
         "on_error": [StrOptions({"raise", "zeros", "nan"})],
         "fit_extractors": ["boolean"],
         "verbose": ["verbose"],
+        **DASK_CONSTRAINTS,
     }
 
     def __init__(self, extractors=(), *, layers=(-3, -2, -1), pooling=("max", "mean"),
                  hop_length=None, tail="drop", short="pad", batch_size="auto", device="cpu",
                  precision="auto", n_jobs=None, cache_dir=None, cache_key="stat",
                  res_type=DEFAULT_RES_TYPE, on_error="raise", fit_extractors=False,
-                 threads=None, compile=False, verbose=0):
+                 threads=None, compile=False, verbose=0, dask_client="auto", shard_size=256):
         self.extractors = extractors
         self.layers = layers
         self.pooling = pooling
@@ -219,6 +236,8 @@ class MultiScaleFeatureTransformer(ClipFeatureTransformer):
         self.threads = threads
         self.compile = compile
         self.verbose = verbose
+        self.dask_client = dask_client
+        self.shard_size = shard_size
 
     def _clips_sr(self) -> int:
         return 1  # files are read at each extractor's rate, in its pass
