@@ -104,7 +104,7 @@ def prepare(model: str, paths: list[str], shard: int, client):
                                          shard_size=shard).fit(paths[:1])
     load = 0.0
     if client is not None:
-        from sklearn_samplecnn.distributed import _payload, _worker_transformer
+        from sklearn_samplecnn.distributed.cluster import _payload, _worker_transformer
 
         token, data = _payload(feats)
         t0 = time.perf_counter()

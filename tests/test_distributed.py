@@ -25,7 +25,7 @@ from sklearn_samplecnn import (
     save_pretrained,
     write_feature_store,
 )
-from sklearn_samplecnn import distributed as dist
+from sklearn_samplecnn.distributed import cluster as dist
 from sklearn_samplecnn._fileio import file_key
 from sklearn_samplecnn.audio import write_audio
 from sklearn_samplecnn.nn import SampleCNN
@@ -197,7 +197,8 @@ def test_store_on_the_cluster_equals_transform(client, data, tmp_path):
 
 _KILLED_RUN = """
 import json, os, sys
-from sklearn_samplecnn import MultiScaleFeatureTransformer, distributed, write_feature_store
+from sklearn_samplecnn import MultiScaleFeatureTransformer, write_feature_store
+from sklearn_samplecnn.distributed import store as distributed
 
 model, store, listing = sys.argv[1:4]
 kill_after = int(os.environ.get("TEST_KILL_AFTER_SHARDS", "0"))
