@@ -61,7 +61,7 @@ def _check_paths(paths) -> list[str]:
 
 
 def _manifest(transformer, paths: list[str], key: str) -> dict:
-    from . import __version__
+    from .. import __version__
 
     tokens = [list(fp.tokens) for fp in transformer._passes()]
     names = [str(n) for n in transformer.get_feature_names_out()]
