@@ -96,7 +96,9 @@ class TrainingLoop:
             augment = resolve_augment(self.augment)
             if augment is not None and self.module_.training:
                 x = augment(x, self.sr)
-        return super().infer(x, **fit_params)
+        # not skorch's infer: it would move x to ``device`` again, which is not
+        # where the module is when an accelerator places it
+        return self.module_(x, **fit_params)
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         """The weighted mean of the per-segment losses.
@@ -108,7 +110,7 @@ class TrainingLoop:
         """
         y_true = y_true.to(y_pred.device, non_blocking=True) \
             if isinstance(y_true, torch.Tensor) else y_true
-        loss = super().get_loss(y_pred, y_true, X=X, training=training)
+        loss = self.criterion_(y_pred, y_true)  # skorch's get_loss moves y_true to ``device``
         if loss.dim() == 0:
             return loss
         loss = loss.float()
