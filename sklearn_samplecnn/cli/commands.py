@@ -173,7 +173,8 @@ def _cmd_extract(args, argv: Sequence[str]) -> int:
         if isinstance(exc, SampleCNNError):  # PretrainedFileError: an invalid model file
             raise
         # a layer the model does not have, or the same layer twice
-        raise CLIError(f"--layers {','.join(map(str, args.layers))}: {exc}") from None
+        layers = args.layers if isinstance(args.layers, str) else ",".join(map(str, args.layers))
+        raise CLIError(f"--layers {layers}: {exc}") from None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # failed files are listed below instead
         X = feats.transform(files)
