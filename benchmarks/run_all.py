@@ -1,6 +1,6 @@
 """Run every benchmark's quick (or smoke/full) version, one after the other.
 
-    python benchmarks/run_all.py --quick      # what `make bench` runs (a few minutes)
+    python benchmarks/run_all.py --quick      # what `make bench` runs (about 10 minutes)
     python benchmarks/run_all.py --full       # the full sizes (an hour or more on 2 cores)
 
 Each script prints its table and writes ``bench_results/<name>.json``.
@@ -17,7 +17,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 SCRIPTS = ["bench_forward.py", "bench_io.py", "bench_extract.py", "bench_train.py",
-           "bench_make_music.py", "bench_distributed.py"]
+           "bench_make_music.py", "bench_distributed.py",
+           "bench_transfer.py"]
 
 
 def main(argv=None) -> int:

@@ -41,6 +41,7 @@ _LAZY = {
     "MultiScaleFeatureTransformer": "features",
     "MFCCStatsTransformer": "features",
     "FeatureCache": "features",
+    "BlockScaler": "features",
     "PretrainedModel": "pretrained",
     "load_pretrained": "pretrained",
     "save_pretrained": "pretrained",

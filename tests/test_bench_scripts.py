@@ -32,6 +32,29 @@ def test_smoke_run_writes_json(script, keys, tmp_path):
     assert result["machine"]["cpu_model"] and result["rows"]
 
 
+def test_transfer_smoke_run_writes_the_table(tmp_path):
+    out = tmp_path / "result.json"
+    proc = subprocess.run([sys.executable, str(BENCH / "bench_transfer.py"), "--smoke",
+                           "--out", str(out)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(out.read_text())
+    names = [r["pipeline"] for r in result["rows"]]
+    assert names[:2] == ["MFCC statistics, SVM (RBF, C=10)",
+                         "MFCC statistics, logistic regression"]
+    assert names[2].startswith("SampleCNN, random weights") and len(names) == 11
+    assert sum(n.startswith("union MFCC + best SampleCNN") for n in names) == 3
+    for r in result["rows"]:  # the same 2 folds for every row
+        assert len(r["folds"]) == 2 and 0.0 <= r["mean"] <= 1.0
+        assert r["mean"] == pytest.approx(sum(r["folds"]) / 2)
+    assert set(result["gains"]) == {"ssl_minus_random", "supervised_minus_random",
+                                    "small_data_minus_paper_recipe", "best_cnn_minus_mfcc",
+                                    "union_minus_best_single"}
+    # 3 kinds x 3 poolings x (7 hidden layers of the smoke model, top 3, all)
+    assert len(result["layer_rows"]) == 3 * 3 * 9
+    assert {r["pooling"] for r in result["layer_rows"]} == {"paper", "mean+std", "max+std"}
+    assert result["machine"]["cpu_model"] and result["seconds"]["total"] > 0
+
+
 def test_run_all_lists_every_benchmark():
     proc = subprocess.run([sys.executable, str(BENCH / "run_all.py"), "--help"],
                           capture_output=True, text=True, timeout=60)

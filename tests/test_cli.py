@@ -273,6 +273,19 @@ def test_pooling_choices_match_the_library():
     assert set(cli.POOLING_CHOICES) == set(POOLINGS)
 
 
+def test_extract_defaults_are_the_transformer_defaults():
+    from sklearn_samplecnn.cli.parser import build_parser
+    from sklearn_samplecnn.features import MultiScaleFeatureTransformer
+
+    args = build_parser().parse_args(["extract", "-m", "m.samplecnn", "x.wav", "-o", "f.npy"])
+    defaults = MultiScaleFeatureTransformer().get_params()
+    assert (args.layers, args.pooling) == (defaults["layers"], defaults["pooling"]) == \
+        ("all", "max+std")
+    paper = build_parser().parse_args(["extract", "-m", "m", "x", "-o", "f.npy",
+                                       "--layers=-3,-2,-1", "--pooling", "paper"])
+    assert (paper.layers, paper.pooling) == ((-3, -2, -1), "paper")
+
+
 def test_tunables_defined_once():
     """The tunables string lives in _runtime only (the Makefile has the shell copy)."""
     root = Path(__file__).resolve().parents[1]

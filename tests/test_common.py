@@ -12,6 +12,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from sklearn.utils.validation import has_fit_parameter
 
 from sklearn_samplecnn import (
+    BlockScaler,
     ContrastiveSampleCNN,
     MFCCStatsTransformer,
     MultiScaleFeatureTransformer,
@@ -56,11 +57,12 @@ def _estimators():
             ContrastiveSampleCNN(batch_size=8, **common),
             MultiScaleFeatureTransformer(extractors=[extractor], layers=(-2, -1)),
             MFCCStatsTransformer(sr=8000, n_mfcc=5, n_mels=10, n_fft=64, hop_length=32,
-                                 spectral_contrast=True)]
+                                 spectral_contrast=True),
+            BlockScaler()]
 
 
 def _expected(est):
-    transformers = (MultiScaleFeatureTransformer, MFCCStatsTransformer)
+    transformers = (MultiScaleFeatureTransformer, MFCCStatsTransformer, BlockScaler)
     return {} if isinstance(est, transformers) else EXPECTED_FAILED_CHECKS
 
 

@@ -134,7 +134,8 @@ def test_seeded_fits_repeat_and_validation_loss():
 def test_encoder_is_a_pretrained_extractor(tmp_path):
     X = _tone_clips(16)
     est = ContrastiveSampleCNN(**FAST).fit(X, np.arange(16))  # y is ignored
-    direct = MultiScaleFeatureTransformer(extractors=[est], layers=(-2, -1)).fit_transform(X)
+    direct = MultiScaleFeatureTransformer(extractors=[est], layers=(-2, -1),
+                                          pooling="paper").fit_transform(X)
     path = save_pretrained(est, tmp_path / "ssl.samplecnn")
     model = load_pretrained(path)
     assert model.config["task"] == "contrastive" and model.labels == []
@@ -142,8 +143,8 @@ def test_encoder_is_a_pretrained_extractor(tmp_path):
     assert model.config["estimator"] == {"sr": SR, "short": "pad", "res_type": "soxr_hq"}
     for p, q in zip(model.module.parameters(), est.module_.parameters()):
         torch.testing.assert_close(p, q.detach())
-    from_file = MultiScaleFeatureTransformer(extractors=[str(path)],
-                                             layers=(-2, -1)).fit_transform(X)
+    from_file = MultiScaleFeatureTransformer(extractors=[str(path)], layers=(-2, -1),
+                                             pooling="paper").fit_transform(X)
     assert direct.shape == (16, 2 * 8) and np.isfinite(direct).all()
     np.testing.assert_allclose(from_file, direct, rtol=1e-5, atol=1e-6)
     assert direct.std(axis=0).max() > 0  # clips get different features

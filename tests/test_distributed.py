@@ -25,9 +25,9 @@ from sklearn_samplecnn import (
     save_pretrained,
     write_feature_store,
 )
-from sklearn_samplecnn.distributed import cluster as dist
 from sklearn_samplecnn._fileio import file_key
 from sklearn_samplecnn.audio import write_audio
+from sklearn_samplecnn.distributed import cluster as dist
 from sklearn_samplecnn.nn import SampleCNN
 
 pytest.importorskip("distributed")

@@ -19,8 +19,8 @@ from sklearn_samplecnn.datasets import GENRES, make_music
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_example(script: str, *args, cwd: Path, timeout: float = 60) -> str:
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+def run_example(script: str, *args, cwd: Path, timeout: float = 60, env=None) -> str:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
     proc = subprocess.run([sys.executable, str(ROOT / "examples" / script), *map(str, args)],
                           cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
@@ -92,8 +92,57 @@ def test_transfer_learning_quick_with_the_mlp_head(tmp_path):
 
 def test_main_demo_quick(tmp_path):
     out = run_example("demo.py", "--quick", "--out", tmp_path / "o", cwd=tmp_path, timeout=150)
-    assert "best per layer choice" in out and "(chance 0.100)" in out
-    best = number(r"best: .* accuracy (\d\.\d+)", out)
-    assert 0.0 <= best <= 1.0
+    rows = dict(re.findall(r"^(MFCC statistics, SVM \(C=10\)|MFCC statistics, logistic "
+                           r"regression|SampleCNN features, logistic regression|union, "
+                           r"BlockScaler per block, logistic regression \(C=100\)) +"
+                           r"(\d\.\d+) +\d\.\d+$", out, re.M))
+    assert len(rows) == 4 and all(0.0 <= float(v) <= 1.0 for v in rows.values())
+    best = re.search(r"^best: (.*) accuracy (\d\.\d+) \(chance 0\.100\)$", out, re.M)
+    assert best and float(best.group(2)) == max(map(float, rows.values()))
+    assert re.search(r"^(winner: |no winner: )", out, re.M)
+    assert "the same folds for every pipeline" in out
     assert (tmp_path / "o" / "confusion_matrix.png").stat().st_size > 1000
-    assert len(list((tmp_path / "o").glob("source_*.samplecnn"))) == 2
+    assert [p.name for p in (tmp_path / "o").glob("*.samplecnn")] == ["source_3-7.samplecnn"]
+
+
+@pytest.fixture
+def broken_gtzan(tmp_path):
+    """A GTZAN-layout copy of 20 short generated clips, one of them truncated."""
+    import torch
+
+    from sklearn_samplecnn import save_pretrained
+    from sklearn_samplecnn.nn import SampleCNN
+
+    genres = tmp_path / "gtzan" / "genres"
+    data = make_music(genres, n_clips=20, duration=2.0, sr=8000, random_state=0)
+    broken = Path(data.filenames[3])
+    broken.write_bytes(broken.read_bytes()[:2000])  # the header promises more samples
+    torch.manual_seed(0)
+    model = tmp_path / "tiny.samplecnn"
+    save_pretrained(SampleCNN("3-3-3-3", channels=[4] * 5, n_outputs=2), model,
+                    metadata={"sample_rate": 8000})
+    return tmp_path / "gtzan", model, broken
+
+
+@pytest.mark.parametrize("on_error", ["raise", "zeros", "nan"])
+def test_main_demo_with_a_broken_gtzan_file(broken_gtzan, on_error, tmp_path):
+    gtzan, model, broken = broken_gtzan
+    args = ["--gtzan", gtzan, "--pretrained", model, "--folds", "2", "--on-error", on_error,
+            "--out", tmp_path / "o"]
+    fast = {"SAMPLECNN_NO_REEXEC": "1"}  # no malloc-tunables restart: imports once
+    if on_error == "raise":
+        env = {**os.environ, "OMP_NUM_THREADS": "1", **fast}
+        proc = subprocess.run([sys.executable, str(ROOT / "examples" / "demo.py"),
+                               *map(str, args)], cwd=tmp_path, env=env, capture_output=True,
+                              text=True, timeout=60)
+        assert proc.returncode == 1
+        assert "Traceback" not in proc.stderr
+        assert broken.name in proc.stderr and "--on-error zeros" in proc.stderr
+        return
+    out = run_example("demo.py", *args, cwd=tmp_path, timeout=120, env=fast)
+    what = "left out of the evaluation" if on_error == "nan" else "kept with feature rows"
+    assert f"1 of 20 clips could not be decoded ({what}" in out
+    assert str(broken) in out
+    n = 19 if on_error == "nan" else 20
+    assert f"2-fold stratified CV on {n} clips" in out
+    assert re.search(r"^best: .* accuracy \d\.\d+ \(chance 0\.100\)$", out, re.M)

@@ -83,6 +83,43 @@ def test_pooling_matches_hand_computation(tiny_model, pooling):
     assert names[0] == f"3-2__layer-3__{seg_pool}-{clip_pool.split('+')[0]}__ch000"
 
 
+def test_defaults_are_all_layers_max_then_mean_and_std(tiny_model):
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(2, 27 * 3)).astype(np.float32)
+    feats = MultiScaleFeatureTransformer(extractors=[(tiny_model, 8000)])
+    assert feats.get_params()["layers"] == "all" and feats.get_params()["pooling"] == "max+std"
+    out = feats.fit_transform(X)
+    names = list(tiny_model.hidden_layers)
+    assert names == ["strided", "module1", "module2", "conv1x1"]
+    for i in range(2):
+        expected = _hand_features(tiny_model, X[i], names, "max", "mean+std")
+        np.testing.assert_allclose(out[i], expected, rtol=1e-4, atol=1e-5)
+    explicit = MultiScaleFeatureTransformer(extractors=[(tiny_model, 8000)],
+                                            layers=(-4, -3, -2, -1), pooling=("max", "mean+std"))
+    np.testing.assert_array_equal(explicit.fit_transform(X), out)
+    got = feats.get_feature_names_out()
+    assert out.shape[1] == len(got) == 2 * (3 + 4 + 5 + 6)
+    assert got[0] == "3-2__strided__max-mean__ch000"
+    assert got[3] == "3-2__strided__max-std__ch000"  # the layer's means, then its stds
+    assert got[-1] == "3-2__conv1x1__max-std__ch005"
+    # the paper's features stay one argument away
+    paper = MultiScaleFeatureTransformer(extractors=[(tiny_model, 8000)], layers=(-3, -2, -1),
+                                         pooling="paper").fit(X)
+    assert paper.n_features_out_ == 4 + 5 + 6
+
+
+def test_layers_all_with_extractors_of_different_depths(tiny_model):
+    torch.manual_seed(1)
+    deeper = SampleCNN("3-3-3-3", channels=[2, 2, 2, 2, 3], n_outputs=2).eval()
+    X = np.random.default_rng(2).normal(size=(2, 81 * 2)).astype(np.float32)
+    feats = MultiScaleFeatureTransformer(extractors=[(tiny_model, 8000), (deeper, 8000)],
+                                         pooling="paper").fit(X)
+    assert feats.n_features_out_ == (3 + 4 + 5 + 6) + (2 + 2 + 2 + 2 + 3)
+    layers = [n.split("__")[1] for n in feats.get_feature_names_out()]
+    assert layers[-3:] == ["conv1x1"] * 3 and "module3" in layers
+    assert feats.fit_transform(X).shape == (2, 29)
+
+
 def test_pipeline_grid_search_on_files(fitted_clf, tone_files, tmp_path):
     paths, labels = tone_files
     feats = MultiScaleFeatureTransformer(extractors=[FrozenEstimator(fitted_clf)],
@@ -97,7 +134,7 @@ def test_pipeline_grid_search_on_files(fitted_clf, tone_files, tmp_path):
 def test_two_extractors_at_different_rates(tiny_model, fitted_clf, tone_files):
     paths, _ = tone_files
     feats = MultiScaleFeatureTransformer(extractors=[fitted_clf, (tiny_model, 4000)],
-                                         layers=(-1,))
+                                         layers=(-1,), pooling="paper")
     out = feats.fit_transform(paths)
     assert out.shape == (12, 4 + 6)
     names = feats.get_feature_names_out()
@@ -123,7 +160,7 @@ def test_cache_reuse_invalidation_and_corruption(tiny_model, tone_files, tmp_pat
     feats.fit(paths)
     calls = _count_forwards(feats)
     first = feats.transform(paths)
-    assert calls and len(list(cache.rglob("*.feat"))) == 4 * 3  # clips x layers
+    assert calls and len(list(cache.rglob("*.feat"))) == 4 * 4  # clips x layers (all 4)
     calls.clear()
     np.testing.assert_array_equal(feats.transform(paths), first)
     assert calls == []  # all from the cache: no model forward
@@ -134,7 +171,7 @@ def test_cache_reuse_invalidation_and_corruption(tiny_model, tone_files, tmp_pat
     assert len(calls) >= 1
     np.testing.assert_array_equal(second[[0, 2, 3]], first[[0, 2, 3]])
     assert not np.allclose(second[1], first[1])
-    assert len(list(cache.rglob("*.feat"))) == 5 * 3
+    assert len(list(cache.rglob("*.feat"))) == 5 * 4
     # corrupt the entries (one of them is the edited file's stale one): detected,
     # recomputed, same values
     for entry in cache.rglob("*.feat"):
@@ -147,12 +184,12 @@ def test_cache_reuse_invalidation_and_corruption(tiny_model, tone_files, tmp_pat
                                                                 n_outputs=2).eval(), 8000)],
                                          cache_dir=cache).fit(paths)
     other.transform(paths)
-    assert len(list(cache.rglob("*.feat"))) == 9 * 3
+    assert len(list(cache.rglob("*.feat"))) == 9 * 4
     # a subset of the layers is served from the same entries
     calls.clear()
     feats.set_params(layers=(-1,)).fit(paths)
     _count_forwards(feats, calls)
-    np.testing.assert_array_equal(feats.transform(paths), second[:, -6:])
+    np.testing.assert_array_equal(feats.transform(paths), second[:, -12:])  # 6 means, 6 stds
     assert calls == []
 
 
@@ -198,7 +235,8 @@ def test_unfitted_estimator_extractor_is_explained(tone_files):
     with pytest.raises(ValueError, match="FrozenEstimator"):
         feats.fit(paths)
     feats.set_params(fit_extractors=True)
-    assert feats.fit(paths, np.eye(2)[(labels == "low").astype(int)]).n_features_out_ == 12
+    # all 5 hidden layers of 4 channels, mean and std of each
+    assert feats.fit(paths, np.eye(2)[(labels == "low").astype(int)]).n_features_out_ == 40
 
 
 def test_pretrained_round_trip(fitted_clf, tone_files, tmp_path):
@@ -277,7 +315,8 @@ def test_parameter_errors(tiny_model):
 def test_ragged_waveforms_are_accepted(tiny_model):
     rng = np.random.default_rng(0)
     clips = [rng.normal(size=n).astype(np.float32) for n in (27 * 3, 27 * 5 + 4, 20)]
-    feats = MultiScaleFeatureTransformer(extractors=[(tiny_model, 8000)], layers=(-1,))
+    feats = MultiScaleFeatureTransformer(extractors=[(tiny_model, 8000)], layers=(-1,),
+                                         pooling="paper")
     out = feats.fit_transform(clips)
     assert out.shape == (3, 6)
     np.testing.assert_allclose(out[0], _hand_features(tiny_model, clips[0], (-1,), "max", "mean"),

@@ -317,7 +317,8 @@ def _extract(args, files: list[str], out: Path | None, store: bool, client) -> i
         if isinstance(exc, SampleCNNError):  # PretrainedFileError: an invalid model file
             raise
         # a layer the model does not have, or the same layer twice
-        raise CLIError(f"--layers {','.join(map(str, args.layers))}: {exc}") from None
+        layers = args.layers if isinstance(args.layers, str) else ",".join(map(str, args.layers))
+        raise CLIError(f"--layers {layers}: {exc}") from None
     if store:
         from ..distributed import write_feature_store
 

@@ -20,7 +20,7 @@ EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 EXIT_INTERRUPTED = 130
 #: ``--pooling`` choices: the keys of :data:`sklearn_samplecnn.features.POOLINGS`
 #: (a test keeps them equal; listed here so ``--help`` does not import torch).
-POOLING_CHOICES = ("paper", "mean", "max", "mean+std")
+POOLING_CHOICES = ("paper", "mean", "max", "mean+std", "max+std")
 OUTPUT_FORMATS = (".npy", ".csv", ".parquet")
 
 
@@ -75,10 +75,13 @@ def _int_list(text: str) -> list[int]:
     return values
 
 
-def _layers(text: str) -> tuple:
+def _layers(text: str) -> tuple | str:
+    if text.strip() == "all":
+        return "all"
     items = [v.strip() for v in text.split(",") if v.strip()]
     if not items:
-        raise argparse.ArgumentTypeError(f"expected layers such as -3,-2,-1, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected 'all' or layers such as -3,-2,-1, "
+                                         f"got {text!r}")
     out: list = []
     for item in items:
         try:
@@ -292,12 +295,14 @@ def build_parser() -> argparse.ArgumentParser:
                           "ending with /, or an existing folder) for a resumable feature "
                           "store (needs pyarrow)")
     _add_per_segment(p, out, "features")
-    p.add_argument("--layers", type=_layers, default=(-3, -2, -1), metavar="L,L,...",
-                   help="hidden layers: negative indexes from the top (-1 is the 1x1 conv) "
-                        "or names such as module8 (default: -3,-2,-1)")
-    p.add_argument("--pooling", choices=POOLING_CHOICES, default="paper",
-                   help="paper: max over time, mean over segments; mean; max; mean+std: "
-                        "mean over time, mean and std over segments (default: %(default)s)")
+    p.add_argument("--layers", type=_layers, default="all", metavar="all|L,L,...",
+                   help="hidden layers: all of them, or negative indexes from the top (-1 is "
+                        "the 1x1 conv) or names such as module8; the paper used -3,-2,-1 "
+                        "(default: all)")
+    p.add_argument("--pooling", choices=POOLING_CHOICES, default="max+std",
+                   help="max+std: max over time, mean and std over segments; paper: max over "
+                        "time, mean over segments; mean; max; mean+std: mean over time, mean "
+                        "and std over segments (default: %(default)s)")
     p.add_argument("--cache-dir", type=_folder, metavar="DIR",
                    help="store features per clip content and model; later runs reuse them")
     p.add_argument("--batch-size", type=_batch_size, default="auto", metavar="N|auto",

@@ -3,11 +3,14 @@
 :class:`MultiScaleFeatureTransformer` (section 4 of the paper) runs pretrained
 models over whole clips; :class:`MFCCStatsTransformer` gives the classic
 baseline (MFCC or log-mel statistics, deltas, spectral contrast);
+:class:`BlockScaler` balances the two in a ``FeatureUnion``;
 :class:`FeatureCache` keeps their results on disk.
 """
 
 from .cache import FeatureCache
 from .classic import MFCCStatsTransformer
 from .multiscale import POOLINGS, MultiScaleFeatureTransformer
+from .union import BlockScaler
 
-__all__ = ["POOLINGS", "FeatureCache", "MFCCStatsTransformer", "MultiScaleFeatureTransformer"]
+__all__ = ["POOLINGS", "BlockScaler", "FeatureCache", "MFCCStatsTransformer",
+           "MultiScaleFeatureTransformer"]

@@ -44,6 +44,7 @@ POOLINGS = {
     "mean": ("mean", "mean"),
     "max": ("max", "max"),
     "mean+std": ("mean", "mean+std"),
+    "max+std": ("max", "mean+std"),
 }
 _SEGMENT_POOLS = ("max", "mean")
 _CLIP_POOLS = ("mean", "max", "mean+std")
@@ -82,18 +83,24 @@ class MultiScaleFeatureTransformer(ClipFeatureTransformer):
         when the transformer sits in a GridSearchCV, which clones, and so
         unfits, estimators among parameters), or a ``(torch module, sample
         rate)`` pair. Models of different input lengths and rates may be mixed.
-    layers : tuple of int or str, default=(-3, -2, -1)
-        Hidden layers: negative indexes count from the top (-1 is the 1x1 conv
-        of a SampleCNN, -2 and -3 the last two modules); names such as
-        ``"module8"`` are accepted.
-    pooling : str or (str, str), default=("max", "mean")
+    layers : "all" or tuple of int or str, default="all"
+        Hidden layers: ``"all"`` takes every hidden layer of each extractor,
+        bottom to top; or a tuple of negative indexes counting from the top
+        (-1 is the 1x1 conv of a SampleCNN, -2 and -3 the last two modules)
+        and names such as ``"module8"``. The paper's setting is
+        ``(-3, -2, -1)``; all layers transferred better from small pretrained
+        models (docs/transfer.md).
+    pooling : str or (str, str), default="max+std"
         ``(segment pool, clip pool)``. The segment pool reduces each
         activation over time within one segment: ``"max"`` or ``"mean"``.
         The clip pool reduces over the clip's segments: ``"mean"``, ``"max"``
         or ``"mean+std"`` (mean and standard deviation, two features per
-        channel). Shortcuts: ``"paper"`` = ``("max", "mean")`` (section 4),
+        channel). Shortcuts: ``"max+std"`` = ``("max", "mean+std")`` (the
+        default: max over time, then mean and standard deviation over
+        segments), ``"paper"`` = ``("max", "mean")`` (section 4),
         ``"mean"`` = ``("mean", "mean")``, ``"max"`` = ``("max", "max")``,
-        ``"mean+std"`` = ``("mean", "mean+std")``.
+        ``"mean+std"`` = ``("mean", "mean+std")``. The paper's features are
+        ``layers=(-3, -2, -1), pooling="paper"``.
     hop_length : int or None, default=None
         Samples between segment starts; ``None``: non-overlapping.
     tail : {"drop", "pad", "repeat"}, default="drop"
@@ -169,8 +176,9 @@ class MultiScaleFeatureTransformer(ClipFeatureTransformer):
         The resolved extractors (models in eval mode).
     n_features_out_ : int
     feature_names_out_ : ndarray of str
-        ``"<model>__<layer>__<segment pool>-<clip pool>__ch<k>"``, e.g.
-        ``"3-9__layer-1__max-mean__ch017"``.
+        ``"<model>__<layer>__<segment pool>-<clip statistic>__ch<k>"``, e.g.
+        ``"3-9__conv1x1__max-std__ch017"`` (``layers="all"``: layer names) or
+        ``"3-9__layer-1__max-mean__ch017"`` (``layers=(-1,)``: as given).
     failed_files_ : list of str
         Files the last ``transform`` could not decode (``on_error`` not "raise").
     n_features_in_ : int
@@ -183,17 +191,23 @@ class MultiScaleFeatureTransformer(ClipFeatureTransformer):
     >>> from sklearn_samplecnn.nn import SampleCNN
     >>> torch.manual_seed(0) and None
     >>> model = SampleCNN("3-3-3", channels=[4, 4, 4, 8], n_outputs=2).eval()
-    >>> feats = MultiScaleFeatureTransformer(extractors=[(model, 8000)], layers=(-2, -1))
     >>> X = np.random.default_rng(0).normal(size=(3, 100)).astype(np.float32)
-    >>> feats.fit_transform(X).shape
+    >>> feats = MultiScaleFeatureTransformer(extractors=[(model, 8000)])
+    >>> feats.fit_transform(X).shape  # 4 hidden layers, 4+4+4+8 channels, mean and std
+    (3, 40)
+    >>> feats.get_feature_names_out()[[0, -1]].tolist()
+    ['3-2__strided__max-mean__ch000', '3-2__conv1x1__max-std__ch007']
+    >>> paper = MultiScaleFeatureTransformer(extractors=[(model, 8000)], layers=(-2, -1),
+    ...                                      pooling="paper")
+    >>> paper.fit_transform(X).shape
     (3, 12)
-    >>> feats.get_feature_names_out()[-1]
+    >>> paper.get_feature_names_out()[-1]
     '3-2__layer-1__max-mean__ch007'
     """
 
     _parameter_constraints: dict = {
         "extractors": [list, tuple],
-        "layers": [tuple, list],
+        "layers": [tuple, list, StrOptions({"all"})],
         "pooling": [StrOptions(set(POOLINGS)), tuple, list],
         "hop_length": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "tail": [StrOptions(set(TAILS))],
@@ -213,7 +227,7 @@ class MultiScaleFeatureTransformer(ClipFeatureTransformer):
         **DASK_CONSTRAINTS,
     }
 
-    def __init__(self, extractors=(), *, layers=(-3, -2, -1), pooling=("max", "mean"),
+    def __init__(self, extractors=(), *, layers="all", pooling="max+std",
                  hop_length=None, tail="drop", short="pad", batch_size="auto", device="cpu",
                  precision="auto", n_jobs=None, cache_dir=None, cache_key="stat",
                  res_type=DEFAULT_RES_TYPE, on_error="raise", fit_extractors=False,
@@ -261,8 +275,8 @@ class MultiScaleFeatureTransformer(ClipFeatureTransformer):
         """
         if len(self.extractors) == 0:
             raise ValueError("extractors is empty; give at least one pretrained model.")
-        if len(self.layers) == 0:
-            raise ValueError("layers is empty; give at least one hidden layer.")
+        if not isinstance(self.layers, str) and len(self.layers) == 0:
+            raise ValueError("layers is empty; give at least one hidden layer, or 'all'.")
         self._pools = _resolve_pooling(self.pooling)
         precision = resolve_precision(self.precision, self.device)
         clips = self._as_clips(X, reset=True)
@@ -271,15 +285,20 @@ class MultiScaleFeatureTransformer(ClipFeatureTransformer):
         for i, item in enumerate(self.extractors):
             module, sr, fingerprint = resolve_extractor(item, i, X_fit, y,
                                                         fit_extractors=self.fit_extractors)
-            if not hasattr(module, "resolve_layer") or not hasattr(module, "input_length"):
+            if not all(hasattr(module, a) for a in ("resolve_layer", "hidden_layers",
+                                                      "input_length")):
                 raise TypeError(f"extractors[{i}] module {type(module).__name__} has no named "
-                                "hidden layers (resolve_layer/input_length).")
-            layers = tuple(module.resolve_layer(layer) for layer in self.layers)
+                                "hidden layers (resolve_layer/hidden_layers/input_length).")
+            if self.layers == "all":
+                layers = tuple(module.hidden_layers)
+                tokens = layers
+            else:
+                layers = tuple(module.resolve_layer(layer) for layer in self.layers)
+                tokens = tuple(f"layer{la}" if isinstance(la, numbers.Integral) else str(la)
+                               for la in self.layers)
             if len(set(layers)) != len(layers):
                 raise ValueError(f"layers={self.layers!r} name the same layer twice for "
                                  f"extractors[{i}] ({layers}).")
-            tokens = tuple(f"layer{la}" if isinstance(la, numbers.Integral) else str(la)
-                           for la in self.layers)
             name = str(getattr(module, "name", type(module).__name__)).replace("^", "-")
             seen[name] = seen.get(name, 0) + 1
             if seen[name] > 1:
