@@ -59,6 +59,34 @@ def test_every_segment_once_in_order_and_errors_per_clip(files, n_jobs, ring):
         np.testing.assert_array_equal(r.starts, np.arange(len(expected)) * 81)
 
 
+def test_ring_buffers_serve_the_next_run_and_never_an_aborted_ones(files):
+    from sklearn_samplecnn import pipeline
+
+    pipeline.release_buffers()
+    clips = Clips(files, "paths", sr=SR)
+
+    def run(**kw):
+        return {r.index: r for r in run_segments(clips, _first_sample, segment_length=81,
+                                                 batch_size=5, n_jobs=2, tail="pad", **kw)}
+
+    first = run()
+    assert len(pipeline._spare_ring) == 1
+    spare = pipeline._spare_ring[0]
+    second = run()  # takes the spare (all slots free again) and gives it back
+    assert pipeline._spare_ring == [spare]
+    for i in first:
+        if first[i].error is None:
+            np.testing.assert_array_equal(first[i].rows, second[i].rows)
+    # a run left early may leave a worker writing: its buffers are not kept
+    stream = run_segments(clips, _first_sample, segment_length=81, batch_size=5, n_jobs=2,
+                          tail="pad")
+    next(stream)
+    stream.close()
+    assert pipeline._spare_ring == []
+    pipeline.release_buffers()
+    assert pipeline._spare_ring == []
+
+
 def test_order_subset_and_hop(files):
     clips = Clips(files, "paths", sr=SR)
     got = {r.index: r for r in run_segments(clips, _first_sample, segment_length=64,

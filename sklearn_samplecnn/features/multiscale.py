@@ -145,7 +145,11 @@ class MultiScaleFeatureTransformer(ClipFeatureTransformer):
         them in ``failed_files_``. The other rows are always kept.
     threads : int or None, default=None
         torch threads running the models on CPU (``None``: torch's setting);
-        the decoding workers always use one each.
+        the decoding workers always use one each. With a cheap model (a tiny
+        SampleCNN, a frame-level baseline) and ``n_jobs`` workers on few
+        cores, ``threads=1`` keeps torch's spinning threads off the decoding
+        workers' cores (up to 1.6x faster, docs/performance.md); with the
+        paper's models keep ``None``: they need every core.
     compile : bool, default=False
         Run the models through ``torch.compile``: on a GPU the compiled model
         is much faster, but compiling takes seconds once per process (less
