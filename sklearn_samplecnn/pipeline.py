@@ -21,7 +21,6 @@ worker), never by the number of files.
 from __future__ import annotations
 
 import multiprocessing
-import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ import numpy as np
 import torch
 
 from ._clips import Clips
+from ._ring import Ring, give_back_ring, release_buffers, take_ring
 from .exceptions import AudioLoadError, ClipTooShortError
 from .segments import segment_starts, take_segment
 
@@ -83,87 +83,6 @@ class SegmentBatch:
         return len(self.clip)
 
 
-class _Ring:
-    """Batch buffers shared with the worker processes, page-locked for CUDA.
-
-    Workers take a free slot, write a batch of segments into it and send only
-    its number; the main process copies the slot to the device (an
-    asynchronous DMA from page-locked memory, no CPU copy) or runs the CPU
-    model on it in place, and frees the slot when done. No shared-memory file
-    is created, mapped and faulted in per batch, and no pinning thread copies
-    every byte once more.
-
-    Allocating the buffers costs about 10 ms per 100 MB (more to page-lock
-    them), so the last ring of up to :data:`_SPARE_RING_BYTES` is kept for the
-    next call with the same shape (:func:`_take_ring` / :func:`_give_back_ring`).
-    """
-
-    def __init__(self, slots: int, batch_size: int, length: int, dtype: torch.dtype,
-                 pin: bool) -> None:
-        self.key = (slots, batch_size, length, dtype, pin)
-        self.buf = torch.empty((slots, batch_size, length), dtype=dtype).share_memory_()
-        self.free = None
-        self.registered = False
-        if pin:
-            nbytes = self.buf.numel() * self.buf.element_size()
-            err = torch.cuda.cudart().cudaHostRegister(self.buf.data_ptr(), nbytes, 0)
-            self.registered = int(getattr(err, "value", err)) == 0
-
-    @property
-    def nbytes(self) -> int:
-        return self.buf.numel() * self.buf.element_size()
-
-    def reset(self, context) -> None:
-        """Every slot free (a run that stopped early may have left slots with workers)."""
-        self.free = context.SimpleQueue()
-        for k in range(self.buf.shape[0]):
-            self.free.put(k)
-
-    def close(self) -> None:
-        if self.registered:
-            torch.cuda.cudart().cudaHostUnregister(self.buf.data_ptr())
-            self.registered = False
-
-
-_SPARE_RING_BYTES = 512 * 2**20  # the largest ring kept between calls
-_spare_ring: list[_Ring] = []  # at most one, not in use
-_spare_lock = threading.Lock()
-
-
-def _take_ring(slots: int, batch_size: int, length: int, dtype: torch.dtype, pin: bool,
-               context) -> _Ring:
-    """The spare ring when it has this shape, else a new one; its slots all free."""
-    key = (slots, batch_size, length, dtype, pin)
-    with _spare_lock:
-        ring = _spare_ring.pop() if _spare_ring and _spare_ring[0].key == key else None
-    if ring is None:
-        ring = _Ring(slots, batch_size, length, dtype, pin)
-    ring.reset(context)
-    return ring
-
-
-def _give_back_ring(ring: _Ring) -> None:
-    """Keep ``ring`` for the next call when small enough (replacing the spare), else free it."""
-    ring.free = None
-    if ring.nbytes <= _SPARE_RING_BYTES:
-        with _spare_lock:
-            old = _spare_ring[:]
-            _spare_ring[:] = [ring]
-        for r in old:
-            r.close()
-    else:
-        ring.close()
-
-
-def release_buffers() -> None:
-    """Free the shared batch buffers kept for the next pipeline run (up to 512 MB)."""
-    with _spare_lock:
-        old = _spare_ring[:]
-        _spare_ring.clear()
-    for r in old:
-        r.close()
-
-
 class SegmentBatches(torch.utils.data.IterableDataset):
     """Batches of segments of ``clips``, decoded in DataLoader workers.
 
@@ -195,7 +114,7 @@ class SegmentBatches(torch.utils.data.IterableDataset):
         self.tail = tail
         self.short = short
         self.dtype = dtype
-        self.ring: _Ring | None = None  # set by run_segments when workers decode
+        self.ring: Ring | None = None  # set by run_segments when workers decode
 
     def decode(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         """Clip ``i`` at the clips' rate and its segment starts; errors name the clip."""
@@ -386,7 +305,7 @@ def run_segments(
     if n_workers and use_ring:
         # every slot a worker may hold, the loader may queue or this loop may use
         slots = (_PREFETCH + 1) * n_workers + 3
-        slots_ring = dataset.ring = _take_ring(slots, batch_size, segment_length, dtype, cuda,
+        slots_ring = dataset.ring = take_ring(slots, batch_size, segment_length, dtype, cuda,
                                                context)
     loader = _loader(dataset, n_workers, cuda and slots_ring is None, timeout, context)
     expected: dict[int, int] = {}
@@ -478,7 +397,7 @@ def run_segments(
         if slots_ring is not None:
             release(0)
             if finished:  # the workers are gone: the buffers may serve the next call
-                _give_back_ring(slots_ring)
+                give_back_ring(slots_ring)
             else:  # a worker may still be writing: never hand these to another run
                 slots_ring.close()
     if expected:  # a bug, never a data problem: say so rather than lose rows silently

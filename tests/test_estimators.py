@@ -254,7 +254,8 @@ def test_from_pretrained_and_the_dataset_parameter(tone_files, tmp_path):
             made.append(kwargs["segment_length"])
             super().__init__(*args, **kwargs)
 
-    clf = SampleCNNClassifier(dataset=CountingDataset, **{**FAST, "max_epochs": 1})
+    clf = SampleCNNClassifier(dataset=CountingDataset, **{**FAST, "max_epochs": 1,
+                                                          "train_split": None})
     clf.fit(paths, labels)
     assert made == [81]  # the estimator's settings reach a user's dataset class
     path = save_pretrained(clf, tmp_path / "c.samplecnn")

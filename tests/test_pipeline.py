@@ -60,7 +60,7 @@ def test_every_segment_once_in_order_and_errors_per_clip(files, n_jobs, ring):
 
 
 def test_ring_buffers_serve_the_next_run_and_never_an_aborted_ones(files):
-    from sklearn_samplecnn import pipeline
+    from sklearn_samplecnn import _ring, pipeline
 
     pipeline.release_buffers()
     clips = Clips(files, "paths", sr=SR)
@@ -70,10 +70,10 @@ def test_ring_buffers_serve_the_next_run_and_never_an_aborted_ones(files):
                                                  batch_size=5, n_jobs=2, tail="pad", **kw)}
 
     first = run()
-    assert len(pipeline._spare_ring) == 1
-    spare = pipeline._spare_ring[0]
+    assert len(_ring._spare_ring) == 1
+    spare = _ring._spare_ring[0]
     second = run()  # takes the spare (all slots free again) and gives it back
-    assert pipeline._spare_ring == [spare]
+    assert _ring._spare_ring == [spare]
     for i in first:
         if first[i].error is None:
             np.testing.assert_array_equal(first[i].rows, second[i].rows)
@@ -82,9 +82,9 @@ def test_ring_buffers_serve_the_next_run_and_never_an_aborted_ones(files):
                           tail="pad")
     next(stream)
     stream.close()
-    assert pipeline._spare_ring == []
+    assert _ring._spare_ring == []
     pipeline.release_buffers()
-    assert pipeline._spare_ring == []
+    assert _ring._spare_ring == []
 
 
 def test_order_subset_and_hop(files):
