@@ -76,19 +76,11 @@ def _rate(fn, n_items: int, device, min_time: float, warmup: int = 2) -> float:
     return n_items / best
 
 
-def _model(sizes="3^9", channels=None, n_outputs=50):
-    import torch
+def _model(sizes="3^9", channels=None):
+    """bench_forward's model: random weights, non-trivial batch-norm statistics."""
+    from bench_forward import build_model
 
-    from sklearn_samplecnn.nn import SampleCNN
-
-    torch.manual_seed(0)
-    model = SampleCNN(sizes, channels=channels, n_outputs=n_outputs)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm1d):
-                m.running_mean.normal_(0.0, 0.1)
-                m.running_var.uniform_(0.5, 2.0)
-    return model.eval()
+    return build_model(sizes, channels)
 
 
 def _pooled(run, layers):
