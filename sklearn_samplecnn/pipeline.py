@@ -5,14 +5,16 @@ Every inference path of the library runs here: the feature transformers'
 
 * :class:`SegmentBatches` is a torch ``IterableDataset``. Each DataLoader worker
   process takes every ``n_workers``-th clip, decodes and resamples it, cuts it
-  into segments and writes them straight into a batch tensor in shared memory
-  (no extra copy), so batch assembly never runs in the main process. A clip
-  that fails to decode becomes an error record; the other clips go on.
-* :func:`run_segments` is the device loop: it pins batches (a DataLoader
-  thread), copies them with ``non_blocking=True``, runs a function on the
-  device (hidden-layer pooling, softmax, ...), copies the small per-segment
-  results back asynchronously and hands each clip's rows to the caller as
-  soon as its last segment is done, while the next batch is already on its way.
+  into segments and writes them straight into a slot of a ring of shared
+  batch buffers (``sklearn_samplecnn._ring``; page-locked on CUDA) and sends
+  only the slot number, so batch assembly never runs in the main process. A
+  clip that fails to decode becomes an error record; the other clips go on.
+* :func:`run_segments` is the device loop: it copies each slot to the device
+  with ``non_blocking=True`` (or runs the CPU model on it in place), runs a
+  function on the device (hidden-layer pooling, softmax, ...), copies the
+  small per-segment results back asynchronously and hands each clip's rows to
+  the caller as soon as its last segment is done, while the next batch is
+  already on its way.
 
 Memory is bounded by the number of batches in flight (``prefetch_factor`` per
 worker), never by the number of files.
@@ -278,8 +280,8 @@ def run_segments(
         asynchronous DMA, with no per-batch shared-memory file and no pinning
         copy); otherwise each batch is a new shared tensor, pinned by the
         DataLoader's thread for CUDA. ``None``: the ring, which measured
-        12-66 % faster on CUDA and up to 1.3x faster on CPU with a cheap
-        model (docs/performance.md).
+        12-66 % faster on CUDA and 1.2-1.6x faster on CPU with a cheap model
+        (docs/performance.md).
 
     Yields
     ------
