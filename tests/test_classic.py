@@ -19,6 +19,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn_samplecnn import MFCCStatsTransformer, MultiScaleFeatureTransformer
 from sklearn_samplecnn.audio import load_audio, write_audio
 from sklearn_samplecnn.datasets import make_music
+from sklearn_samplecnn.features import FeatureCache
 from sklearn_samplecnn.nn import ClipStatistics, SampleCNN, mel_filterbank
 
 from .conftest import tone
@@ -208,7 +209,10 @@ def test_cache_reuse_and_invalidation(tone_files, tmp_path, count_forwards):
     feats = MFCCStatsTransformer(**SMALL, cache_dir=cache).fit(paths)
     first = feats.transform(paths)
     assert len(count_forwards) == 4
-    assert len(list(cache.rglob("*.feat"))) == 4 * 2  # clips x blocks (mfcc, deltas)
+    store = FeatureCache(cache)
+    entries = sorted(cache.rglob("*.feat"))
+    assert len(entries) == 4  # one entry per clip, with its 2 blocks (mfcc, deltas)
+    assert [len(store.read(e.stem)) for e in entries] == [2] * 4
     count_forwards.clear()
     np.testing.assert_array_equal(feats.transform(paths), first)
     assert count_forwards == []  # all from the cache
@@ -226,7 +230,9 @@ def test_cache_reuse_and_invalidation(tone_files, tmp_path, count_forwards):
     count_forwards.clear()
     other = feats.set_params(n_mels=20).fit(paths).transform(paths)
     assert len(count_forwards) == 4 and not np.allclose(other, second)
-    assert len(list(cache.rglob("*.feat"))) == (5 + 4) * 2
+    entries = sorted(cache.rglob("*.feat"))
+    assert len(entries) == 5  # the edited file's old entry stays
+    assert sorted(len(store.read(e.stem)) for e in entries) == [2, 4, 4, 4, 4]
 
 
 def test_set_output_clone_and_pickle(tone_files):

@@ -24,6 +24,7 @@ from sklearn_samplecnn import (
     save_pretrained,
 )
 from sklearn_samplecnn.audio import load_audio, write_audio
+from sklearn_samplecnn.features import FeatureCache
 from sklearn_samplecnn.nn import SampleCNN
 
 from .conftest import TINY, tone
@@ -160,7 +161,10 @@ def test_cache_reuse_invalidation_and_corruption(tiny_model, tone_files, tmp_pat
     feats.fit(paths)
     calls = _count_forwards(feats)
     first = feats.transform(paths)
-    assert calls and len(list(cache.rglob("*.feat"))) == 4 * 4  # clips x layers (all 4)
+    entries = sorted(cache.rglob("*.feat"))
+    assert calls and len(entries) == 4  # one entry per clip ...
+    store = FeatureCache(cache)
+    assert all(len(store.read(e.stem)) == 4 for e in entries)  # ... holding its 4 layers
     calls.clear()
     np.testing.assert_array_equal(feats.transform(paths), first)
     assert calls == []  # all from the cache: no model forward
@@ -171,7 +175,7 @@ def test_cache_reuse_invalidation_and_corruption(tiny_model, tone_files, tmp_pat
     assert len(calls) >= 1
     np.testing.assert_array_equal(second[[0, 2, 3]], first[[0, 2, 3]])
     assert not np.allclose(second[1], first[1])
-    assert len(list(cache.rglob("*.feat"))) == 5 * 4
+    assert len(list(cache.rglob("*.feat"))) == 5  # the edited file's old entry stays
     # corrupt the entries (one of them is the edited file's stale one): detected,
     # recomputed, same values
     for entry in cache.rglob("*.feat"):
@@ -184,7 +188,10 @@ def test_cache_reuse_invalidation_and_corruption(tiny_model, tone_files, tmp_pat
                                                                 n_outputs=2).eval(), 8000)],
                                          cache_dir=cache).fit(paths)
     other.transform(paths)
-    assert len(list(cache.rglob("*.feat"))) == 9 * 4
+    entries = sorted(cache.rglob("*.feat"))
+    assert len(entries) == 5  # the current clips' entries hold both models' blocks
+    # (the stale entry was corrupted above and reads as empty)
+    assert sorted(len(store.read(e.stem)) for e in entries) == [0, 8, 8, 8, 8]
     # a subset of the layers is served from the same entries
     calls.clear()
     feats.set_params(layers=(-1,)).fit(paths)
@@ -341,3 +348,23 @@ def test_extractor_modules_are_never_shared(tmp_path):
     assert c.extractors_[0].module is not module
     assert module.training  # the caller's module was not switched to eval mode
     np.testing.assert_allclose(a.transform(X), b.transform(X))
+
+
+def test_feature_cache_entries_merge_blocks_and_refuse_damage(tmp_path):
+    store = FeatureCache(tmp_path)
+    key = "ab" + "0" * 62
+    a, b = np.arange(3, dtype=np.float32), np.array([0.5, -1.0], dtype=np.float32)
+    store.put("a" * 24, key, a)
+    store.update(key, {"b" * 24: b})  # merged into the same entry
+    (entry,) = tmp_path.rglob("*.feat")
+    assert entry.parent.name == "ab"
+    blocks = store.read(key)
+    assert list(blocks) == ["a" * 24, "b" * 24]
+    np.testing.assert_array_equal(blocks["b" * 24], b)
+    np.testing.assert_array_equal(store.get("a" * 24, key, 3), a)
+    assert store.get("a" * 24, key, 4) is None  # another width: not this block
+    assert store.get("c" * 24, key, 3) is None and store.read("cd" + "0" * 62) == {}
+    raw = entry.read_bytes()
+    for damaged in (raw[:-1] + bytes([raw[-1] ^ 1]), raw[:20], b"", raw[:16] + b"SCF1" + raw[20:]):
+        entry.write_bytes(damaged)
+        assert store.read(key) == {}

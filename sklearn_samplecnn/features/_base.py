@@ -158,16 +158,24 @@ class ClipFeatureTransformer(TransformerMixin, BaseEstimator):
                 except OSError:
                     keys[i] = None  # unreadable: decoding reports it
         failed: dict[int, Exception] = {}
+        passes = self._passes()
+        found: list[dict] = [{} for _ in range(n)]  # the cached blocks this transform needs
+        if cache is not None:
+            wanted = {t for fp in passes for t in fp.tokens}
+            for i in range(n):
+                if keys[i]:
+                    # copies: a view would keep the whole entry (other settings' blocks) alive
+                    found[i] = {t: r.copy() for t, r in cache.read(keys[i]).items()
+                                if t in wanted}
         col = 0
-        for fp in self._passes():
+        for fp in passes:
             bounds = np.cumsum([0, *fp.widths])
             block = out[:, col:col + bounds[-1]]
             col += int(bounds[-1])
             todo = []
             for i in range(n):
-                pieces = [cache.get(t, keys[i], w) for t, w in zip(fp.tokens, fp.widths)] \
-                    if cache is not None and keys[i] else [None]
-                if any(p is None for p in pieces):
+                pieces = [found[i].get(t) for t in fp.tokens]
+                if any(p is None or p.shape != (w,) for p, w in zip(pieces, fp.widths)):
                     todo.append(i)
                 else:
                     block[i] = np.concatenate(pieces)
@@ -180,8 +188,8 @@ class ClipFeatureTransformer(TransformerMixin, BaseEstimator):
                     continue
                 block[i] = row
                 if cache is not None and keys[i] is not None:
-                    for t, a, b in zip(fp.tokens, bounds[:-1], bounds[1:]):
-                        cache.put(t, keys[i], row[a:b])
+                    cache.update(keys[i], {t: row[a:b] for t, a, b in
+                                           zip(fp.tokens, bounds[:-1], bounds[1:])})
         return out, failed
 
     def _report_failed(self, clips: Clips, failed: dict[int, Exception]) -> None:

@@ -17,17 +17,57 @@ __all__ = ["CACHE_KEYS", "FeatureCache", "clip_key"]
 #: How a file is keyed in the cache (see :func:`sklearn_samplecnn._fileio.file_key`).
 CACHE_KEYS = ("stat", "content")
 _CHECK = 16  # bytes of SHA-256 in front of every entry
+_MAGIC = b"SCF2"
+_TOKEN = 24  # characters of a block's settings token
+_BLOCK = _TOKEN + 4  # token and width (uint32) in the entry's header
+
+
+def _pack(blocks: dict[str, np.ndarray]) -> bytes:
+    head = [_MAGIC, len(blocks).to_bytes(4, "little")]
+    for token, row in blocks.items():
+        head += [token.encode("ascii"), len(row).to_bytes(4, "little")]
+    body = b"".join(head) + b"".join(
+        np.ascontiguousarray(row, dtype="<f4").tobytes() for row in blocks.values())
+    return hashlib.sha256(body).digest()[:_CHECK] + body
+
+
+def _unpack(raw: bytes) -> dict[str, np.ndarray]:
+    """The blocks of an entry; empty when it is corrupt, truncated or of another format."""
+    body = raw[_CHECK:]
+    if len(body) < 8 or body[:4] != _MAGIC \
+            or hashlib.sha256(body).digest()[:_CHECK] != raw[:_CHECK]:
+        return {}
+    n = int.from_bytes(body[4:8], "little")
+    start = 8 + n * _BLOCK
+    widths = [int.from_bytes(body[8 + k * _BLOCK + _TOKEN:8 + (k + 1) * _BLOCK], "little")
+              for k in range(n)]
+    if len(body) != start + 4 * sum(widths):
+        return {}
+    data = np.frombuffer(body, dtype="<f4", offset=start)
+    out, at = {}, 0
+    for k, w in enumerate(widths):
+        out[body[8 + k * _BLOCK:8 + k * _BLOCK + _TOKEN].decode("ascii")] = data[at:at + w]
+        at += w
+    return out
 
 
 class FeatureCache:
-    """Clip features on disk, one small file per (clip, extractor settings).
+    """Clip features on disk: one small file per clip holding every block computed for it.
 
-    Each entry is ``<dir>/<settings token>/<clip key>.feat``: one layer's
-    pooled features as float32 bytes after 16 bytes of their SHA-256, so a
-    corrupt or truncated entry is detected on read and recomputed. Writes go
-    to a temporary file renamed into place, so readers never see half an
-    entry. A cache that cannot be written (read-only folder, full disk) warns
-    once and the transform goes on without it: nothing computed is lost.
+    A block is one run of a transformer's output columns (one layer of one
+    extractor with its pooling, one statistic block of the classic
+    features), named by a token made of every setting that changes it. Each
+    clip's entry, ``<dir>/<key[:2]>/<clip key>.feat``, holds the blocks of
+    every setting computed for that clip, so a cached rerun reads one file per
+    clip whatever the number of layers and extractors, and a grid over
+    ``layers`` is served from the same entries. The blocks come after 16
+    bytes of their SHA-256, so a corrupt or truncated entry is detected on
+    read and recomputed. Writes go to a temporary file renamed into place, so
+    readers never see half an entry (two processes writing one clip's entry
+    at once may drop each other's new blocks, which are then computed again,
+    never wrong). A cache that cannot be written (read-only folder, full
+    disk) warns once and the transform goes on without it: nothing computed
+    is lost.
 
     Parameters
     ----------
@@ -40,35 +80,44 @@ class FeatureCache:
             raise ValueError("cache_dir must name a folder, got an empty string; pass None "
                              "for no cache or '.' for the current folder.")
         self.root = Path(root).expanduser()
+        self._where = os.fspath(self.root)
         self.writable = True
 
-    def _path(self, token: str, key: str) -> Path:
-        return self.root / token / f"{key}.feat"
+    def _path(self, key: str) -> str:
+        return f"{self._where}/{key[:2]}/{key}.feat"
+
+    def read(self, key: str) -> dict[str, np.ndarray]:
+        """Every block of clip ``key``'s entry (token -> read-only row); empty when the
+        entry is missing or corrupt."""
+        try:
+            with open(self._path(key), "rb") as f:
+                return _unpack(f.read())
+        except OSError:
+            return {}
 
     def get(self, token: str, key: str, n_features: int) -> np.ndarray | None:
-        """The entry, or ``None`` when it is missing, corrupt or of another size."""
-        try:
-            raw = self._path(token, key).read_bytes()
-        except OSError:
-            return None
-        check, payload = raw[:_CHECK], raw[_CHECK:]
-        if hashlib.sha256(payload).digest()[:_CHECK] != check:
-            return None
-        row = np.frombuffer(payload, dtype=np.float32)
-        return row.copy() if row.shape == (n_features,) else None
+        """Block ``token`` of clip ``key``, or ``None`` when missing, corrupt or of another size."""
+        row = self.read(key).get(token)
+        return row.copy() if row is not None and row.shape == (n_features,) else None
 
-    def put(self, token: str, key: str, row: np.ndarray) -> None:
-        """Store an entry; on an OSError warn once and stop writing."""
+    def update(self, key: str, blocks: dict[str, np.ndarray]) -> None:
+        """Add or replace blocks of clip ``key``'s entry; on an OSError warn once and stop
+        writing."""
         if not self.writable:
             return
-        payload = np.ascontiguousarray(row, dtype=np.float32).tobytes()
-        data = hashlib.sha256(payload).digest()[:_CHECK] + payload
+        merged = self.read(key)
+        merged.update(blocks)
+        data = _pack(merged)
         try:
-            atomic_write(self._path(token, key), lambda f: f.write(data))
+            atomic_write(self._path(key), lambda f: f.write(data))
         except OSError as exc:
             self.writable = False
             warnings.warn(f"the feature cache {self.root} cannot be written ({exc}); "
                           "going on without caching", RuntimeWarning, stacklevel=2)
+
+    def put(self, token: str, key: str, row: np.ndarray) -> None:
+        """Store one block (:meth:`update` with one block)."""
+        self.update(key, {token: row})
 
 
 def clip_key(clips: Clips, i: int, how: str = "stat") -> str:

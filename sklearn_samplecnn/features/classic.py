@@ -84,8 +84,9 @@ class MFCCStatsTransformer(ClipFeatureTransformer):
         them (``None``: 1 unless a ``joblib.parallel_config`` says otherwise,
         ``-1``: all cores); decoding and the torch operations release the GIL.
     cache_dir : str, path or None, default=None
-        Store rows per (clip, settings), one entry per block (coefficients,
-        deltas, delta-deltas, contrast), so later transforms, every fold and
+        Store rows per (clip, settings), one block per part of the row
+        (coefficients, deltas, delta-deltas, contrast) in the clip's entry
+        (:class:`~sklearn_samplecnn.features.FeatureCache`), so later transforms, every fold and
         a grid over ``deltas`` or ``spectral_contrast`` reuse them. ``None``
         writes nothing to disk.
     cache_key : {"stat", "content"}, default="stat"

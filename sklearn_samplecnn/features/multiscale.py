@@ -129,8 +129,10 @@ class MultiScaleFeatureTransformer(ClipFeatureTransformer):
         Store features per (clip, extractor weights hash, layer, pooling,
         rate, segment settings, resampling filter, device type, precision);
         later transforms, every fold and grid point of a GridSearchCV
-        included, reuse them (a grid over ``layers`` too: entries are per
-        layer). ``None`` writes nothing to disk. A cache that cannot be
+        included, reuse them (a grid over ``layers`` too: each layer is a
+        block of the clip's entry; one file per clip,
+        :class:`~sklearn_samplecnn.features.FeatureCache`). ``None`` writes
+        nothing to disk. A cache that cannot be
         written warns once and is skipped.
     cache_key : {"stat", "content"}, default="stat"
         How a file is recognised in the cache: by path, size, modification
