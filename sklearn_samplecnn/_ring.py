@@ -25,9 +25,10 @@ class Ring:
     is created, mapped and faulted in per batch, and no pinning thread copies
     every byte once more.
 
-    Allocating the buffers cost 45-85 ms per 90 MB on a 2-core CPU (more to
-    page-lock them), so the last ring of up to :data:`_SPARE_RING_BYTES` is kept for the
-    next call with the same shape (:func:`take_ring` / :func:`give_back_ring`).
+    Allocating the buffers costs tens of milliseconds per call (more to
+    page-lock them; docs/performance.md), so the last ring of up to
+    :data:`_SPARE_RING_BYTES` is kept for the next call with the same shape
+    (:func:`take_ring` / :func:`give_back_ring`).
     """
 
     def __init__(self, slots: int, batch_size: int, length: int, dtype: torch.dtype,

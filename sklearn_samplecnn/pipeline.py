@@ -279,9 +279,8 @@ def run_segments(
         CUDA, and send only the slot number (the copy to the device is then an
         asynchronous DMA, with no per-batch shared-memory file and no pinning
         copy); otherwise each batch is a new shared tensor, pinned by the
-        DataLoader's thread for CUDA. ``None``: the ring, which measured
-        12-66 % faster on CUDA and 1.2-1.6x faster on CPU with a cheap model
-        (docs/performance.md).
+        DataLoader's thread for CUDA. ``None``: the ring (faster on CUDA, and on
+        CPU with a cheap model; docs/performance.md).
 
     Yields
     ------

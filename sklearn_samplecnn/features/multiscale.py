@@ -150,7 +150,7 @@ class MultiScaleFeatureTransformer(ClipFeatureTransformer):
         the decoding workers always use one each. With a cheap model (a tiny
         SampleCNN, a frame-level baseline) and ``n_jobs`` workers on few
         cores, ``threads=1`` keeps torch's spinning threads off the decoding
-        workers' cores (up to 1.5x faster, docs/performance.md); with the
+        workers' cores (docs/performance.md has the figures); with the
         paper's models keep ``None``: they need every core.
     compile : bool, default=False
         Run the models through ``torch.compile``: on a GPU the compiled model
