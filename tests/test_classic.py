@@ -22,7 +22,7 @@ from sklearn_samplecnn.datasets import make_music
 from sklearn_samplecnn.features import FeatureCache
 from sklearn_samplecnn.nn import ClipStatistics, SampleCNN, mel_filterbank
 
-from .conftest import tone
+from .conftest import check_bad_file_rows_are_kept, tone
 
 SMALL = dict(sr=8000, n_mfcc=13, n_mels=40, n_fft=512, hop_length=128)
 
@@ -174,20 +174,7 @@ def test_paths_and_waveforms_agree(tone_files):
 
 
 def test_bad_files_rows_are_kept(tone_files, tmp_path):
-    paths, _ = tone_files
-    (tmp_path / "bad.wav").write_bytes(b"nope" * 100)
-    X = [paths[0], str(tmp_path / "bad.wav"), paths[1]]
-    feats = MFCCStatsTransformer(**SMALL).fit(X)
-    with pytest.raises(OSError, match="bad.wav"):
-        feats.transform(X)
-    good = feats.transform([paths[0], paths[1]])
-    for fill in ("zeros", "nan"):
-        feats.set_params(on_error=fill)
-        with pytest.warns(UserWarning, match="bad.wav"):
-            out = feats.transform(X)
-        assert feats.failed_files_ == [str(tmp_path / "bad.wav")]
-        np.testing.assert_array_equal(out[[0, 2]], good)
-        assert (out[1] == 0).all() if fill == "zeros" else np.isnan(out[1]).all()
+    check_bad_file_rows_are_kept(lambda: MFCCStatsTransformer(**SMALL), tone_files[0], tmp_path)
 
 
 @pytest.fixture

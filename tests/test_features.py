@@ -27,7 +27,7 @@ from sklearn_samplecnn.audio import load_audio, write_audio
 from sklearn_samplecnn.features import FeatureCache
 from sklearn_samplecnn.nn import SampleCNN
 
-from .conftest import TINY, tone
+from .conftest import TINY, check_bad_file_rows_are_kept, tone
 
 FAST = dict(sr=8000, max_epochs=4, lr=0.05, verbose=0, random_state=0, train_split=None, **TINY)
 
@@ -209,20 +209,9 @@ def test_no_cache_dir_writes_nothing(tiny_model, tone_files, tmp_path, monkeypat
 
 
 def test_bad_files_rows_are_kept(tiny_model, tone_files, tmp_path):
-    paths, _ = tone_files
-    (tmp_path / "bad.wav").write_bytes(b"nope" * 100)
-    X = [paths[0], str(tmp_path / "bad.wav"), paths[1]]
-    feats = MultiScaleFeatureTransformer(extractors=[(tiny_model, 8000)]).fit(X)
-    with pytest.raises(OSError, match="bad.wav"):
-        feats.transform(X)
-    good = feats.transform([paths[0], paths[1]])
-    for fill in ("zeros", "nan"):
-        feats.set_params(on_error=fill)
-        with pytest.warns(UserWarning, match="bad.wav"):
-            out = feats.transform(X)
-        assert feats.failed_files_ == [str(tmp_path / "bad.wav")]
-        np.testing.assert_array_equal(out[[0, 2]], good)
-        assert (out[1] == 0).all() if fill == "zeros" else np.isnan(out[1]).all()
+    check_bad_file_rows_are_kept(
+        lambda: MultiScaleFeatureTransformer(extractors=[(tiny_model, 8000)]), tone_files[0],
+        tmp_path)
 
 
 def test_set_output_clone_pickle_and_determinism(tiny_model, tone_files):
