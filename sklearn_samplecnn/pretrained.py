@@ -57,10 +57,11 @@ from ._file_config import (
 from ._fileio import atomic_write
 from ._layouts import infer_samplecnn, read_state_dict, to_samplecnn_names
 from .exceptions import PretrainedFileError
-from .nn import SampleCNN, parse_sizes
+from .models import shipped_model_file, shipped_models
+from .nn import Musicnn, MusicnnVGG, SampleCNN, parse_sizes
 
 __all__ = ["MODULE_CLASSES", "PretrainedModel", "save_pretrained", "load_pretrained",
-           "weights_fingerprint"]
+           "shipped_models", "weights_fingerprint"]
 
 # Estimator settings a rebuilt estimator needs to predict as the original did.
 _ESTIMATOR_SETTINGS = ("sr", "hop_length", "tail", "short", "aggregate", "res_type", "threshold")
@@ -285,6 +286,11 @@ class PretrainedModel:
         from .estimators import SampleCNNClassifier, SampleCNNTagger
 
         task = self.config.get("task")
+        if isinstance(self.module, (Musicnn, MusicnnVGG)):
+            raise PretrainedFileError(
+                f"{self.path or self.name}: a {type(self.module).__name__} is not rebuilt as a "
+                "SampleCNN estimator; use it as a feature extractor or tagger "
+                "(MultiScaleFeatureTransformer, MusicnnTransformer).")
         if task not in ("classifier", "tagger"):
             raise PretrainedFileError(
                 f"{self.path}: holds a bare module (task={task!r}); only files saved from a "
@@ -427,7 +433,11 @@ def _checked_config(name: str, meta: dict, shapes: dict[str, tuple]
 
 
 def load_pretrained(path: str | os.PathLike, *, device: str = "cpu") -> PretrainedModel:
-    """Load a file written by :func:`save_pretrained`; never unpickles anything.
+    """Load a file written by :func:`save_pretrained`, or a shipped model by name.
+
+    Never unpickles anything. ``path`` is a ``.samplecnn`` file or, when no
+    such file exists, the name of a model shipped in the package
+    (:func:`shipped_models`: e.g. ``"MSD_musicnn"``).
 
     The header is checked before any weights are read or any module built:
     the config's SHA-256, its consistency, and the tensor shapes it implies
@@ -447,9 +457,10 @@ def load_pretrained(path: str | os.PathLike, *, device: str = "cpu") -> Pretrain
     """
     from safetensors.torch import load_file
 
-    name = os.fspath(path)
+    name = shipped_model_file(path)
     if not os.path.isfile(name):
-        raise FileNotFoundError(f"{name}: no such pretrained file")
+        raise FileNotFoundError(f"{name}: no such pretrained file (nor the name of a shipped "
+                                f"model: {', '.join(shipped_models()) or 'none'})")
     config, cls = _checked_config(name, *_read_header(name))
     try:
         tensors = load_file(name)

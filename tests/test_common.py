@@ -16,6 +16,7 @@ from sklearn_samplecnn import (
     ContrastiveSampleCNN,
     MFCCStatsTransformer,
     MultiScaleFeatureTransformer,
+    MusicnnTransformer,
     SampleCNNClassifier,
     SampleCNNTagger,
     save_pretrained,
@@ -56,6 +57,7 @@ def _estimators():
     return [SampleCNNClassifier(**common), SampleCNNTagger(**common),
             ContrastiveSampleCNN(batch_size=8, **common),
             MultiScaleFeatureTransformer(extractors=[extractor], layers=(-2, -1)),
+            MusicnnTransformer(layers=("taggram",), batch_size=8),
             MFCCStatsTransformer(sr=8000, n_mfcc=5, n_mels=10, n_fft=64, hop_length=32,
                                  spectral_contrast=True),
             BlockScaler()]

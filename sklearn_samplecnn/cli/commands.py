@@ -14,7 +14,7 @@ from .io import (
     _audio_inputs,
     _check_device,
     _cli_warnings,
-    _existing_file,
+    _model_file,
     _say,
     _training_data,
 )
@@ -143,7 +143,7 @@ def _write_per_file(folder: str, files: list[str], clip_index, header, rows: lis
 def _cmd_predict(args, argv: Sequence[str]) -> int:
     import numpy as np
 
-    _existing_file(args.model, "MODEL")
+    args.model = _model_file(args.model, "MODEL")
     files = _audio_inputs(args.inputs, args.csv)
     _check_device(args.device)
     from ..pretrained import load_pretrained
@@ -289,8 +289,7 @@ def _cmd_extract(args, argv: Sequence[str]) -> int:
             raise CLIError(f"--output {args.output!r}: writing .parquet needs pandas and "
                            f"pyarrow ({exc}); install 'sklearn-samplecnn[pandas]' or write "
                            ".npy or .csv instead") from None
-    for m in args.model:
-        _existing_file(m, "--model")
+    args.model = [_model_file(m, "--model") for m in args.model]
     files = _audio_inputs(args.inputs, args.csv)
     _check_device(args.device)
     with _dask_client(args.dask, args.dask_workers, args.quiet) as client:
@@ -404,7 +403,7 @@ def _summary(model, path: str) -> str:
 
 
 def _cmd_info(args, argv: Sequence[str]) -> int:
-    _existing_file(args.model, "MODEL")
+    args.model = _model_file(args.model, "MODEL")
     from ..pretrained import load_pretrained
 
     model = load_pretrained(args.model)

@@ -52,6 +52,17 @@ def _existing_file(path: str, what: str) -> str:
     return path
 
 
+def _model_file(path: str, what: str) -> str:
+    """A ``.samplecnn`` file, or the name of a model shipped with the library."""
+    from ..models import shipped_model_file, shipped_models
+
+    found = shipped_model_file(path)
+    if not os.path.exists(found):
+        raise CLIError(f"{what} {path!r}: no such file (nor a shipped model: "
+                       f"{', '.join(shipped_models()) or 'none'})")
+    return _existing_file(found, what)
+
+
 def _read_csv(path: str) -> tuple[list[str], list[list[str]]]:
     """Header and rows of a comma-, semicolon- or tab-separated file."""
     _existing_file(path, "--csv")
