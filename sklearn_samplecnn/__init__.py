@@ -36,6 +36,7 @@ _LAZY = {
     "SampleCNNClassifier": "estimators",
     "SampleCNNTagger": "estimators",
     "ContrastiveSampleCNN": "estimators",
+    "DistilledSampleCNN": "estimators",
     "PaperSchedule": "estimators",
     "ClipSplit": "estimators",
     "MultiScaleFeatureTransformer": "features",

@@ -360,11 +360,16 @@ def save_pretrained(obj, path: str | os.PathLike, *, metadata: dict | None = Non
         module = getattr(obj, "module_", None)
         if module is None:
             raise PretrainedFileError(f"{type(obj).__name__} is not fitted; call fit() first.")
-        from .estimators import ContrastiveSampleCNN, SampleCNNTagger
+        from .estimators import ContrastiveSampleCNN, DistilledSampleCNN, SampleCNNTagger
 
         task = ("contrastive" if isinstance(obj, ContrastiveSampleCNN) else
-                "tagger" if isinstance(obj, SampleCNNTagger) else "classifier")
+                "tagger" if isinstance(obj, (SampleCNNTagger, DistilledSampleCNN))
+                else "classifier")
         multilabel = getattr(obj, "multilabel_", None)
+        if isinstance(obj, DistilledSampleCNN):
+            metadata.setdefault("distilled_from", repr(obj.teacher_))
+            if len(obj.soft_columns_) == 0:  # no tags learnt: an encoder for features
+                task, multilabel = None, None
         history = getattr(obj, "history_", None)
         if history:
             last = history[-1]
@@ -374,7 +379,7 @@ def save_pretrained(obj, path: str | os.PathLike, *, metadata: dict | None = Non
                     metadata.setdefault(key, float(last[key]))
         config = _make_config(
             module, sample_rate=int(obj.sr), task=task,
-            labels=[] if task == "contrastive" else _jsonable(
+            labels=[] if task in ("contrastive", None) else _jsonable(
                 obj.tags_ if task == "tagger" and multilabel else obj.classes_),
             multilabel=multilabel,
             estimator={k: getattr(obj, k) for k in _ESTIMATOR_SETTINGS if hasattr(obj, k)},

@@ -14,6 +14,7 @@ from sklearn.utils.validation import has_fit_parameter
 from sklearn_samplecnn import (
     BlockScaler,
     ContrastiveSampleCNN,
+    DistilledSampleCNN,
     MFCCStatsTransformer,
     MultiScaleFeatureTransformer,
     MusicnnTransformer,
@@ -56,6 +57,10 @@ def _estimators():
     # parameters untouched by fit...) run; tests/test_contrastive.py checks the rest
     return [SampleCNNClassifier(**common), SampleCNNTagger(**common),
             ContrastiveSampleCNN(batch_size=8, **common),
+            # a cheap teacher: MFCC statistics of each window
+            DistilledSampleCNN(MFCCStatsTransformer(sr=8000, n_mfcc=4, n_mels=8, n_fft=64,
+                                                    hop_length=32), sr=8000, batch_size=8,
+                               **common),
             MultiScaleFeatureTransformer(extractors=[extractor], layers=(-2, -1)),
             MusicnnTransformer(layers=("taggram",), batch_size=8),
             MFCCStatsTransformer(sr=8000, n_mfcc=5, n_mels=10, n_fft=64, hop_length=32,
