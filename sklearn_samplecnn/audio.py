@@ -26,6 +26,7 @@ __all__ = [
     "DEFAULT_SR",
     "DEFAULT_RES_TYPE",
     "LOUD",
+    "MAX_UNGUARDED",
     "MAX_UPSAMPLING",
     "RES_TYPES",
     "AudioInfo",
