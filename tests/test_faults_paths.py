@@ -16,6 +16,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -335,22 +336,29 @@ def test_cli_extract_on_a_local_cluster_exits_130_quietly_on_ctrl_c(good, model_
     proc = subprocess.Popen(argv, env={**os.environ, "SAMPLECNN_NO_REEXEC": "1"},
                             stderr=subprocess.PIPE, text=True, start_new_session=True,
                             cwd=tmp_path)
-    lines = []
-    try:
-        end = time.monotonic() + 120
-        for line in proc.stderr:  # the cluster is up and the work has started
+    lines: list[str] = []
+
+    def read() -> None:  # never blocks the test: a start that hangs ends at the deadline
+        for line in proc.stderr:
             lines.append(line)
-            if "WORKING" in line or time.monotonic() > end:
-                break
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        end = time.monotonic() + 120  # the cluster is up and the work has started
+        while "WORKING" not in "".join(lines) and proc.poll() is None \
+                and time.monotonic() < end:
+            time.sleep(0.1)
         assert "WORKING" in "".join(lines), "".join(lines)
         time.sleep(0.5)
         os.killpg(proc.pid, signal.SIGINT)
-        _, rest = proc.communicate(timeout=90)
+        proc.wait(timeout=90)
+        reader.join(timeout=30)
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-    err = "".join(lines) + rest
+    err = "".join(lines)
     assert proc.returncode == 130, err
     assert "samplecnn: interrupted (Ctrl-C)" in err
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
