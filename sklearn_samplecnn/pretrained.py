@@ -220,10 +220,10 @@ class PretrainedModel:
         Raises
         ------
         PretrainedFileError
-            Unreadable or pickled file, names of another layout or
-            architecture, or shapes that do not fit the given sizes or
-            channels (the message names the tensor), or labels that do not
-            match the outputs.
+            Unreadable or pickled file (or a folder, device or pipe), names of
+            another layout or architecture, shapes that do not fit the given
+            sizes or channels, integer weights or NaN/infinite values (the
+            message names the tensor), or labels that do not match the outputs.
 
         Notes
         -----
@@ -450,11 +450,13 @@ def load_pretrained(path: str | os.PathLike, *, device: str = "cpu") -> Pretrain
     FileNotFoundError
         No such file.
     PretrainedFileError
-        Not a safetensors file (e.g. a pickle); no, malformed or modified
-        config; an unknown module class or format; labels, sample rate,
-        input length or tensor shapes that do not fit the config; weights
-        that do not match their recorded SHA-256. The message names the file
-        and the problem.
+        A folder, a device or a pipe (never read); not a safetensors file
+        (e.g. a pickle); no, malformed or modified config (also a file set
+        back to the old format); an unknown module class or format; labels,
+        sample rate, input length, estimator settings or tensor shapes that
+        do not fit the config; integer or non-finite weights; weights that do
+        not match their recorded SHA-256. The message names the file and the
+        problem.
     """
     from safetensors.torch import load_file
 
