@@ -311,6 +311,16 @@ def test_a_store_with_an_edited_shard_recomputes_it_on_resume(store, good):
         done = write_feature_store(feats, good[0], folder)
     assert (done.computed, done.reused) == (1, 2)
     np.testing.assert_array_equal(read_feature_store(folder).data, ref.data)
+    # a shard without a SHA-256 (written before shards carried one) is finished work: kept
+    import pyarrow.parquet as pq
+
+    file = folder / "shard-00002.parquet"
+    pq.write_table(pq.read_table(file).replace_schema_metadata(None), file)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        done = write_feature_store(feats, good[0], folder)
+    assert (done.computed, done.reused) == (0, 3)
+    np.testing.assert_array_equal(read_feature_store(folder, verify=False).data, ref.data)
 
 
 # -- targets: errors that name y and say what is wrong ------------------------------------------

@@ -127,9 +127,11 @@ def _shard_sha256(paths: list, keys: list, errors: list, rows: np.ndarray) -> st
 
 
 def _shard_problem(table, n_rows: int, names: list[str], *, paths: list[str] | None = None,
-                   verify: bool = True) -> tuple[str | None, np.ndarray | None]:
+                   verify: bool = True, required: bool = True
+                   ) -> tuple[str | None, np.ndarray | None]:
     """(what is wrong with a shard's table, or None; its feature values). ``paths``: the
-    rows it must hold, in order; ``verify``: its values must match its SHA-256."""
+    rows it must hold, in order; ``verify``: its values must match its SHA-256, which
+    it must have unless ``required=False``."""
     if table.num_rows != n_rows or table.column_names != ["path", "key", "error", *names]:
         return (f"{table.num_rows} rows and {table.num_columns} columns, expected {n_rows} "
                 "rows of the manifest's features"), None
@@ -140,6 +142,8 @@ def _shard_problem(table, n_rows: int, names: list[str], *, paths: list[str] | N
         values[:, j] = table.column(3 + j).to_numpy()
     if verify:
         recorded = (table.schema.metadata or {}).get(SHARD_SHA256)
+        if recorded is None and not required:
+            return None, values
         if recorded is None:
             return ("no SHA-256 in its metadata (rewritten by another tool, or written "
                     "before shards carried one); read_feature_store(..., verify=False) "
@@ -153,13 +157,15 @@ def _shard_problem(table, n_rows: int, names: list[str], *, paths: list[str] | N
 
 
 def _finished(store: Path, k: int, paths: list[str], columns: list[str]) -> bool:
-    """Whether shard ``k``'s file is there, complete, for these paths and unmodified."""
+    """Whether shard ``k``'s file is there, complete, for these paths and unmodified (a
+    shard written before shards carried a SHA-256 is kept: finished work is not redone)."""
     file = _shard_file(store, k)
     if not file.exists():
         return False
     _, pq = _pyarrow()
     try:
-        why, _ = _shard_problem(pq.read_table(file), len(paths), columns[3:], paths=paths)
+        why, _ = _shard_problem(pq.read_table(file), len(paths), columns[3:], paths=paths,
+                                required=False)
     except (OSError, ValueError) as exc:  # pyarrow's errors derive from these
         why = str(exc)
     if why is not None:
