@@ -19,7 +19,14 @@ import numpy as np
 from sklearn.utils.validation import validate_data
 
 from ._fileio import atomic_write, digest, file_key
-from .audio import DEFAULT_RES_TYPE, _no_frames_error, audio_info, load_audio
+from .audio import (
+    DEFAULT_RES_TYPE,
+    _no_frames_error,
+    audio_info,
+    check_resampling,
+    load_audio,
+    warn_if_loud,
+)
 from .exceptions import AudioLoadError
 from .segments import take_segment
 
@@ -51,7 +58,10 @@ class AudioCache:
         return digest(file_key(path), str(sr), res_type)
 
     def get(self, path: str, sr: int, res_type: str) -> np.ndarray:
-        key = self.key(path, sr, res_type)
+        try:
+            key = self.key(path, sr, res_type)
+        except OSError:  # missing, a device, a pipe: load_audio names the file and the cause
+            return load_audio(path, sr=sr, res_type=res_type)
         if self.where == "memory":
             if key not in self._memory:
                 self._memory[key] = load_audio(path, sr=sr, res_type=res_type)
@@ -159,10 +169,6 @@ class Clips:
         return take_segment(self.load(i), start, length, fill)
 
 
-#: Peak amplitude above which waveform arrays get a warning: audio is expected in [-1, 1].
-LOUD = 10.0
-
-
 def _as_path_list(X):
     """The paths in a pandas Series, a one-column DataFrame or a 1-D str/object array;
     ``None`` when ``X`` is none of those."""
@@ -203,11 +209,10 @@ def _pcm_to_float(X: np.ndarray) -> np.ndarray:
 
 
 def _warn_if_loud(arrays) -> None:
-    peak = max((float(np.max(np.abs(a))) for a in arrays if a.size), default=0.0)
-    if peak > LOUD:
-        warnings.warn(f"the waveforms reach amplitude {peak:.3g}; audio is expected in [-1, 1] "
-                      "(the models' activations saturate far outside it). Scale X, e.g. "
-                      "X / np.abs(X).max().", UserWarning, stacklevel=4)
+    """The loud-audio warning of :func:`~sklearn_samplecnn.audio.load_audio`, for arrays:
+    the loudest ``X[i]`` named."""
+    peaks = [float(np.max(np.abs(a))) if a.size else 0.0 for a in arrays]
+    warn_if_loud(peaks, [f"X[{i}]" for i in range(len(arrays))], stacklevel=4)
 
 
 def clips_from_X(estimator, X, *, reset: bool, sr: int, res_type: str = DEFAULT_RES_TYPE,
@@ -249,7 +254,7 @@ def clips_from_X(estimator, X, *, reset: bool, sr: int, res_type: str = DEFAULT_
     if isinstance(X, np.ndarray) and X.dtype.kind in "iu":
         X = _pcm_to_float(X)
     Xa = validate_data(estimator, X, reset=reset, dtype=np.float32, ensure_min_features=1)
-    _warn_if_loud([Xa])
+    _warn_if_loud(list(Xa))
     return Clips(list(np.ascontiguousarray(Xa)), "arrays", **kw)
 
 
@@ -275,7 +280,7 @@ def _resampled_length(info, sr: int) -> int:
         raise _no_frames_error(info.path)
     if info.sample_rate == sr:
         return info.frames
-    n = int(info.frames * sr / info.sample_rate)
+    n = check_resampling(info.path, info.frames, info.sample_rate, sr)
     if n == 0:
         raise AudioLoadError(info.path, f"{info.frames} samples at {info.sample_rate} Hz "
                                         f"resample to 0 samples at {sr} Hz")

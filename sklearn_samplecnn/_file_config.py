@@ -9,16 +9,22 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import os
 from collections.abc import Mapping
 
 import torch
 from torch import nn
 
+from ._fileio import not_regular
+from .audio import RES_TYPES
 from .exceptions import PretrainedFileError
 from .nn import FrameLevelCNN, MelFrameLevelCNN, Musicnn, MusicnnVGG, SampleCNN
+from .segments import AGGREGATIONS, SHORTS, TAILS
 
-__all__ = ["FORMAT", "OLD_FORMATS", "META_KEY", "MODULE_CLASSES", "config_sha256",
-           "check_config", "meta_module", "compare_shapes", "fail", "short"]
+__all__ = ["FORMAT", "OLD_FORMATS", "CURRENT_ONLY_FIELDS", "META_KEY", "MODULE_CLASSES",
+           "config_sha256", "check_config", "meta_module", "compare_shapes", "check_tensors",
+           "check_file", "fail", "short"]
 
 FORMAT = "sklearn-samplecnn/2"
 OLD_FORMATS = ("sklearn-samplecnn/1",)  # loaded with a warning: no config hash
@@ -34,6 +40,25 @@ MODULE_CLASSES: dict[str, type[nn.Module]] = {
 }
 
 _TASKS = (None, "classifier", "tagger", "contrastive")
+CURRENT_ONLY_FIELDS = ("config_sha256",)  # never in an old-format file
+
+
+def _positive_int(value) -> bool:
+    return _is_int(value) and value >= 1
+
+
+# The estimator settings a file may carry, and what each must be: checked on load, so an
+# edited value (a threshold turned into a string) is refused there, not inside predict.
+_ESTIMATOR_VALUES = {
+    "sr": (_positive_int, "a positive integer"),
+    "hop_length": (lambda v: v is None or _positive_int(v), "a positive integer or null"),
+    "tail": (lambda v: v in TAILS, f"one of {list(TAILS)}"),
+    "short": (lambda v: v in SHORTS, f"one of {list(SHORTS)}"),
+    "aggregate": (lambda v: v in AGGREGATIONS, f"one of {list(AGGREGATIONS)}"),
+    "res_type": (lambda v: v in RES_TYPES, f"one of {list(RES_TYPES)}"),
+    "threshold": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
+                  and math.isfinite(v) and 0 <= v <= 1, "a number in [0, 1]"),
+}
 _REQUIRED = ("format", "module_class", "module_config", "sample_rate", "input_length", "task",
              "labels", "weights_sha256")
 
@@ -52,6 +77,19 @@ def short(value) -> str:
 
 def fail(where: str, message: str):
     raise PretrainedFileError(f"{where}: {message}")
+
+
+def check_file(name: str, what: str) -> None:
+    """``name`` is a regular file: ``FileNotFoundError`` when there is none, and
+    :class:`PretrainedFileError` saying what it is when it is a folder, a device (a link
+    to ``/dev/zero``) or a pipe, which are never read."""
+    try:
+        mode = os.stat(name).st_mode
+    except OSError:
+        raise FileNotFoundError(f"{name}: no such {what}") from None
+    kind = not_regular(mode)
+    if kind is not None:
+        fail(name, f"is {kind}, not a {what}; only regular files are read.")
 
 
 def _is_int(value) -> bool:
@@ -105,6 +143,10 @@ def check_config(config: dict, where: str) -> type[nn.Module]:
     for key in ("estimator", "training"):
         if not isinstance(config.get(key, {}), dict):
             fail(where, f"{key} must be a JSON object, got {short(config[key])}.")
+    for key, value in config.get("estimator", {}).items():
+        check = _ESTIMATOR_VALUES.get(key)
+        if check is not None and not check[0](value):
+            fail(where, f"estimator[{key!r}] must be {check[1]}, got {short(value)}.")
     sr = config.get("estimator", {}).get("sr", config["sample_rate"])
     if sr != config["sample_rate"]:
         fail(where, f"sample_rate {config['sample_rate']} differs from the estimator's sr "
@@ -142,6 +184,26 @@ def meta_module(cls: type[nn.Module], module_config: dict, shapes: Mapping[str, 
             return cls(**module_config)
     except (TypeError, ValueError, RuntimeError, OverflowError) as exc:
         fail(where, f"module_config does not build a {cls.__name__} ({exc}).")
+
+
+def check_tensors(tensors: Mapping[str, torch.Tensor], module: nn.Module, where: str) -> None:
+    """Every tensor the module keeps as floating point (weights, batch-norm statistics) is
+    floating point and finite in ``tensors``: int32 weights would be truncated, NaN
+    weights predict NaN. The message names the tensor."""
+    expected = module.state_dict()
+    for key, tensor in tensors.items():
+        want = expected.get(key)
+        if want is None or not want.dtype.is_floating_point:
+            continue  # counters such as batch norm's num_batches_tracked
+        if not tensor.dtype.is_floating_point:
+            fail(where, f"tensor {key!r} is {str(tensor.dtype).replace('torch.', '')}; "
+                        f"weights must be floating point ({str(want.dtype).replace('torch.', '')}"
+                        " here), not integers.")
+        bad = int((~torch.isfinite(tensor)).sum())
+        if bad:
+            fail(where, f"tensor {key!r} holds {bad} NaN or infinite value"
+                        f"{'s' if bad > 1 else ''} of {tensor.numel()}; the weights are unusable "
+                        "(a diverged run?).")
 
 
 def compare_shapes(module: nn.Module, shapes: Mapping[str, tuple], where: str,

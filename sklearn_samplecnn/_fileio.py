@@ -3,7 +3,10 @@
 Standard library only. One way to write a file (temporary file in the same
 folder, then rename: readers never see half a file, a failure leaves nothing
 behind, the file gets the umask's mode like any other), one hash (SHA-256),
-one way to key a file for a cache.
+one way to key a file for a cache, one way to tell a regular file from a
+folder, a device or a pipe (which must never be read: ``/dev/zero`` never
+ends, a FIFO blocks), and one check that an output path can be written,
+made before any work starts.
 """
 
 from __future__ import annotations
@@ -11,12 +14,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import stat
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["atomic_write", "digest", "file_key"]
+__all__ = ["atomic_write", "digest", "file_key", "not_regular", "output_problem"]
 
 
 def digest(*parts: bytes | str) -> str:
@@ -35,9 +39,11 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None], *,
 
     The parent folder is created. On any error (the writer's, a full disk)
     the temporary file is removed and the error propagates; ``path`` is then
-    untouched. The file gets the mode ``open()`` gives (``0o666`` less the
-    umask), not the ``0o600`` of ``tempfile``. ``fsync=True`` flushes the data
-    to disk before the rename (model files; not cache entries).
+    untouched. An ``OSError`` that names no file (a full disk: ``[Errno 28]
+    No space left on device``) is raised again naming ``path``. The file gets
+    the mode ``open()`` gives (``0o666`` less the umask), not the ``0o600`` of
+    ``tempfile``. ``fsync=True`` flushes the data to disk before the rename
+    (model files; not cache entries).
 
     Raises
     ------
@@ -47,21 +53,93 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None], *,
     path = Path(path)
     if path.is_dir():
         raise IsADirectoryError(f"{path}: is a folder; give a file name to write.")
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            if fsync:
-                f.flush()
-                os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
+                     0o666)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                write(f)
+                if fsync:
+                    f.flush()
+                    os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+    except OSError as exc:
+        if exc.errno is None or exc.filename is not None:
+            raise
+        raise OSError(exc.errno, exc.strerror, os.fspath(path)) from exc
     return path
+
+
+_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a named pipe (FIFO)"),
+          (stat.S_ISSOCK, "a socket"))
+
+
+def not_regular(mode: int) -> str | None:
+    """What a path of ``os.stat(path).st_mode`` ``mode`` is when it is not a regular file
+    (``"a folder"``, ``"a character device"``, ``"a block device"``, ``"a named pipe
+    (FIFO)"``, ``"a socket"``); ``None`` for a regular file.
+
+    Only regular files are ever read or hashed: a link to ``/dev/zero`` never ends, a
+    FIFO blocks until someone writes to it.
+    """
+    if stat.S_ISREG(mode):
+        return None
+    return next((what for test, what in _KINDS if test(mode)), "not a regular file")
+
+
+def output_problem(path: str | os.PathLike, *, folder: bool = False) -> str | None:
+    """Why ``path`` cannot be written, or ``None``: checked before any work starts.
+
+    ``path`` is a file to write (``folder=False``) or a folder to write files
+    in (``folder=True``). Nothing is created. The problems: the path is a
+    folder where a file is wanted, a file (or device, pipe) where a folder
+    is wanted, a device or pipe where a file is wanted; the nearest existing
+    folder above it is a file (``afile.txt/m.samplecnn``), cannot be written
+    (permissions, read-only file system) or is on a full file system. A
+    check cannot promise the write (the disk may fill meanwhile): writers
+    still handle errors, but no run trains for hours to fail on a path that
+    was never writable.
+    """
+    name = os.path.abspath(os.path.expanduser(os.fspath(path)))
+    try:
+        mode = os.stat(name).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        mode = None
+    except OSError as exc:
+        return f"cannot be looked up ({exc.strerror})"
+    if mode is not None:
+        what = not_regular(mode)
+        if folder and what != "a folder":
+            return f"is {what or 'a file'}, not a folder"
+        if not folder and what == "a folder":
+            return "is a folder; give a file name"
+        if not folder and what is not None:
+            return f"is {what}, not a regular file"
+    parent = name if folder and mode is not None else os.path.dirname(name)
+    while True:
+        try:
+            mode = os.stat(parent).st_mode
+            break
+        except (FileNotFoundError, NotADirectoryError):
+            parent = os.path.dirname(parent)
+        except OSError as exc:
+            return f"{parent} cannot be looked up ({exc.strerror})"
+    if not stat.S_ISDIR(mode):
+        return f"{parent} is {not_regular(mode) or 'a file'}, not a folder"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"the folder {parent} cannot be written (permission denied or read-only)"
+    if hasattr(os, "statvfs"):
+        fs = os.statvfs(parent)
+        if fs.f_bavail * fs.f_frsize == 0:
+            return f"the file system of {parent} is full (no space left on device)"
+    return None
 
 
 def file_key(path: str | os.PathLike, *, content: bool = False) -> str:
@@ -72,14 +150,33 @@ def file_key(path: str | os.PathLike, *, content: bool = False) -> str:
     modification time) or editing it in place changes the key, at the cost of
     one ``stat`` call. The content key hashes every byte: it survives copies
     to another folder or machine and costs a full read.
+
+    Raises
+    ------
+    AudioLoadError
+        ``path`` is not a regular file (a folder, a device such as a link to
+        ``/dev/zero``, a named pipe): it is never read (also an ``OSError``).
+    OSError
+        ``path`` cannot be looked up or read.
     """
+    from .exceptions import AudioLoadError
+
     name = os.path.abspath(os.fspath(path))
     if content:
-        h = hashlib.sha256()
-        with open(name, "rb") as f:
+        # opened without blocking (a FIFO would wait for a writer), checked on the open file
+        fd = os.open(name, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+        with os.fdopen(fd, "rb") as f:
+            what = not_regular(os.fstat(fd).st_mode)
+            if what is not None:
+                raise AudioLoadError(os.fspath(path), f"is {what}, not an audio file; only "
+                                                      "regular files are read")
+            h = hashlib.sha256()
             for chunk in iter(lambda: f.read(1 << 20), b""):
                 h.update(chunk)
         return h.hexdigest()
     st = os.stat(name)
+    what = not_regular(st.st_mode)
+    if what is not None:
+        raise AudioLoadError(os.fspath(path), f"is {what}, not an audio file")
     return digest("stat", name, str(st.st_size), str(st.st_mtime_ns), str(st.st_ino),
                   str(st.st_ctime_ns))

@@ -36,7 +36,7 @@ from collections.abc import Mapping
 
 import torch
 
-from ._file_config import fail
+from ._file_config import check_file, fail
 
 __all__ = ["LAYOUTS", "read_state_dict", "to_samplecnn_names", "infer_samplecnn"]
 
@@ -61,8 +61,7 @@ def read_state_dict(source, where: str) -> dict[str, torch.Tensor]:
     """
     if isinstance(source, (str, os.PathLike)):
         name = os.fspath(source)
-        if not os.path.isfile(name):
-            raise FileNotFoundError(f"{name}: no such weights file")
+        check_file(name, "weights file")
         source = _read_file(name)
         for entry in ("state_dict", "model"):  # a training checkpoint around the weights
             if isinstance(source, Mapping) and isinstance(source.get(entry), Mapping):

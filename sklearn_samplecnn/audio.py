@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import errno
 import os
-import stat
+import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -18,16 +19,22 @@ import numpy as np
 import soundfile as sf
 
 from ._checks import check_int, check_option, check_real
+from ._fileio import not_regular
 from .exceptions import AudioLoadError
 
 __all__ = [
     "DEFAULT_SR",
     "DEFAULT_RES_TYPE",
+    "LOUD",
+    "MAX_UNGUARDED",
+    "MAX_UPSAMPLING",
     "RES_TYPES",
     "AudioInfo",
     "audio_info",
+    "check_resampling",
     "load_audio",
     "resample",
+    "warn_if_loud",
     "write_audio",
 ]
 
@@ -39,6 +46,50 @@ DEFAULT_RES_TYPE = "soxr_hq"
 
 #: Resampling filters: soxr's quality levels and resampy's two Kaiser windows.
 RES_TYPES = ("soxr_hq", "soxr_vhq", "soxr_mq", "kaiser_fast", "kaiser_best")
+
+#: Peak amplitude above which audio gets a warning, files (float WAV, FLAC...) and
+#: waveform arrays alike: audio is expected in [-1, 1].
+LOUD = 10.0
+
+#: The resampling guard: a file whose resampled length would be more than this many times
+#: its own, and more than :data:`MAX_UNGUARDED` samples, is refused. Such a ratio means a
+#: header declaring an absurd rate (a 1 Hz WAV asked for at 22050 Hz: 22050 times the
+#: samples, gigabytes of memory), never music.
+MAX_UPSAMPLING = 64
+#: Resampled lengths up to this many samples (64 MB of float32) are never refused.
+MAX_UNGUARDED = 2 ** 24
+
+
+def warn_if_loud(peaks: Sequence[float], names: Sequence[str], *, stacklevel: int = 2) -> None:
+    """One warning when audio peaks above :data:`LOUD`: the loudest clip (a file or
+    ``X[i]``) named, with its peak and the number of other loud clips; the one rule for
+    decoded files and waveform arrays."""
+    loud = [(p, n) for p, n in zip(peaks, names) if p > LOUD]
+    if not loud:
+        return
+    peak, name = max(loud, key=lambda pn: pn[0])
+    others = f" (and {len(loud) - 1} other clips)" if len(loud) > 1 else ""
+    warnings.warn(f"{name}{others}: samples reach amplitude {peak:.0e}, far outside [-1, 1] "
+                  "(a float file or array written unscaled?); the models' activations "
+                  "saturate and their outputs are doubtful. Scale the audio to [-1, 1], e.g. "
+                  "y / np.abs(y).max().", UserWarning, stacklevel=stacklevel + 1)
+
+
+def check_resampling(name: str, frames: int, orig_sr: int, target_sr: int) -> int:
+    """The length of ``frames`` samples at ``orig_sr`` resampled to ``target_sr``;
+    :class:`AudioLoadError` naming the file and both rates when it is absurd for the
+    file (more than :data:`MAX_UPSAMPLING` times its own length and more than
+    :data:`MAX_UNGUARDED` samples): a resampling bomb is refused before any memory is
+    allocated."""
+    n = int(frames * target_sr / orig_sr)
+    if n > MAX_UPSAMPLING * frames and n > MAX_UNGUARDED:
+        raise AudioLoadError(
+            name, f"declares {orig_sr} Hz: resampling its {frames} samples to {target_sr} Hz "
+                  f"would make {n} samples ({n * 4 / 2 ** 30:.1f} GiB), "
+                  f"{target_sr / orig_sr:.0f} times as many; refused as a corrupt or "
+                  f"mislabelled header (more than {MAX_UPSAMPLING}x and {MAX_UNGUARDED} "
+                  "samples)")
+    return n
 
 
 class AudioInfo(NamedTuple):
@@ -69,8 +120,12 @@ def _check_path(path: str | os.PathLike) -> str:
             raise AudioLoadError(name, "broken symbolic link (its target does not exist)") \
                 from None
         raise AudioLoadError(name, "file not found") from None
-    if stat.S_ISDIR(st.st_mode):
+    what = not_regular(st.st_mode)
+    if what == "a folder":
         raise AudioLoadError(name, "is a directory, not an audio file")
+    if what is not None:  # never read: /dev/zero never ends, a FIFO blocks
+        raise AudioLoadError(name, f"is {what}, not an audio file; only regular files are "
+                                   "read")
     if st.st_size == 0:
         raise AudioLoadError(name, "empty file (0 bytes)")
     if not os.access(name, os.R_OK):
@@ -126,7 +181,8 @@ def audio_info(path: str | os.PathLike) -> AudioInfo:
     Raises
     ------
     AudioLoadError
-        When the file is missing, empty, a directory or not audio.
+        When the file is missing, empty, a directory, a device or a pipe (never
+        read), or not audio.
     """
     name = _check_path(path)
     with _open(name) as f:
@@ -219,8 +275,16 @@ def load_audio(
     Raises
     ------
     AudioLoadError
-        Names the file and the cause: missing, a directory, empty, not audio,
-        truncated or corrupt, no samples in the span, NaN or infinite samples.
+        Names the file and the cause: missing, a directory, a device or a pipe
+        (never read), empty, not audio, truncated or corrupt, no samples in the
+        span, NaN or infinite samples, a rate that would resample to an absurd
+        length (see :func:`check_resampling`).
+
+    Warns
+    -----
+    UserWarning
+        When a float file's samples reach more than :data:`LOUD` (10) in
+        amplitude, as waveform arrays do.
 
     Examples
     --------
@@ -238,6 +302,7 @@ def load_audio(
     name = _check_path(path)
     with _open(name) as f:
         rate, total = int(f.samplerate), int(f.frames)
+        floats = f.subtype in ("FLOAT", "DOUBLE")  # the only samples that can pass 1
         start = int(round(offset * rate))
         if start >= total > 0:
             raise AudioLoadError(
@@ -265,8 +330,11 @@ def load_audio(
                                    f"{duration} s) holds no samples at {rate} Hz")
     if not np.isfinite(data).all():
         raise AudioLoadError(name, "contains NaN or infinite samples")
+    if floats:
+        warn_if_loud([float(np.max(np.abs(data)))], [name])
     y = _downmix(data) if mono else np.ascontiguousarray(data.T)
     if sr is not None and sr != rate:
+        check_resampling(name, data.shape[0], rate, int(sr))
         try:
             y = resample(y, orig_sr=rate, target_sr=int(sr), res_type=res_type)
         except ImportError:

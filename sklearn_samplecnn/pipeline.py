@@ -23,6 +23,7 @@ worker), never by the number of files.
 from __future__ import annotations
 
 import multiprocessing
+import warnings
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -70,6 +71,10 @@ class SegmentBatch:
         ``(clip, n_segments)`` of each clip whose first segment is in this batch.
     errors : list of (int, AudioLoadError)
         Clips that failed to decode since the worker's previous batch.
+    notes : list of (str, type)
+        Warnings a worker process met while decoding (message, category), such
+        as a file far louder than [-1, 1]: shown again in the calling process,
+        where ``warnings`` filters and ``pytest.warns`` see them.
     slot : int or None
         The ring slot holding the segments.
     """
@@ -80,6 +85,7 @@ class SegmentBatch:
     counts: list = field(default_factory=list)
     errors: list = field(default_factory=list)
     slot: int | None = None
+    notes: list = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.clip)
@@ -136,6 +142,18 @@ class SegmentBatches(torch.utils.data.IterableDataset):
             raise AudioLoadError(self.clips.name(i), str(exc)) from None
         return y, starts
 
+    def _decode_noting(self, i: int, notes: list | None) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`decode`; its warnings collected in ``notes`` when given (in a worker
+        process, whose warnings the caller would never see)."""
+        if notes is None:
+            return self.decode(i)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                return self.decode(i)
+            finally:
+                notes += [(str(w.message), w.category) for w in caught]
+
     def _new_batch(self) -> tuple[torch.Tensor, int | None]:
         if self.ring is not None and torch.utils.data.get_worker_info() is not None:
             slot = self.ring.free.get()  # blocks while the main process holds every slot
@@ -149,10 +167,12 @@ class SegmentBatches(torch.utils.data.IterableDataset):
         x, slot = None, None
         clip, start = np.empty(size, np.int64), np.empty(size, np.int64)
         n, counts, errors = 0, [], []
+        notes = [] if info is not None else None  # a worker's warnings travel with batches
 
         def batch():
             rows = None if slot is not None else x[:n]
-            return SegmentBatch(rows, clip[:n].copy(), start[:n].copy(), counts, errors, slot)
+            return SegmentBatch(rows, clip[:n].copy(), start[:n].copy(), counts, errors, slot,
+                                notes[:] if notes else [])
 
         # float32 rows are filled through numpy (torch's multi-threaded copy of one row
         # can cost milliseconds on a busy machine), float16 through torch (numpy's
@@ -161,7 +181,7 @@ class SegmentBatches(torch.utils.data.IterableDataset):
         for i in mine:
             i = int(i)
             try:
-                y, starts = self.decode(i)
+                y, starts = self._decode_noting(i, notes)
             except AudioLoadError as exc:
                 errors.append((i, exc))
                 continue
@@ -182,7 +202,9 @@ class SegmentBatches(torch.utils.data.IterableDataset):
                     yield batch()
                     x, slot = None, None
                     n, counts, errors = 0, [], []
-        if n or counts or errors:
+                    if notes:
+                        notes.clear()
+        if n or counts or errors or notes:
             if x is None:
                 x = torch.empty((0, length), dtype=self.dtype)
             yield batch()
@@ -362,6 +384,8 @@ def run_segments(
     try:
         with torch.inference_mode():
             for batch in _guarded(loader, n_workers):
+                for message, category in batch.notes:
+                    warnings.warn(message, category, stacklevel=2)
                 for c, exc in batch.errors:
                     yield ClipResult(c, None, None, exc)
                 for c, n in batch.counts:

@@ -43,11 +43,14 @@ from torch import nn
 
 from . import __version__
 from ._file_config import (
+    CURRENT_ONLY_FIELDS,
     FORMAT,
     META_KEY,
     MODULE_CLASSES,
     OLD_FORMATS,
     check_config,
+    check_file,
+    check_tensors,
     compare_shapes,
     config_sha256,
     fail,
@@ -218,10 +221,10 @@ class PretrainedModel:
         Raises
         ------
         PretrainedFileError
-            Unreadable or pickled file, names of another layout or
-            architecture, or shapes that do not fit the given sizes or
-            channels (the message names the tensor), or labels that do not
-            match the outputs.
+            Unreadable or pickled file (or a folder, device or pipe), names of
+            another layout or architecture, shapes that do not fit the given
+            sizes or channels, integer weights or NaN/infinite values (the
+            message names the tensor), or labels that do not match the outputs.
 
         Notes
         -----
@@ -259,8 +262,9 @@ class PretrainedModel:
             "dropout": float(dropout),
         }
         shapes = {k: tuple(v.shape) for k, v in state.items()}
-        compare_shapes(meta_module(SampleCNN, module_config, shapes, where), shapes, where,
-                        "the weights")
+        meta = meta_module(SampleCNN, module_config, shapes, where)
+        compare_shapes(meta, shapes, where, "the weights")
+        check_tensors(state, meta, where)
         module = SampleCNN(**module_config)
         module.load_state_dict(state, strict=True)
         if task == "tagger" and multilabel is None:
@@ -386,7 +390,9 @@ def save_pretrained(obj, path: str | os.PathLike, *, metadata: dict | None = Non
             training={"saved": _now(), **metadata})
     config["config_sha256"] = config_sha256(config)
     check_config(config, os.fspath(path))
-    data = save(_tensors(module), metadata={META_KEY: json.dumps(config)})
+    tensors = _tensors(module)
+    check_tensors(tensors, module, os.fspath(path))
+    data = save(tensors, metadata={META_KEY: json.dumps(config)})
     atomic_write(path, lambda f: f.write(data), fsync=True)
     return path
 
@@ -423,6 +429,11 @@ def _checked_config(name: str, meta: dict, shapes: dict[str, tuple]
                        f"recorded {str(config.get('config_sha256'))[:12]}...); the file was "
                        "modified.")
     elif fmt in OLD_FORMATS:
+        newer = [k for k in CURRENT_ONLY_FIELDS if k in config]
+        if newer:
+            fail(name, f"claims the old format {fmt!r} but carries {', '.join(newer)}, which "
+                       f"only {FORMAT!r} writes: a file set back to the old format (whose "
+                       "changes cannot be detected) is refused.")
         warnings.warn(f"{name}: format {fmt!r} has no config hash, so changes to its config "
                       "cannot be detected; save_pretrained(load_pretrained(path), path) "
                       f"rewrites it as {FORMAT!r}.", UserWarning, stacklevel=3)
@@ -454,18 +465,21 @@ def load_pretrained(path: str | os.PathLike, *, device: str = "cpu") -> Pretrain
     FileNotFoundError
         No such file.
     PretrainedFileError
-        Not a safetensors file (e.g. a pickle); no, malformed or modified
-        config; an unknown module class or format; labels, sample rate,
-        input length or tensor shapes that do not fit the config; weights
-        that do not match their recorded SHA-256. The message names the file
-        and the problem.
+        A folder, a device or a pipe (never read); not a safetensors file
+        (e.g. a pickle); no, malformed or modified config (also a file set
+        back to the old format); an unknown module class or format; labels,
+        sample rate, input length, estimator settings or tensor shapes that
+        do not fit the config; integer or non-finite weights; weights that do
+        not match their recorded SHA-256. The message names the file and the
+        problem.
     """
     from safetensors.torch import load_file
 
     name = shipped_model_file(path)
-    if not os.path.isfile(name):
+    if not os.path.lexists(name):
         raise FileNotFoundError(f"{name}: no such pretrained file (nor the name of a shipped "
                                 f"model: {', '.join(shipped_models()) or 'none'})")
+    check_file(name, "pretrained file")
     config, cls = _checked_config(name, *_read_header(name))
     try:
         tensors = load_file(name)
@@ -473,6 +487,10 @@ def load_pretrained(path: str | os.PathLike, *, device: str = "cpu") -> Pretrain
         fail(name, f"unreadable tensor data ({type(exc).__name__}: {exc}).")
     try:
         module = cls(**config["module_config"])
+    except (TypeError, ValueError, RuntimeError, KeyError) as exc:
+        fail(name, f"weights do not match the config ({exc}).")
+    check_tensors(tensors, module, name)
+    try:
         module.load_state_dict(tensors, strict=True)
     except (TypeError, ValueError, RuntimeError, KeyError) as exc:
         fail(name, f"weights do not match the config ({exc}).")

@@ -9,16 +9,26 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..exceptions import SampleCNNError, list_failures
+from ._dask_worker import WORKER_PRELOAD, quiet_dask_logs, workers_deaf_to_ctrl_c
 from .io import (
     _architecture,
     _audio_inputs,
     _check_device,
+    _check_output,
     _cli_warnings,
     _model_file,
     _say,
     _training_data,
 )
-from .output import per_file_targets, write_csv, write_npy, write_parquet, wrote
+from .output import (
+    per_file_targets,
+    save_model,
+    write_csv,
+    write_npy,
+    write_parquet,
+    writing,
+    wrote,
+)
 from .parser import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, OUTPUT_FORMATS, PROG, CLIError
 
 __all__ = ["COMMANDS"]
@@ -29,13 +39,12 @@ def _cmd_train(args, argv: Sequence[str]) -> int:
 
     sizes, sr = _architecture(args)
     out = Path(args.output)
-    if out.is_dir():
-        raise CLIError(f"--output {args.output!r} is a folder, expected a file name")
+    _check_output(out, "--output")  # before any epoch: a run never ends unsaveable
+    _check_output(args.checkpoint_dir, "--checkpoint-dir", folder=True)
     _check_device(args.device)
     paths, y, names, descr = _training_data(args)
 
     from ..estimators import SampleCNNClassifier, SampleCNNTagger
-    from ..pretrained import save_pretrained
 
     cls = SampleCNNClassifier if args.task == "genre" else SampleCNNTagger
     params = {
@@ -76,8 +85,8 @@ def _cmd_train(args, argv: Sequence[str]) -> int:
                   if args.checkpoint_dir else "")
         if args.save_interrupted:
             replaced = out.exists()
-            save_pretrained(est, out, metadata={**metadata, "interrupted": True,
-                                                "epochs": finished})
+            save_model(est, out, {**metadata, "interrupted": True, "epochs": finished},
+                        args.checkpoint_dir)
             what = f"saved the model as it stands to {out}" + (
                 " (replaced the existing file)" if replaced else "")
         else:
@@ -87,7 +96,7 @@ def _cmd_train(args, argv: Sequence[str]) -> int:
     last = est.history_[-1]
     losses = ", ".join(f"{k} {last[k]:.4f}" for k in ("train_loss", "valid_loss") if k in last)
     replaced = out.exists()
-    save_pretrained(est, out, metadata=metadata)
+    save_model(est, out, metadata, args.checkpoint_dir)
     print(f"trained {module.name} ({n_weights:,} weights, {module.input_length} samples at "
           f"{sr} Hz) for {len(est.history_)} epochs; {losses}")
     if est.skipped_files_:
@@ -144,6 +153,8 @@ def _cmd_predict(args, argv: Sequence[str]) -> int:
     import numpy as np
 
     args.model = _model_file(args.model, "MODEL")
+    _check_output(args.output, "--output")
+    _check_output(args.per_file, "--per-file", folder=True)
     files = _audio_inputs(args.inputs, args.csv)
     _check_device(args.device)
     from ..pretrained import load_pretrained
@@ -191,7 +202,8 @@ def _cmd_predict(args, argv: Sequence[str]) -> int:
             for first, p, row in zip(lead, predicted, proba)]
     skipped = n_inputs - len(files) + len(est.failed_files_)
     if args.per_file is not None:
-        _write_per_file(args.per_file, files, clip_index, header, rows)
+        with writing("--per-file", args.per_file):
+            _write_per_file(args.per_file, files, clip_index, header, rows)
     elif args.output in (None, "-"):
         import csv
         import sys
@@ -202,7 +214,9 @@ def _cmd_predict(args, argv: Sequence[str]) -> int:
         sys.stdout.flush()
     else:
         what = f"{len(rows)} {'segment ' if per_segment else ''}predictions"
-        wrote(what, args.output, write_csv(args.output, header, rows))
+        with writing("--output", args.output):
+            replaced = write_csv(args.output, header, rows)
+        wrote(what, args.output, replaced)
     if skipped:
         _say(f"{PROG}: warning: {skipped} of {n_inputs} files could not be decoded and are "
               "left out (listed above)")
@@ -231,8 +245,10 @@ def _dask_client(address: str | None, workers: int | None, quiet: bool):
     if address == "local":
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
             else os.cpu_count() or 1
-        cluster = LocalCluster(n_workers=workers or cores, threads_per_worker=1, processes=True,
-                               dashboard_address=":0")
+        with workers_deaf_to_ctrl_c():
+            cluster = LocalCluster(n_workers=workers or cores, threads_per_worker=1,
+                                   processes=True, dashboard_address=":0",
+                                   preload=[WORKER_PRELOAD])
         client = Client(cluster)
     else:
         if workers is not None:
@@ -243,16 +259,21 @@ def _dask_client(address: str | None, workers: int | None, quiet: bool):
         except OSError as exc:
             raise CLIError(f"--dask {address}: cannot reach the scheduler ({exc})",
                            EXIT_FAILURE) from None
+    interrupted = False
     try:
         if not quiet:
             n_workers = len(client.scheduler_info(n_workers=-1)["workers"])
             _say(f"Dask: {n_workers} workers at {client.scheduler.address}, dashboard "
                  f"{client.dashboard_link}")
         yield client
+    except KeyboardInterrupt:
+        interrupted = True
+        raise
     finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+        with quiet_dask_logs(interrupted):  # the stopped work's logs are no news
+            client.close()
+            if cluster is not None:
+                cluster.close()
 
 
 def _cmd_extract(args, argv: Sequence[str]) -> int:
@@ -290,6 +311,8 @@ def _cmd_extract(args, argv: Sequence[str]) -> int:
                            f"pyarrow ({exc}); install 'sklearn-samplecnn[pandas]' or write "
                            ".npy or .csv instead") from None
     args.model = [_model_file(m, "--model") for m in args.model]
+    _check_output(args.output, "--output", folder=store)
+    _check_output(args.per_file, "--per-file", folder=True)
     files = _audio_inputs(args.inputs, args.csv)
     _check_device(args.device)
     with _dask_client(args.dask, args.dask_workers, args.quiet) as client:
@@ -321,7 +344,7 @@ def _extract(args, files: list[str], out: Path | None, store: bool, client) -> i
     if store:
         from ..distributed import write_feature_store
 
-        with _cli_warnings():  # failed files (with their causes) as samplecnn warnings
+        with _cli_warnings(), writing("--output", args.output):  # failed files as warnings
             done = write_feature_store(feats, files, out)
         reused = f", {done.reused} kept from an earlier run" if done.reused else ""
         _say(f"wrote {len(files)} x {feats.n_features_out_} features to the feature store "
@@ -340,13 +363,29 @@ def _extract(args, files: list[str], out: Path | None, store: bool, client) -> i
         raise _nothing_decoded(len(files))
     names = [str(n) for n in names]
     lead = ["path", *times]
-    if args.per_file is not None or fmt == ".csv":
-        rows = [[p, *(_seconds(t[k]) for t in times.values()), *(repr(float(v)) for v in row)]
-                for k, (p, row) in enumerate(zip(paths, X))]
-        if args.per_file is not None:
-            _write_per_file(args.per_file, files, clip_index, [*lead, *names], rows)
-            return EXIT_OK
-        replaced, extra = write_csv(out, [*lead, *names], rows), ""
+    if args.per_file is not None:
+        with writing("--per-file", args.per_file):
+            _write_per_file(args.per_file, files, clip_index, [*lead, *names],
+                            _csv_rows(paths, times, X))
+        return EXIT_OK
+    with writing("--output", args.output):
+        replaced, extra = _write_features(out, fmt, X, names, paths, times)
+    wrote(f"{X.shape[0]} x {X.shape[1]} features", out, replaced, extra)
+    return EXIT_OK
+
+
+def _csv_rows(paths, times: dict, X) -> list:
+    return [[p, *(_seconds(t[k]) for t in times.values()), *(repr(float(v)) for v in row)]
+            for k, (p, row) in enumerate(zip(paths, X))]
+
+
+def _write_features(out: Path, fmt: str, X, names: list[str], paths, times: dict
+                    ) -> tuple[bool, str]:
+    """``extract``'s matrix in ``out`` (``.csv``, ``.npy`` with its sidecars, or
+    ``.parquet``): whether a file was replaced, and the sidecars to mention."""
+    lead = ["path", *times]
+    if fmt == ".csv":
+        replaced, extra = write_csv(out, [*lead, *names], _csv_rows(paths, times, X)), ""
     elif fmt == ".npy":
         names_file, rows_file = _sidecars(out)
         write_csv(rows_file, lead, ([p, *(_seconds(t[k]) for t in times.values())]
@@ -363,8 +402,7 @@ def _extract(args, files: list[str], out: Path | None, store: bool, client) -> i
         for k, (col, values) in enumerate([("path", list(paths)), *times.items()]):
             table.insert(k, col, values)
         replaced, extra = write_parquet(out, table), ""
-    wrote(f"{X.shape[0]} x {X.shape[1]} features", out, replaced, extra)
-    return EXIT_OK
+    return replaced, extra
 
 
 def _sidecars(out: Path) -> tuple[Path, Path]:

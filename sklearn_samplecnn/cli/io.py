@@ -44,11 +44,18 @@ def _check_device(device: str) -> None:
                        "CUDA device(s)")
 
 
-def _existing_file(path: str, what: str) -> str:
+def _existing_file(path: str, what: str, *, regular: bool = True) -> str:
+    """``path`` if it exists and is a file; a regular one unless ``regular=False`` (a
+    ``--csv`` may be a pipe, ``<(...)``, or ``/dev/stdin``)."""
+    from .._fileio import not_regular
+
     if not os.path.exists(path):
         raise CLIError(f"{what} {path!r}: no such file")
-    if os.path.isdir(path):
+    kind = not_regular(os.stat(path).st_mode)
+    if kind == "a folder":
         raise CLIError(f"{what} {path!r} is a folder, expected a file")
+    if kind is not None and regular:
+        raise CLIError(f"{what} {path!r} is {kind}, expected a regular file")
     return path
 
 
@@ -63,9 +70,21 @@ def _model_file(path: str, what: str) -> str:
     return _existing_file(found, what)
 
 
+def _check_output(path: str | os.PathLike | None, option: str, *, folder: bool = False) -> None:
+    """Refuse, before any work, an output path that cannot be written (see
+    :func:`sklearn_samplecnn._fileio.output_problem`), naming the option and the path."""
+    from .._fileio import output_problem
+
+    if path is None or (not folder and os.fspath(path) == "-"):
+        return
+    problem = output_problem(path, folder=folder)
+    if problem is not None:
+        raise CLIError(f"{option} {os.fspath(path)!r}: {problem}; nothing was done")
+
+
 def _read_csv(path: str) -> tuple[list[str], list[list[str]]]:
     """Header and rows of a comma-, semicolon- or tab-separated file."""
-    _existing_file(path, "--csv")
+    _existing_file(path, "--csv", regular=False)
     try:
         with open(path, encoding="utf-8-sig", newline="") as f:
             text = f.read()

@@ -11,13 +11,33 @@ from __future__ import annotations
 import csv
 import io
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from .._fileio import atomic_write
+from ..exceptions import SampleCNNError
 from .io import _say
+from .parser import EXIT_FAILURE, CLIError
 
-__all__ = ["per_file_targets", "write_csv", "write_npy", "write_parquet", "wrote"]
+__all__ = ["per_file_targets", "save_model", "write_csv", "write_npy", "write_parquet",
+           "writing", "wrote"]
+
+
+@contextmanager
+def writing(option: str, path: str | os.PathLike) -> Iterator[None]:
+    """Report an ``OSError`` while writing an output (a full disk, a folder removed or
+    made read-only since the start) as ``<option> '<path>': cannot be written (<cause>:
+    <file>)``, exit 1: the option, the path and the file that failed, never a bare
+    ``[Errno 28]``. Errors of the library's own (a file that fails to decode) pass."""
+    try:
+        yield
+    except OSError as exc:
+        if isinstance(exc, SampleCNNError):
+            raise
+        where = f": {exc.filename}" if exc.filename is not None else ""
+        raise CLIError(f"{option} {os.fspath(path)!r}: cannot be written "
+                       f"({exc.strerror or exc}{where})", EXIT_FAILURE) from None
 
 
 def write_csv(path: str | os.PathLike, header: Sequence[str],
@@ -69,3 +89,35 @@ def per_file_targets(files: Sequence[str], folder: str | os.PathLike) -> list[Pa
     parents = [os.path.dirname(a) for a in absolute]
     base = os.path.commonpath(parents) if parents else ""
     return [Path(folder) / f"{os.path.relpath(a, base)}.csv" for a in absolute]
+
+
+def save_model(est, out: Path, metadata: dict, checkpoint_dir) -> None:
+    """``save_pretrained(est, out)``; when that fails (a full disk, a folder removed since
+    the start), the trained model is saved beside ``out`` or in the temporary folder and
+    the error says where: a finished run is never lost to its last write."""
+    import tempfile
+    import time
+
+    from ..pretrained import save_pretrained
+
+    try:
+        save_pretrained(est, out, metadata=metadata)
+        return
+    except OSError as exc:
+        cause = f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else "")
+    stamp = f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+    places = [Path(tempfile.gettempdir()) / f"samplecnn-{out.stem}.{stamp}.samplecnn"]
+    if out.parent.is_dir():
+        places.insert(0, out.parent / f"{out.stem}.unsaved-{stamp}.samplecnn")
+    for place in places:
+        try:
+            save_pretrained(est, place, metadata=metadata)
+        except OSError:
+            continue
+        raise CLIError(f"--output {os.fspath(out)!r}: the model cannot be written ({cause}); "
+                       f"the trained model was saved to {place} instead", EXIT_FAILURE)
+    kept = (f"; its weights are in the checkpoint in {checkpoint_dir}: rerun the same command "
+            "once the model can be written (it is restored, not trained again)"
+            if checkpoint_dir is not None else "")
+    raise CLIError(f"--output {os.fspath(out)!r}: the model cannot be written ({cause}), nor "
+                   f"in {' or '.join(str(p.parent) for p in places)}{kept}", EXIT_FAILURE)

@@ -4,7 +4,9 @@
 atomically, as shards finish, with a ``_manifest.json`` describing the run; a
 killed run restarted with the same inputs and settings keeps the finished
 shards; :func:`read_feature_store` gives back the matrix ``transform`` would
-have returned.
+have returned, after checking the manifest against the shards (row counts,
+paths and their order, no shard more or less) and, by default, each shard's
+SHA-256 (stored in its Parquet metadata) against its values.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ __all__ = ["STORE_FORMAT", "read_feature_store", "write_feature_store"]
 STORE_FORMAT = "sklearn-samplecnn-store/1"
 MANIFEST = "_manifest.json"  # a leading "_": Parquet readers skip it in a folder scan
 STORE_KEYS = ("content", "stat")
+SHARD_SHA256 = b"sklearn_samplecnn_sha256"  # a shard's checksum, in its Parquet metadata
 
 # -- the feature store ---------------------------------------------------------------
 def _pyarrow():
@@ -117,35 +120,72 @@ def _open_store(store: Path, manifest: dict) -> None:
     atomic_write(file, lambda f: f.write(json.dumps(manifest, indent=1).encode()), fsync=True)
 
 
+def _shard_sha256(paths: list, keys: list, errors: list, rows: np.ndarray) -> str:
+    """SHA-256 of a shard's content: its paths, keys and errors, and its values' bytes."""
+    return digest(json.dumps([paths, keys, errors]),
+                  np.ascontiguousarray(rows, dtype="<f4").tobytes())
+
+
+def _shard_problem(table, n_rows: int, names: list[str], *, paths: list[str] | None = None,
+                   verify: bool = True, required: bool = True
+                   ) -> tuple[str | None, np.ndarray | None]:
+    """(what is wrong with a shard's table, or None; its feature values). ``paths``: the
+    rows it must hold, in order; ``verify``: its values must match its SHA-256, which
+    it must have unless ``required=False``."""
+    if table.num_rows != n_rows or table.column_names != ["path", "key", "error", *names]:
+        return (f"{table.num_rows} rows and {table.num_columns} columns, expected {n_rows} "
+                "rows of the manifest's features"), None
+    if paths is not None and table.column("path").to_pylist() != paths:
+        return "other files (or another order) than its rows should hold", None
+    values = np.empty((n_rows, len(names)), dtype=np.float32)
+    for j in range(len(names)):
+        values[:, j] = table.column(3 + j).to_numpy()
+    if verify:
+        recorded = (table.schema.metadata or {}).get(SHARD_SHA256)
+        if recorded is None and not required:
+            return None, values
+        if recorded is None:
+            return ("no SHA-256 in its metadata (rewritten by another tool, or written "
+                    "before shards carried one); read_feature_store(..., verify=False) "
+                    "reads it unchecked"), values
+        found = _shard_sha256(*(table.column(c).to_pylist() for c in ("path", "key", "error")),
+                              values)
+        if recorded.decode() != found:
+            return (f"its values changed since it was written (SHA-256 {found[:12]}... != "
+                    f"recorded {recorded.decode()[:12]}...)"), values
+    return None, values
+
+
 def _finished(store: Path, k: int, paths: list[str], columns: list[str]) -> bool:
-    """Whether shard ``k``'s file is there, complete and for these paths."""
+    """Whether shard ``k``'s file is there, complete, for these paths and unmodified (a
+    shard written before shards carried a SHA-256 is kept: finished work is not redone)."""
     file = _shard_file(store, k)
     if not file.exists():
         return False
     _, pq = _pyarrow()
     try:
-        meta = pq.read_metadata(file)
-        ok = meta.num_rows == len(paths) and meta.schema.names == columns and \
-            pq.read_table(file, columns=["path"]).column("path").to_pylist() == paths
+        why, _ = _shard_problem(pq.read_table(file), len(paths), columns[3:], paths=paths,
+                                required=False)
     except (OSError, ValueError) as exc:  # pyarrow's errors derive from these
-        ok, why = False, str(exc)
-    else:
-        why = "other rows or columns than expected"
-    if not ok:
-        warnings.warn(f"{file} is unreadable or incomplete ({why}); computing it again",
-                      RuntimeWarning, stacklevel=3)
-    return ok
+        why = str(exc)
+    if why is not None:
+        warnings.warn(f"{file} is unreadable, incomplete or modified ({why}); computing it "
+                      "again", RuntimeWarning, stacklevel=3)
+    return why is None
 
 
 def _write_shard(store: Path, k: int, paths: list[str], keys: list, errors: dict,
                  rows: np.ndarray, names: list[str]) -> None:
-    """Shard ``k`` as one Parquet file, written to a temporary name and renamed."""
+    """Shard ``k`` as one Parquet file, written to a temporary name and renamed; its
+    SHA-256 in the file's metadata."""
     pa, pq = _pyarrow()
+    messages = [str(errors[i]) if i in errors else None for i in range(len(paths))]
     columns = [pa.array(paths, pa.string()), pa.array(keys, pa.string()),
-               pa.array([str(errors[i]) if i in errors else None for i in range(len(paths))],
-                        pa.string())]
+               pa.array(messages, pa.string())]
     columns += [pa.array(rows[:, j], pa.float32()) for j in range(rows.shape[1])]
-    table = pa.Table.from_arrays(columns, names=["path", "key", "error", *names])
+    checksum = _shard_sha256(list(paths), list(keys), messages, rows)
+    table = pa.Table.from_arrays(columns, names=["path", "key", "error", *names],
+                                 metadata={SHARD_SHA256: checksum.encode()})
     atomic_write(_shard_file(store, k), lambda f: pq.write_table(table, f), fsync=True)
 
 
@@ -240,8 +280,16 @@ def write_feature_store(transformer, paths: Sequence[str | os.PathLike],
                  reused=len(bounds) - len(todo), failed_files=[paths[i] for i in sorted(failed)])
 
 
-def read_feature_store(store: str | os.PathLike, *, as_frame: bool = False) -> Bunch:
+def read_feature_store(store: str | os.PathLike, *, as_frame: bool = False,
+                       verify: bool = True) -> Bunch:
     """Read a feature store written by :func:`write_feature_store` (or ``samplecnn extract``).
+
+    The manifest is checked against the shards before anything is returned:
+    its clip count, shard size and shard count must agree, every shard must
+    be there with its rows and the manifest's columns and no other shard file
+    may be, and the paths of all rows, in order, must be those the manifest's
+    hash was made of. An edited manifest (a lowered ``n_clips``) is refused,
+    never read as a shorter matrix.
 
     Parameters
     ----------
@@ -249,6 +297,11 @@ def read_feature_store(store: str | os.PathLike, *, as_frame: bool = False) -> B
         The store's folder.
     as_frame : bool, default=False
         Also give the whole table as a pandas DataFrame (``frame``).
+    verify : bool, default=True
+        Check each shard's values against the SHA-256 written in its Parquet
+        metadata (one hash over the values read: edited or damaged values are
+        refused). ``False`` reads stores whose shards carry none (written by
+        an earlier version, or rewritten by another tool) and skips the hash.
 
     Returns
     -------
@@ -262,8 +315,9 @@ def read_feature_store(store: str | os.PathLike, *, as_frame: bool = False) -> B
     Raises
     ------
     FeatureStoreError
-        Not a store, or an unfinished one (the message lists the missing
-        shards: rerun the command that wrote it).
+        Not a store, an unfinished one (the message lists the missing
+        shards: rerun the command that wrote it), or a manifest and shards
+        that do not agree, or a shard whose values changed (``verify``).
     """
     _, pq = _pyarrow()
     store = Path(store).expanduser()
@@ -272,11 +326,13 @@ def read_feature_store(store: str | os.PathLike, *, as_frame: bool = False) -> B
     except (OSError, ValueError) as exc:
         raise FeatureStoreError(f"{store} is not a readable feature store: no valid "
                                 f"{MANIFEST} ({exc}).") from None
-    if manifest.get("format") != STORE_FORMAT:
-        raise FeatureStoreError(f"{store}: format {manifest.get('format')!r}, this version "
-                                f"reads {STORE_FORMAT!r}.")
+    if not isinstance(manifest, dict) or manifest.get("format") != STORE_FORMAT:
+        found = manifest.get("format") if isinstance(manifest, dict) else manifest
+        raise FeatureStoreError(f"{store}: format {found!r}, this version reads "
+                                f"{STORE_FORMAT!r}.")
+    bounds = _manifest_bounds(store, manifest)
     names = manifest["feature_names"]
-    missing = [k for k in range(manifest["n_shards"]) if not _shard_file(store, k).exists()]
+    missing = [k for k in range(len(bounds)) if not _shard_file(store, k).exists()]
     if missing:
         shown = ", ".join(_shard_file(store, k).name for k in missing[:5])
         raise FeatureStoreError(
@@ -285,19 +341,21 @@ def read_feature_store(store: str | os.PathLike, *, as_frame: bool = False) -> B
             "wrote it again to finish it.")
     X = np.empty((manifest["n_clips"], len(names)), dtype=np.float32)
     paths, keys, errors, tables = [], [], [], []
-    for k, (a, b) in enumerate(shard_bounds(manifest["n_clips"], manifest["shard_size"])):
-        table = pq.read_table(_shard_file(store, k))
-        if table.num_rows != b - a or table.column_names[3:] != names:
-            raise FeatureStoreError(f"{_shard_file(store, k)}: {table.num_rows} rows and "
-                                    f"{table.num_columns} columns, expected {b - a} rows "
-                                    "of the manifest's features.")
-        for j in range(len(names)):
-            X[a:b, j] = table.column(3 + j).to_numpy()
+    for k, (a, b) in enumerate(bounds):
+        file = _shard_file(store, k)
+        table = pq.read_table(file)
+        why, values = _shard_problem(table, b - a, names, verify=verify)
+        if why is not None:
+            raise FeatureStoreError(f"{file}: {why}.")
+        X[a:b] = values
         paths += table.column("path").to_pylist()
         keys += table.column("key").to_pylist()
         errors += table.column("error").to_pylist()
         if as_frame:
             tables.append(table)
+    if digest(*paths) != manifest["paths_sha256"]:
+        raise FeatureStoreError(f"{store}: the shards' paths (or their order) are not those "
+                                f"the {MANIFEST} was written for; the store was modified.")
     out = Bunch(data=X, paths=paths, file_keys=keys, errors=errors,
                 feature_names=np.array(names, dtype=object),
                 failed_files=[p for p, e in zip(paths, errors) if e is not None],
@@ -307,3 +365,30 @@ def read_feature_store(store: str | os.PathLike, *, as_frame: bool = False) -> B
 
         out.frame = pa.concat_tables(tables).to_pandas()
     return out
+
+
+def _manifest_bounds(store: Path, manifest: dict) -> list[tuple[int, int]]:
+    """The shards' row ranges the manifest implies, after checking that its counts agree
+    with each other and with the shard files in the folder."""
+    n, size, count = (manifest.get(k) for k in ("n_clips", "shard_size", "n_shards"))
+    for key, value in (("n_clips", n), ("shard_size", size), ("n_shards", count)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise FeatureStoreError(f"{store}: {MANIFEST} has {key} {value!r}, expected a "
+                                    "positive integer; the manifest was modified.")
+    if not isinstance(manifest.get("feature_names"), list) or \
+            not isinstance(manifest.get("paths_sha256"), str):
+        raise FeatureStoreError(f"{store}: {MANIFEST} lacks its feature_names or "
+                                "paths_sha256; the manifest was modified.")
+    bounds = shard_bounds(n, size)
+    if len(bounds) != count:
+        raise FeatureStoreError(
+            f"{store}: {MANIFEST} counts {n} clips in shards of {size}, which makes "
+            f"{len(bounds)} shards, but records {count}; the manifest was modified.")
+    extra = sorted(f.name for f in store.glob("shard-*.parquet")
+                   if f.name not in {_shard_file(store, k).name for k in range(count)})
+    if extra:
+        raise FeatureStoreError(
+            f"{store}: shard files the {MANIFEST} does not count ({', '.join(extra[:5])}"
+            f"{', ...' if len(extra) > 5 else ''}): it records {n} clips in {count} shards; "
+            "the manifest was modified, or the folder mixes two stores.")
+    return bounds

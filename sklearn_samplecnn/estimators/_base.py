@@ -45,6 +45,37 @@ _AMP_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
 _ANSI = __import__("re").compile(r"\x1b\[[0-9;]*m")
 
 
+def _label_kind(value) -> str:
+    if isinstance(value, (str, bytes, np.str_, np.bytes_)):
+        return "strings"
+    if isinstance(value, (numbers.Number, np.number)):
+        return "numbers"
+    return "None" if value is None else type(value).__name__
+
+
+def _check_labels(y) -> None:
+    """One label per clip, all strings or all numbers, none missing: an error naming
+    ``y`` and what is wrong otherwise (numpy would turn ``["rock", 3]`` into strings,
+    sorting a mix fails with a bare ``'<' not supported``)."""
+    values = list(y.ravel()) if isinstance(y, np.ndarray) else list(y)
+    kinds: dict[str, object] = {}
+    for v in values:
+        kinds.setdefault(_label_kind(v), v)
+    if len(kinds) > 1:
+        shown = " and ".join(f"{kind} ({example!r})" for kind, example in kinds.items())
+        raise ValueError(f"y mixes label types: {shown}; give every clip a label of one type, "
+                         "all strings (e.g. [str(v) for v in y]) or all numbers.")
+    kind = next(iter(kinds), None)
+    if kind not in (None, "strings", "numbers"):
+        raise ValueError(f"y must hold strings or numbers, one label per clip; got {kind} "
+                         f"({kinds[kind]!r}).")
+    if kind == "numbers":
+        missing = [i for i, v in enumerate(values) if v != v]  # NaN
+        if missing:
+            raise ValueError(f"y has no label (NaN) for {len(missing)} of {len(values)} "
+                             f"clips, e.g. y[{missing[0]}]; every clip needs a label.")
+
+
 def _encode_labels(y: np.ndarray, classes: np.ndarray) -> np.ndarray:
     """Class indexes of ``y`` in ``classes`` (int64); unknown labels are an error."""
     idx = np.searchsorted(classes, y)

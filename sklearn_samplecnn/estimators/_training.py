@@ -284,11 +284,15 @@ class TrainingLoop:
         self.interrupted_ = False
         self._previous_start_weights = None  # a fit's own epochs only
         checkpoint = self._checkpoint_callback()
+        if checkpoint is not None:
+            checkpoint.check_folder()  # before the first epoch, not after the last
         if resume and checkpoint is not None:
             state = checkpoint.load(self, clips, y, getattr(self, "_fit_weights", None))
             if state is not None:
+                # a finished run is trained on to a larger max_epochs, unless a callback
+                # (the paper schedule, early stopping) ended it
                 epochs = self.max_epochs - len(self.history)
-                if state["complete"] or epochs <= 0:
+                if epochs <= 0 or (state["complete"] and state.get("stopped_early", True)):
                     return
         self.notify("on_train_begin", X=clips, y=y)
         try:

@@ -8,12 +8,19 @@ random generators, the gradient scaler, and the number of epochs left.
 :class:`ResumableCheckpoint` saves all of that after every epoch, in one file
 written atomically (a kill during the write leaves the previous checkpoint),
 and the estimators' ``fit`` resumes from it.
+
+Every checkpoint carries a SHA-256 over everything it holds (weights,
+optimiser, schedule, history, random generators), as model files do: a
+damaged checkpoint (flipped bytes in its weights) is refused with its path,
+never resumed silently.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -21,12 +28,13 @@ import torch
 from skorch.callbacks import Callback
 from skorch.history import History
 
-from .._fileio import atomic_write, digest
+from .._fileio import atomic_write, digest, output_problem
 from ..exceptions import SampleCNNError
 
 __all__ = ["ResumableCheckpoint"]
 
-FORMAT = "sklearn-samplecnn-checkpoint/1"
+FORMAT = "sklearn-samplecnn-checkpoint/2"
+OLD_FORMATS = ("sklearn-samplecnn-checkpoint/1",)  # no SHA-256: resumed with a warning
 FILENAME = "checkpoint.pt"
 # parameters that may change between a run and its resumption
 _FREE = {"callbacks", "verbose", "max_epochs", "checkpoint_dir", "device", "threads",
@@ -53,6 +61,36 @@ def _unwrapped(net, name: str) -> torch.nn.Module:
     return net.accelerator.unwrap_model(module) if net.accelerator is not None else module
 
 
+def _update(h, obj) -> None:
+    """Feed ``obj`` (tensors, dicts, lists, tuples, numbers, strings, None) to ``h``,
+    unambiguously and in a fixed order (dict keys sorted)."""
+    if isinstance(obj, torch.Tensor):
+        t = obj.detach().cpu().contiguous()
+        h.update(f"T{t.dtype}{tuple(t.shape)}|".encode())
+        if t.numel():
+            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    elif isinstance(obj, dict):
+        h.update(f"D{len(obj)}|".encode())
+        for key in sorted(obj, key=repr):
+            _update(h, key)
+            _update(h, obj[key])
+    elif isinstance(obj, (list, tuple)):
+        h.update(f"{'L' if isinstance(obj, list) else 'U'}{len(obj)}|".encode())
+        for value in obj:
+            _update(h, value)
+    else:
+        text = repr(obj).encode()
+        h.update(f"V{type(obj).__name__}{len(text)}|".encode() + text)
+
+
+def state_sha256(state: dict) -> str:
+    """SHA-256 over a checkpoint's content (every entry but ``"sha256"``): its weights,
+    optimiser, schedule, history and random generators."""
+    h = hashlib.sha256()
+    _update(h, {k: v for k, v in state.items() if k != "sha256"})
+    return h.hexdigest()
+
+
 def _rng_state() -> dict:
     state = {"torch": torch.get_rng_state()}
     if torch.cuda.is_available() and torch.cuda.is_initialized():
@@ -75,7 +113,13 @@ class ResumableCheckpoint(Callback):
     ``random_state`` set and decoding in the training process; random crops
     drawn in DataLoader workers follow the workers' own generators). A
     finished run is marked complete: fitting again restores its result
-    without training.
+    without training, or, with a larger ``max_epochs``, trains on to it
+    (unless a callback stopped that run early).
+
+    Every checkpoint holds a SHA-256 of its content; a damaged one is
+    refused. A checkpoint that cannot be written (a full disk) is reported
+    once with a warning and training goes on: the model in memory is never
+    lost to its checkpoint.
 
     Parameters
     ----------
@@ -96,8 +140,17 @@ class ResumableCheckpoint(Callback):
     def path(self) -> Path:
         return Path(self.dirname).expanduser() / FILENAME
 
+    def check_folder(self) -> None:
+        """Refuse, before the first epoch, a ``checkpoint_dir`` that cannot be written
+        (a file, a folder under a file, a read-only folder, a full file system)."""
+        problem = output_problem(self.dirname, folder=True)
+        if problem is not None:
+            raise SampleCNNError(f"checkpoint_dir {os.fspath(self.dirname)!r}: {problem}; "
+                                 "no epoch was trained.")
+
     def on_train_begin(self, net, X=None, y=None, **kwargs):
         self.fingerprint_ = _run_fingerprint(net, X, y, getattr(net, "_fit_weights", None))
+        self.failed_ = None
 
     def on_epoch_end(self, net, **kwargs):
         self.save(net, complete=False)
@@ -112,12 +165,16 @@ class ResumableCheckpoint(Callback):
             acc.wait_for_everyone()
             if not acc.is_main_process:  # written once, by the main process
                 return
+        if getattr(self, "failed_", None) is not None:  # warned once: not tried again
+            return
         schedule = dict(net.callbacks_).get("paper_schedule")
         scaler = getattr(net, "_scaler", None)
         state = {
             "format": FORMAT,
             "fingerprint": self.fingerprint_,
             "complete": complete,
+            # a finished run that ended before max_epochs: a callback stopped it
+            "stopped_early": complete and len(net.history) < net.max_epochs,
             "module": (net.accelerator.unwrap_model(net.module_) if net.accelerator is not None
                        else net.module_).state_dict(),
             # other trained modules of the net (a projection or embedding head)
@@ -129,7 +186,14 @@ class ResumableCheckpoint(Callback):
             "history": json.dumps(net.history.to_list(), default=float),
             "rng": _rng_state(),
         }
-        atomic_write(self.path, lambda f: torch.save(state, f), fsync=True)
+        state["sha256"] = state_sha256(state)
+        try:
+            atomic_write(self.path, lambda f: torch.save(state, f), fsync=True)
+        except OSError as exc:  # a full disk: the run goes on, the model is in memory
+            self.failed_ = exc
+            warnings.warn(f"the checkpoint {self.path} cannot be written ({exc}); training "
+                          "goes on without checkpoints (an interruption now cannot be "
+                          "resumed)", RuntimeWarning, stacklevel=2)
 
     def load(self, net, clips, y, weights) -> dict | None:
         """Restore ``net`` (initialised) from the checkpoint of this run, if there is one.
@@ -150,8 +214,20 @@ class ResumableCheckpoint(Callback):
         except Exception as exc:  # torch raises several types for foreign files
             raise SampleCNNError(f"{self.path}: not a readable training checkpoint "
                                  f"({type(exc).__name__}: {exc}).") from None
-        if not isinstance(state, dict) or state.get("format") != FORMAT:
+        fmt = state.get("format") if isinstance(state, dict) else None
+        if fmt not in (FORMAT, *OLD_FORMATS):
             raise SampleCNNError(f"{self.path}: not a training checkpoint of this library.")
+        if fmt == FORMAT:
+            found = state_sha256(state)
+            if state.get("sha256") != found:
+                raise SampleCNNError(
+                    f"{self.path}: the checkpoint is damaged (SHA-256 {found[:12]}... != "
+                    f"recorded {str(state.get('sha256'))[:12]}...); it is not resumed. "
+                    "Delete it to start over, or restore a good copy.")
+        else:
+            warnings.warn(f"{self.path}: a checkpoint of format {fmt!r} has no SHA-256, so "
+                          "damage cannot be detected; resuming from it anyway.", UserWarning,
+                          stacklevel=4)
         if state["fingerprint"] != self.fingerprint_:
             raise SampleCNNError(
                 f"{self.path} belongs to another training run (other data or settings); "
@@ -171,6 +247,9 @@ class ResumableCheckpoint(Callback):
         net.history_ = History(json.loads(state["history"]))
         _set_rng_state(state["rng"])
         if net.verbose:
-            what = "finished run" if state["complete"] else f"epoch {len(net.history)}"
+            what = f"epoch {len(net.history)}"
+            if state["complete"]:
+                what = f"finished run of {len(net.history)} epochs" + (
+                    ", stopped early by a callback" if state.get("stopped_early") else "")
             print(f"resumed from {self.path} ({what})", flush=True)
         return state

@@ -12,7 +12,7 @@ from sklearn.utils.validation import column_or_1d
 
 from .._compat import StrOptions
 from ..nn import SampleCNN
-from ._base import _encode_labels, _labels, _SampleCNNNet
+from ._base import _check_labels, _encode_labels, _labels, _SampleCNNNet
 
 __all__ = ["SampleCNNClassifier"]
 
@@ -166,9 +166,11 @@ class SampleCNNClassifier(ClassifierMixin, _SampleCNNNet):
         return tags
 
     def _encode_y(self, y, *, n_clips, reset=True):
-        y = column_or_1d(y, warn=True) if not isinstance(y, list) else np.asarray(y)
-        if y.ndim != 1:
-            raise ValueError(f"y must be 1-D (one label per clip), got shape {y.shape}.")
+        y = column_or_1d(y, warn=True) if not isinstance(y, list) else y
+        if np.ndim(y) != 1:
+            raise ValueError(f"y must be 1-D (one label per clip), got shape {np.shape(y)}.")
+        _check_labels(y)
+        y = np.asarray(y)
         if len(y) != n_clips:
             raise ValueError(f"X has {n_clips} clips but y has {len(y)} labels.")
         check_classification_targets(y)

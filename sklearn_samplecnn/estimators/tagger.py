@@ -15,7 +15,7 @@ from sklearn.utils.validation import column_or_1d
 
 from .._compat import Interval, StrOptions
 from ..nn import SampleCNN
-from ._base import _encode_labels, _labels, _SampleCNNNet
+from ._base import _check_labels, _encode_labels, _labels, _SampleCNNNet
 
 __all__ = ["SampleCNNTagger"]
 
@@ -180,9 +180,14 @@ class SampleCNNTagger(ClassifierMixin, _SampleCNNNet):
                 except UserWarning as exc:
                     raise ValueError(f"y holds tags not seen in the first fit ({exc}).") \
                         from None
+            if Y.shape[1] == 0:
+                raise ValueError(f"y holds no tags: the tag lists of all {len(Y)} clips are "
+                                 "empty; a tagger needs at least one tag that some clip has.")
             columns = [str(c) for c in mlb.classes_]
             y = Y
         Y = np.asarray(y)
+        if Y.ndim == 1:  # one label per clip: of one kind (a list's, before numpy's cast)
+            _check_labels(y if isinstance(y, (list, tuple)) else Y)
         if Y.ndim == 1 or (Y.ndim == 2 and Y.shape[1] == 1 and not np.isin(Y, (0, 1)).all()):
             # one label per clip: one-vs-rest, one sigmoid per class (as
             # sklearn's OneVsRestClassifier); predict returns labels
@@ -206,6 +211,15 @@ class SampleCNNTagger(ClassifierMixin, _SampleCNNNet):
                     f"shape {Y.shape}; turn lists of tag names into a matrix with "
                     "sklearn.preprocessing.MultiLabelBinarizer."
                 )
+            if Y.shape[1] == 0:
+                raise ValueError(f"y has no tag columns (shape {Y.shape}); a tagger needs at "
+                                 "least one tag.")
+            if Y.dtype.kind == "f" and np.isnan(Y).any():
+                i, j = np.argwhere(np.isnan(Y))[0]
+                name = f" (tag {str(columns[j])!r})" if columns is not None else ""
+                raise ValueError(f"y contains NaN ({int(np.isnan(Y).sum())} of {Y.size} "
+                                 f"values), e.g. at row {i}, column {j}{name}; every tag of "
+                                 "every clip must be 0 (absent) or 1 (present).")
             if not np.issubdtype(Y.dtype, np.number) or not np.isin(Y, (0, 1)).all():
                 raise ValueError(
                     f"y must hold only 0 and 1 (tag absent/present); got type of target "
