@@ -14,12 +14,12 @@ from .io import (
     _audio_inputs,
     _check_device,
     _cli_warnings,
-    _existing_file,
     _say,
     _training_data,
+    is_store,
 )
 from .output import per_file_targets, write_csv, write_npy, write_parquet, wrote
-from .parser import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, OUTPUT_FORMATS, PROG, CLIError
+from .parser import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, PROG, CLIError
 
 __all__ = ["COMMANDS"]
 
@@ -29,8 +29,6 @@ def _cmd_train(args, argv: Sequence[str]) -> int:
 
     sizes, sr = _architecture(args)
     out = Path(args.output)
-    if out.is_dir():
-        raise CLIError(f"--output {args.output!r} is a folder, expected a file name")
     _check_device(args.device)
     paths, y, names, descr = _training_data(args)
 
@@ -143,7 +141,6 @@ def _write_per_file(folder: str, files: list[str], clip_index, header, rows: lis
 def _cmd_predict(args, argv: Sequence[str]) -> int:
     import numpy as np
 
-    _existing_file(args.model, "MODEL")
     files = _audio_inputs(args.inputs, args.csv)
     _check_device(args.device)
     from ..pretrained import load_pretrained
@@ -209,17 +206,10 @@ def _cmd_predict(args, argv: Sequence[str]) -> int:
     return EXIT_OK
 
 
-def _is_store(output: str) -> bool:
-    """``-o`` names a feature store (a folder) when it ends with a separator or is a folder."""
-    return output.endswith(("/", os.sep)) or os.path.isdir(output)
-
-
 @contextlib.contextmanager
 def _dask_client(address: str | None, workers: int | None, quiet: bool):
     """A Dask client for ``--dask`` (``None`` without it), closed on the way out."""
     if address is None:
-        if workers is not None:
-            raise CLIError("--dask-workers needs --dask local")
         yield None
         return
     try:
@@ -235,9 +225,6 @@ def _dask_client(address: str | None, workers: int | None, quiet: bool):
                                dashboard_address=":0")
         client = Client(cluster)
     else:
-        if workers is not None:
-            raise CLIError("--dask-workers applies to --dask local; a cluster's workers are "
-                           "started with the cluster")
         try:
             client = Client(address, timeout="30s")
         except OSError as exc:
@@ -256,22 +243,11 @@ def _dask_client(address: str | None, workers: int | None, quiet: bool):
 
 
 def _cmd_extract(args, argv: Sequence[str]) -> int:
-    per_segment = args.per_segment or args.per_file is not None
     out = fmt = None
-    store = args.output is not None and _is_store(args.output)
+    store = args.output is not None and is_store(args.output)
     if args.output is not None:
         out = Path(args.output)
         fmt = out.suffix.lower()
-        if not store and fmt not in OUTPUT_FORMATS:
-            raise CLIError(f"--output {args.output!r}: the extension must be one of "
-                           f"{', '.join(OUTPUT_FORMATS)}, or end the name with / for a "
-                           "feature store folder")
-    if per_segment and len(args.model) > 1:
-        raise CLIError("--per-segment/--per-file take one --model: models of different input "
-                       "lengths cut different segments; run extract once per model")
-    if store and per_segment:
-        raise CLIError("--per-segment writes one row per segment; a feature store holds one "
-                       "row per clip: write .npy, .csv or .parquet")
     if store:
         try:
             import pyarrow.parquet  # noqa: F401
@@ -289,8 +265,6 @@ def _cmd_extract(args, argv: Sequence[str]) -> int:
             raise CLIError(f"--output {args.output!r}: writing .parquet needs pandas and "
                            f"pyarrow ({exc}); install 'sklearn-samplecnn[pandas]' or write "
                            ".npy or .csv instead") from None
-    for m in args.model:
-        _existing_file(m, "--model")
     files = _audio_inputs(args.inputs, args.csv)
     _check_device(args.device)
     with _dask_client(args.dask, args.dask_workers, args.quiet) as client:
@@ -404,7 +378,6 @@ def _summary(model, path: str) -> str:
 
 
 def _cmd_info(args, argv: Sequence[str]) -> int:
-    _existing_file(args.model, "MODEL")
     from ..pretrained import load_pretrained
 
     model = load_pretrained(args.model)

@@ -9,7 +9,7 @@ import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
-from .parser import EXIT_FAILURE, PROG, CLIError
+from .parser import EXIT_FAILURE, OUTPUT_FORMATS, PROG, CLIError
 
 
 def _say(message: str) -> None:
@@ -91,8 +91,20 @@ def _csv_paths(path: str, header: list[str], rows: list[list[str]]) -> list[str]
     return out
 
 
+def _check_inputs(inputs: Sequence[str], csv_path: str | None) -> None:
+    """The named audio files and folders, and ``--csv``, exist; something is named."""
+    for item in inputs:
+        if not os.path.exists(item):
+            raise CLIError(f"{item!r}: no such file or folder")
+    if csv_path is not None:
+        _existing_file(csv_path, "--csv")
+    if not inputs and csv_path is None:
+        raise CLIError("no audio given: name audio files or folders, or pass --csv FILE")
+
+
 def _audio_inputs(inputs: Sequence[str], csv_path: str | None) -> list[str]:
-    """Files named on the command line, found in folders, or listed in ``--csv``."""
+    """Files named on the command line, found in folders, or listed in ``--csv``
+    (:func:`check_usage` has checked that they exist)."""
     from ..datasets import AUDIO_EXTENSIONS, find_audio_files
 
     files: list[str] = []
@@ -103,30 +115,20 @@ def _audio_inputs(inputs: Sequence[str], csv_path: str | None) -> list[str]:
                 raise CLIError(f"folder {item!r} holds no audio files "
                                f"({', '.join(AUDIO_EXTENSIONS)})")
             files += [str(f) for f in found]
-        elif os.path.exists(item):
-            files.append(item)
         else:
-            raise CLIError(f"{item!r}: no such file or folder")
+            files.append(item)
     if csv_path is not None:
         header, rows = _read_csv(csv_path)
         files += _csv_paths(csv_path, header, rows)
-    if not files:
-        raise CLIError("no audio given: name audio files or folders, or pass --csv FILE")
     return files
 
 
 def _training_data(args) -> tuple[list[str], object, list[str], str]:
-    """(paths, targets, class or tag names, description) for ``train``."""
+    """(paths, targets, class or tag names, description) for ``train`` (its FOLDER or
+    ``--csv``, checked by :func:`check_usage`)."""
     import numpy as np
 
-    if (args.folder is None) == (args.csv is None):
-        raise CLIError("give either a FOLDER (one sub-folder per class) or --csv FILE")
     if args.folder is not None:
-        if args.task == "tags":
-            raise CLIError("--task tags needs --csv with one 0/1 column per tag; a folder "
-                           "gives one label per clip (use --task genre)")
-        if not os.path.isdir(args.folder):
-            raise CLIError(f"FOLDER {args.folder!r}: no such folder")
         from ..datasets import load_audio_folder
 
         data = load_audio_folder(args.folder)  # DatasetNotFoundError: exit 1
@@ -166,8 +168,8 @@ def _training_data(args) -> tuple[list[str], object, list[str], str]:
 
 def _architecture(args) -> tuple[str | tuple, int]:
     """(module sizes, sample rate) from --preset / --sizes / --sr."""
+    from .._sizes import parse_sizes, preset_sizes
     from ..audio import DEFAULT_SR
-    from ..nn import parse_sizes, preset_sizes
 
     sr = args.sr
     try:
@@ -183,3 +185,63 @@ def _architecture(args) -> tuple[str | tuple, int]:
                        f"{'-'.join(map(str, sizes))} (one per layer and the 1x1 conv), got "
                        f"{len(args.channels)}")
     return sizes, sr or DEFAULT_SR
+
+
+def _check_train(args) -> None:
+    _architecture(args)
+    if os.path.isdir(args.output):
+        raise CLIError(f"--output {args.output!r} is a folder, expected a file name")
+    if (args.folder is None) == (args.csv is None):
+        raise CLIError("give either a FOLDER (one sub-folder per class) or --csv FILE")
+    if args.folder is not None:
+        if args.task == "tags":
+            raise CLIError("--task tags needs --csv with one 0/1 column per tag; a folder "
+                           "gives one label per clip (use --task genre)")
+        if not os.path.isdir(args.folder):
+            raise CLIError(f"FOLDER {args.folder!r}: no such folder")
+    else:
+        _existing_file(args.csv, "--csv")
+
+
+def is_store(output: str) -> bool:
+    """``-o`` names a feature store (a folder) when it ends with a separator or is a folder."""
+    return output.endswith(("/", os.sep)) or os.path.isdir(output)
+
+
+def _check_extract(args) -> None:
+    per_segment = args.per_segment or args.per_file is not None
+    store = args.output is not None and is_store(args.output)
+    if args.output is not None and not store \
+            and os.path.splitext(args.output)[1].lower() not in OUTPUT_FORMATS:
+        raise CLIError(f"--output {args.output!r}: the extension must be one of "
+                       f"{', '.join(OUTPUT_FORMATS)}, or end the name with / for a "
+                       "feature store folder")
+    if per_segment and len(args.model) > 1:
+        raise CLIError("--per-segment/--per-file take one --model: models of different input "
+                       "lengths cut different segments; run extract once per model")
+    if store and per_segment:
+        raise CLIError("--per-segment writes one row per segment; a feature store holds one "
+                       "row per clip: write .npy, .csv or .parquet")
+    if args.dask_workers is not None and args.dask != "local":
+        raise CLIError("--dask-workers needs --dask local" if args.dask is None else
+                       "--dask-workers applies to --dask local; a cluster's workers are "
+                       "started with the cluster")
+    for m in args.model:
+        _existing_file(m, "--model")
+
+
+def check_usage(args) -> None:
+    """Every usage error (exit status 2) that needs neither numpy nor torch: files and
+    folders that must exist, output names, options that do not go together.
+
+    ``main`` runs it right after parsing, before the commands (and the libraries they
+    import) are loaded, so a mistyped path is answered at once.
+    """
+    if args.command in ("predict", "info"):
+        _existing_file(args.model, "MODEL")
+    if args.command == "train":
+        _check_train(args)
+    if args.command == "extract":
+        _check_extract(args)
+    if args.command in ("predict", "extract"):
+        _check_inputs(args.inputs, args.csv)
