@@ -453,3 +453,64 @@ def test_readme_scores_held_out_clips_and_the_docs_say_where_models_come_from():
     models = (ROOT / "docs" / "models.md").read_text()
     assert "No pretrained weights ship" in models and "samplecnn train" in models
     assert "models.md" in (ROOT / "docs" / "index.md").read_text()
+
+
+# -- waveforms with their rate: (y, sr) pairs (issue 22) --------------------------------
+def test_pairs_are_resampled_like_files(fitted, tmp_path):
+    """``[(y, sr), ...]`` at another rate give what the same audio as files gives: resampled
+    to the model's rate with the same filter (here from 16 kHz to 8 kHz)."""
+    from sklearn_samplecnn import MFCCStatsTransformer, load_audio
+    from sklearn_samplecnn.audio import write_audio
+
+    clf, _, _ = fitted
+    rng = np.random.default_rng(3)
+    paths, pairs = [], []
+    for i in range(4):
+        y16 = tone(300 if i % 2 else 1500, 3300 + 500 * i, 16000, rng=rng)
+        path = tmp_path / f"{i}.wav"
+        write_audio(path, y16, 16000, subtype="FLOAT")
+        paths.append(str(path))
+        pairs.append(load_audio(path, sr=None, return_sr=True))
+    assert [sr for _, sr in pairs] == [16000] * 4
+    np.testing.assert_allclose(clf.predict_proba(pairs), clf.predict_proba(paths), rtol=1e-6)
+    seg = clf.predict_proba_segments(pairs)
+    assert seg.path[0] == "X[0]" and seg.end.max() <= 4800 / 16000 + 1e-9
+    feats = MultiScaleFeatureTransformer(extractors=[clf], layers=(-1,)).fit(paths)
+    np.testing.assert_allclose(feats.transform(pairs), feats.transform(paths), rtol=1e-5)
+    mfcc = MFCCStatsTransformer(sr=8000).fit(paths)
+    np.testing.assert_allclose(mfcc.transform(pairs), mfcc.transform(paths), rtol=1e-5,
+                               atol=1e-5)
+    # at the model's own rate a pair is the plain waveform
+    y8 = load_audio(paths[0], sr=8000)
+    np.testing.assert_array_equal(clf.predict_proba([(y8, 8000)]), clf.predict_proba([y8]))
+    # and training takes them: the same model as on the whole clips resampled beforehand
+    labels = ["low" if i % 2 else "high" for i in range(4)]
+    on_pairs = SampleCNNClassifier(train_split=None, **FAST).fit(pairs, labels)
+    at_8k = [load_audio(p, sr=8000) for p in paths]
+    on_arrays = SampleCNNClassifier(train_split=None, **FAST).fit(at_8k, labels)
+    np.testing.assert_allclose(on_pairs.predict_proba(paths), on_arrays.predict_proba(paths),
+                               rtol=1e-6)
+
+
+def test_bad_pairs_say_what_to_pass(fitted):
+    clf, _, _ = fitted
+    y = np.zeros(400, dtype=np.float32)
+    with pytest.raises(TypeError, match=r"one \(y, sr\) pair; pass a list of pairs"):
+        clf.predict_proba((y, 8000))
+    with pytest.raises(ValueError, match=r"X\[1\] is a \(y, sr\) pair with sr=0"):
+        clf.predict_proba([(y, 8000), (y, 0)])
+    with pytest.raises(ValueError, match=r"X\[0\] is a \(y, sr\) pair whose y has shape "
+                                         r"\(2, 400\); pass mono"):
+        clf.predict_proba([(np.zeros((2, 400)), 8000)])
+    with pytest.raises(TypeError, match=r"X mixes \(y, sr\) pairs with other items, e.g. X\[1\]"):
+        clf.predict_proba([(y, 8000), y])
+
+
+def test_the_feature_cache_keeps_rates_apart(fitted, tmp_path):
+    clf, paths, _ = fitted
+    y = tone(440, 1600, 8000)
+    feats = MultiScaleFeatureTransformer(extractors=[clf], layers=(-1,),
+                                         cache_dir=tmp_path / "cache").fit(paths)
+    at_8k, at_16k = feats.transform([(y, 8000)]), feats.transform([(y, 16000)])
+    assert not np.allclose(at_8k, at_16k)  # the same samples, twice as long at 8 kHz
+    np.testing.assert_array_equal(feats.transform([(y, 16000)]), at_16k)  # from the cache

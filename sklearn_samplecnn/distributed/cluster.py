@@ -224,7 +224,7 @@ def transform_on_cluster(transformer, clips: Clips, client
     shards = [(k, a, b) for k, (a, b) in enumerate(shard_bounds(n, transformer.shard_size))]
     progress = _progress(transformer, n, "features on Dask")
     try:
-        for k, (rows, errors, _) in _map_shards(transformer, clips.items, clips.kind, shards,
+        for k, (rows, errors, _) in _map_shards(transformer, *clips.parts(), shards,
                                                 client, on_error=transformer.on_error,
                                                 key=None):
             a = shards[k][1]

@@ -85,8 +85,9 @@ class SegmentPrediction:
 
         Parameters
         ----------
-        X : list of paths, ndarray of shape (n_clips, n_samples) or list of 1-D arrays
-            A torch dataset of segments (what skorch's ``EpochScoring`` passes
+        X : list of paths, ndarray of shape (n_clips, n_samples), list of 1-D arrays \
+                or list of (array, int) pairs
+            As in ``fit``. A torch dataset of segments (what skorch's ``EpochScoring`` passes
             during training) gives one row per segment instead.
 
         Returns

@@ -428,7 +428,7 @@ class MultiScaleFeatureTransformer(ClipFeatureTransformer):
         device = self._device()
         batch_size = auto_batch_size(device, ext.module.module) if self.batch_size == "auto" \
             else int(self.batch_size)
-        at_rate = Clips(clips.items, clips.kind, sr=ext.sr, res_type=self.res_type)
+        at_rate = clips.at_rate(ext.sr, self.res_type)
         with torch_threads(self.threads):
             yield from run_segments(at_rate, self._segment_fn(ext),
                                     segment_length=ext.input_length, batch_size=batch_size,
