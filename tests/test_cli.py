@@ -139,6 +139,38 @@ def test_predict_tagger_to_stdout_from_csv(work, capsys):
         assert row[1] == "|".join(on)
 
 
+def test_predict_top_k_tags_and_labels(work, capsys):
+    names = work["tag_names"]
+    code, out, err = run(capsys, "predict", work["tagger"], "--csv",
+                         work["root"] / "tags" / "tags.csv", "--top", "3")
+    assert code == 0, err
+    rows = list(csv.reader(out.splitlines()))
+    assert rows[0] == ["path", "top_tags", *(f"prob_{t}" for t in names)]
+    for row in rows[1:]:
+        proba = np.array([float(v) for v in row[2:]])
+        top = row[1].split("|")
+        assert len(top) == 3 and top == [names[j] for j in np.argsort(-proba, kind="stable")[:3]]
+    # the same ranking as the Python API
+    from sklearn_samplecnn import load_pretrained
+
+    tagger = load_pretrained(work["tagger"]).to_estimator()
+    assert [r[1].split("|") for r in rows[1:]] == tagger.predict_tags([r[0] for r in rows[1:]],
+                                                                      top_k=3)
+    code, out, err = run(capsys, "predict", work["classifier"], work["root"] / "genre",
+                         "--top", "2")
+    rows = list(csv.reader(out.splitlines()))
+    assert code == 0 and rows[0][:2] == ["path", "top_labels"]
+    for row in rows[1:]:
+        first = "jazz" if float(row[2]) >= float(row[3]) else "metal"
+        assert row[1] == f"{first}|{({'jazz', 'metal'} - {first}).pop()}"
+    code, _, err = run(capsys, "predict", work["classifier"], work["root"] / "genre",
+                       "--top", "3")
+    assert code == 2 and "--top 3: the model has 2 labels" in err
+    code, _, err = run(capsys, "predict", work["tagger"], work["root"] / "genre",
+                       "--top", "3", "--threshold", "0.2")
+    assert code == 2 and "not allowed with argument" in err
+
+
 def test_extract_npy_with_names_and_files(work, capsys, tmp_path):
     out = tmp_path / "feats.npy"
     code, _, err = run(capsys, "extract", "-m", work["classifier"], "-m", work["tagger"],

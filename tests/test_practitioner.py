@@ -426,6 +426,25 @@ def test_the_pandas_extra_brings_parquet():
 
 
 # -- 7. tag lists as y, and docs that tell the truth ----------------------------------------
+def test_top_k_tags_rank_by_probability():
+    X, y = _waves(n=8)
+    lists = [["low", "calm"] if c == "low" else ["high", "bright", "loud"] for c in y]
+    tagger = SampleCNNTagger(train_split=None, **FAST).fit(X, lists)
+    proba = tagger.predict_proba(X)
+    top2 = tagger.predict_tags(X, top_k=2)
+    for p, tags in zip(proba, top2):
+        ranked = tagger.tags_[np.argsort(-p, kind="stable")].tolist()
+        assert tags == ranked[:2]
+    assert tagger.predict_tags(X[:1], top_k=5)[0] == sorted(
+        tagger.tags_, key=lambda t: -proba[0][list(tagger.tags_).index(t)])
+    for bad in (0, 6, 2.0, True):
+        with pytest.raises(ValueError, match=r"top_k must be an integer in \[1, 5\]"):
+            tagger.predict_tags(X, top_k=bad)
+    # a tagger fitted on 1-D labels ranks its labels too
+    one_vs_rest = SampleCNNTagger(train_split=None, **FAST).fit(X, y)
+    assert [t[0] for t in one_vs_rest.predict_tags(X, top_k=1)] == list(one_vs_rest.predict(X))
+
+
 def test_tag_lists_round_trip(fitted):
     _, paths, labels = fitted
     lists = [["low", "tone"] if c == "low" else ["high", "tone"] for c in labels]

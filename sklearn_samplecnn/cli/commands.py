@@ -155,6 +155,9 @@ def _cmd_predict(args, argv: Sequence[str]) -> int:
             raise CLIError("--threshold applies to taggers; this model is a "
                            f"{model.config.get('task')}")
         params["threshold"] = args.threshold
+    if args.top is not None and args.top > len(model.labels):
+        raise CLIError(f"--top {args.top}: the model has {len(model.labels)} "
+                       f"{'tags' if model.config.get('task') == 'tagger' else 'labels'}")
     est = model.to_estimator(**params)
     n_inputs = len(files)
     files = _check_headers(files, args.on_error)
@@ -175,7 +178,11 @@ def _cmd_predict(args, argv: Sequence[str]) -> int:
         raise _nothing_decoded(len(files))
     tagger = model.config.get("task") == "tagger" and getattr(est, "multilabel_", False)
     names = [str(t) for t in (est.tags_ if tagger else est.classes_)]
-    if tagger:
+    if args.top is not None:
+        column = "top_tags" if tagger else "top_labels"
+        order = np.argsort(-proba, axis=1, kind="stable")[:, :args.top]
+        predicted = ["|".join(names[j] for j in row) for row in order]
+    elif tagger:
         column = "tags"
         predicted = ["|".join(n for n, on in zip(names, row) if on)
                      for row in proba >= est.threshold]
