@@ -106,7 +106,7 @@ class SegmentBatches(torch.utils.data.IterableDataset):
     """
 
     def __init__(self, clips: Clips, order: Sequence[int], *, segment_length: int,
-                 batch_size: int, hop_length: int | None = None, tail: str = "drop",
+                 batch_size: int, hop_length: int | None = None, tail: str = "overlap",
                  short: str = "pad", dtype: torch.dtype = torch.float32) -> None:
         self.clips = clips
         self.order = np.asarray(order, dtype=np.int64)
@@ -238,7 +238,7 @@ def run_segments(
     order: Sequence[int] | None = None,
     n_jobs: int | None = None,
     hop_length: int | None = None,
-    tail: str = "drop",
+    tail: str = "overlap",
     short: str = "pad",
     static_batch: bool = False,
     timeout: float = 0,

@@ -277,12 +277,14 @@ def test_initialize_without_labels_says_what_to_pass():
 def test_segment_probabilities_average_to_the_clip_probabilities(fitted):
     clf, paths, _ = fitted
     seg = clf.predict_proba_segments(paths[:3])
-    assert seg.proba.shape == (3 * 19, 2) and seg.columns.tolist() == clf.classes_.tolist()
-    np.testing.assert_array_equal(seg.clip, np.repeat([0, 1, 2], 19))
-    assert seg.path.tolist() == [p for p in paths[:3] for _ in range(19)]
-    starts = np.arange(19) * 81 / 8000
-    np.testing.assert_allclose(seg.start[:19], starts)
-    np.testing.assert_allclose(seg.end[:19], starts + 81 / 8000)
+    # 1600 samples: 19 whole segments of 81, then one ending with the clip (tail="overlap")
+    assert seg.proba.shape == (3 * 20, 2) and seg.columns.tolist() == clf.classes_.tolist()
+    np.testing.assert_array_equal(seg.clip, np.repeat([0, 1, 2], 20))
+    assert seg.path.tolist() == [p for p in paths[:3] for _ in range(20)]
+    starts = np.append(np.arange(19) * 81, 1600 - 81) / 8000
+    np.testing.assert_allclose(seg.start[:20], starts)
+    np.testing.assert_allclose(seg.end[:20], starts + 81 / 8000)
+    assert seg.end[19] == 1600 / 8000  # the whole clip is seen
     clip_proba = clf.predict_proba(paths[:3])
     for i in range(3):
         np.testing.assert_allclose(seg.proba[seg.clip == i].mean(axis=0), clip_proba[i],
@@ -295,12 +297,17 @@ def test_segment_probabilities_of_ragged_waveforms_with_a_hop():
         X, [["low"] if c == "low" else ["high", "bright"] for c in y])
     ragged = [X[0][:81], X[1][:200], X[2][:140]]
     seg = tagger.predict_proba_segments(ragged)
-    # whole segments only (tail='drop'): 0 | 0, 40, 80 (120 + 81 > 200) | 0, 40
-    np.testing.assert_array_equal(seg.clip, [0, 1, 1, 1, 2, 2])
-    np.testing.assert_allclose(seg.start * 8000, [0, 0, 40, 80, 0, 40])
+    # hop 40, then one segment ending with the clip (tail='overlap'):
+    # 0 | 0, 40, 80, 119 (120 + 81 > 200) | 0, 40, 59
+    np.testing.assert_array_equal(seg.clip, [0, 1, 1, 1, 1, 2, 2, 2])
+    np.testing.assert_allclose(seg.start * 8000, [0, 0, 40, 80, 119, 0, 40, 59])
     np.testing.assert_allclose((seg.end - seg.start) * 8000, 81)
     assert seg.columns.tolist() == ["bright", "high", "low"]
-    assert seg.path.tolist() == ["X[0]", "X[1]", "X[1]", "X[1]", "X[2]", "X[2]"]
+    assert seg.path.tolist() == ["X[0]", *["X[1]"] * 4, *["X[2]"] * 3]
+    # the paper's whole segments only: 0 | 0, 40, 80 | 0, 40
+    tagger.set_params(tail="drop")
+    seg = tagger.predict_proba_segments(ragged)
+    np.testing.assert_allclose(seg.start * 8000, [0, 0, 40, 80, 0, 40])
 
 
 def test_taggram_plot(fitted, tmp_path):
@@ -314,10 +321,10 @@ def test_taggram_plot(fitted, tmp_path):
     fig = plot_taggram(seg, clip=1, path=tmp_path / "taggram.png")
     assert (tmp_path / "taggram.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     (ax, _colorbar) = fig.axes
-    image = ax.collections[0].get_array().reshape(4, 19)  # tags x segments
+    image = ax.collections[0].get_array().reshape(4, 20)  # tags x segments
     np.testing.assert_allclose(image, seg.proba[seg.clip == 1].T)
     assert [t.get_text() for t in ax.get_yticklabels()] == tagger.tags_.tolist()
-    assert ax.get_xlim() == pytest.approx((0.0, 19 * 81 / 8000))
+    assert ax.get_xlim() == pytest.approx((0.0, 1600 / 8000))  # the whole clip
     assert ax.get_title() == paths[1]
     # from the estimator and one path; the two most probable tags, most probable on top
     top = plot_taggram(tagger, paths[1], top_k=2, path=tmp_path / "top.png")
@@ -340,8 +347,9 @@ def test_segment_embeddings_pool_to_the_clip_features(fitted, pooling):
     per_ext = feats.transform_segments(paths[:2])
     assert [b.name for b in per_ext] == [e.name for e in feats.extractors_]
     a, b = per_ext
-    assert a.features.shape == (2 * 19, 8) and b.features.shape == (2 * 29, 10)  # 800/27 = 29
-    np.testing.assert_allclose(b.start[:29], np.arange(29) * 27 / 4000)
+    # 1600/81 = 19 and 800/27 = 29 whole segments, then one ending with the clip
+    assert a.features.shape == (2 * 20, 8) and b.features.shape == (2 * 30, 10)
+    np.testing.assert_allclose(b.start[:30], np.append(np.arange(29) * 27, 800 - 27) / 4000)
     np.testing.assert_allclose(b.end - b.start, 27 / 4000)
     pool = np.mean if pooling == "paper" else np.max
     for i in range(2):

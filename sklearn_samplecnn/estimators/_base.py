@@ -114,7 +114,7 @@ class _SampleCNNNet(TrainingLoop, SegmentPrediction, NeuralNet):
         sr: int = DEFAULT_SR,
         segment_mode: str = "fixed",
         hop_length: int | None = None,
-        tail: str = "drop",
+        tail: str = "overlap",
         short: str = "pad",
         aggregate: str = "mean",
         res_type: str = DEFAULT_RES_TYPE,

@@ -103,7 +103,11 @@ class MultiScaleFeatureTransformer(ClipFeatureTransformer):
         ``layers=(-3, -2, -1), pooling="paper"``.
     hop_length : int or None, default=None
         Samples between segment starts; ``None``: non-overlapping.
-    tail : {"drop", "pad", "repeat"}, default="drop"
+    tail : {"overlap", "drop", "pad", "repeat"}, default="overlap"
+        The end of a clip after its last whole segment: ``"overlap"`` covers
+        it with one more segment ending with the clip, so every sample is
+        seen; ``"drop"`` ignores it (the paper's section 4: non-overlapping
+        segments only, up to one segment of each clip unseen).
     short : {"pad", "repeat"}, default="pad"
         See :func:`sklearn_samplecnn.segments.segment_starts`; a clip is never
         cut to nothing.
@@ -234,7 +238,7 @@ class MultiScaleFeatureTransformer(ClipFeatureTransformer):
     }
 
     def __init__(self, extractors=(), *, layers="all", pooling="max+std",
-                 hop_length=None, tail="drop", short="pad", batch_size="auto", device="cpu",
+                 hop_length=None, tail="overlap", short="pad", batch_size="auto", device="cpu",
                  precision="auto", n_jobs=None, cache_dir=None, cache_key="stat",
                  res_type=DEFAULT_RES_TYPE, on_error="raise", fit_extractors=False,
                  threads=None, compile=False, verbose=0, dask_client="auto", shard_size=256):
