@@ -83,6 +83,10 @@ model = os.path.join(folder, "m.samplecnn")
 save_pretrained(clf, model)
 feats = MultiScaleFeatureTransformer(extractors=[model]).fit_transform(paths)
 mfcc = MFCCStatsTransformer(sr=8000).fit_transform(paths)
+try:
+    load_pretrained("someone/model")  # a Hub id: read with huggingface_hub, absent here
+except FileNotFoundError as exc:
+    hub_hint = str(exc)
 print(json.dumps({
     "decoded": len(load_audio(paths[0], sr=8000)),
     "proba_shape": list(proba.shape), "rows_sum": proba.sum(axis=1).round(5).tolist(),
@@ -91,6 +95,7 @@ print(json.dumps({
     "reloaded": load_pretrained(model).labels, "feats": list(feats.shape),
     "mfcc": list(mfcc.shape), "finite": bool(np.isfinite(feats).all() and np.isfinite(mfcc).all()),
     "loaded": sorted(m for m in sys.modules if m.split(".")[0] in BLOCKED),
+    "hub_hint": hub_hint,
 }))
 """
 
@@ -107,3 +112,4 @@ def test_core_works_without_the_optional_extras(tmp_path):
     assert out["reloaded"] == ["high", "low"]
     assert out["feats"][0] == 6 and out["feats"][1] > 0 and out["mfcc"][0] == 6
     assert out["finite"] and out["loaded"] == []
+    assert "pip install 'sklearn-samplecnn[hub]'" in out["hub_hint"]

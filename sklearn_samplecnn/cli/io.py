@@ -9,6 +9,7 @@ import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
+from .._hub import looks_like_hub_id
 from .parser import EXIT_FAILURE, OUTPUT_FORMATS, PROG, CLIError
 
 
@@ -50,6 +51,14 @@ def _existing_file(path: str, what: str) -> str:
     if os.path.isdir(path):
         raise CLIError(f"{what} {path!r} is a folder, expected a file")
     return path
+
+
+def _model_source(path: str, what: str) -> str:
+    """A model file that exists, or a Hugging Face Hub id (``org/name``), read from the
+    Hub cache when the model is loaded (see :mod:`sklearn_samplecnn._hub`)."""
+    if not os.path.exists(path) and looks_like_hub_id(path):
+        return path
+    return _existing_file(path, what)
 
 
 def _read_csv(path: str) -> tuple[list[str], list[list[str]]]:
@@ -227,7 +236,7 @@ def _check_extract(args) -> None:
                        "--dask-workers applies to --dask local; a cluster's workers are "
                        "started with the cluster")
     for m in args.model:
-        _existing_file(m, "--model")
+        _model_source(m, "--model")
 
 
 def check_usage(args) -> None:
@@ -238,7 +247,7 @@ def check_usage(args) -> None:
     import) are loaded, so a mistyped path is answered at once.
     """
     if args.command in ("predict", "info"):
-        _existing_file(args.model, "MODEL")
+        _model_source(args.model, "MODEL")
     if args.command == "train":
         _check_train(args)
     if args.command == "extract":
