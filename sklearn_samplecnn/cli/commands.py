@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,6 +17,7 @@ from .io import (
     _cli_warnings,
     _say,
     _training_data,
+    count,
     is_store,
 )
 from .output import per_file_targets, write_csv, write_npy, write_parquet, wrote
@@ -80,16 +82,17 @@ def _cmd_train(args, argv: Sequence[str]) -> int:
                 " (replaced the existing file)" if replaced else "")
         else:
             what = "no model written (--save-interrupted saves it)"
-        _say(f"{PROG}: interrupted (Ctrl-C) after {finished} finished epochs; {what}{resume}")
+        _say(f"{PROG}: interrupted (Ctrl-C) after {count(finished, 'finished epoch')}; "
+             f"{what}{resume}")
         return EXIT_INTERRUPTED
     last = est.history_[-1]
     losses = ", ".join(f"{k} {last[k]:.4f}" for k in ("train_loss", "valid_loss") if k in last)
     replaced = out.exists()
     save_pretrained(est, out, metadata=metadata)
     print(f"trained {module.name} ({n_weights:,} weights, {module.input_length} samples at "
-          f"{sr} Hz) for {len(est.history_)} epochs; {losses}")
+          f"{sr} Hz) for {count(len(est.history_), 'epoch')}; {losses}")
     if est.skipped_files_:
-        print(f"skipped {len(est.skipped_files_)} files that could not be decoded")
+        print(f"skipped {count(len(est.skipped_files_), 'file')} that could not be decoded")
     print(f"saved {out}" + (" (replaced the existing file)" if replaced else ""))
     return EXIT_OK
 
@@ -135,7 +138,7 @@ def _write_per_file(folder: str, files: list[str], clip_index, header, rows: lis
     ends = [*first[1:].tolist(), len(clip_index)]
     for clip, a, b in zip(clips.tolist(), first.tolist(), ends):
         write_csv(targets[clip], header, rows[a:b])
-    _say(f"wrote {len(clips)} CSV files (one per input) to {folder}")
+    _say(f"wrote {count(len(clips), 'CSV file')} (one per input) to {folder}")
 
 
 def _cmd_predict(args, argv: Sequence[str]) -> int:
@@ -162,7 +165,7 @@ def _cmd_predict(args, argv: Sequence[str]) -> int:
     n_inputs = len(files)
     files = _check_headers(files, args.on_error)
     per_segment = args.per_segment or args.per_file is not None
-    _say(f"predicting {len(files)} files with {model.name} ({args.model})")
+    _say(f"predicting {count(len(files), 'file')} with {model.name} ({args.model})")
     with _cli_warnings():  # files whose body fails to decode (--on-error skip)
         if per_segment:
             seg = est.predict_proba_segments(files)
@@ -205,7 +208,7 @@ def _cmd_predict(args, argv: Sequence[str]) -> int:
         writer.writerows(rows)
         sys.stdout.flush()
     else:
-        what = f"{len(rows)} {'segment ' if per_segment else ''}predictions"
+        what = count(len(rows), f"{'segment ' if per_segment else ''}prediction")
         wrote(what, args.output, write_csv(args.output, header, rows))
     if skipped:
         _say(f"{PROG}: warning: {skipped} of {n_inputs} files could not be decoded and are "
@@ -240,13 +243,34 @@ def _dask_client(address: str | None, workers: int | None, quiet: bool):
     try:
         if not quiet:
             n_workers = len(client.scheduler_info(n_workers=-1)["workers"])
-            _say(f"Dask: {n_workers} workers at {client.scheduler.address}, dashboard "
-                 f"{client.dashboard_link}")
+            _say(f"Dask: {count(n_workers, 'worker')} at {client.scheduler.address}, "
+                 f"dashboard {client.dashboard_link}")
         yield client
     finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+        with _quiet_nannies():
+            client.close()
+            if cluster is not None:
+                cluster.close()
+
+
+class _NannyKills(logging.Filter):
+    """Drops the nannies' "Worker process still alive after 4.0 seconds, killing" and
+    "... was killed by signal 9": what stopping our own LocalCluster does to a worker still
+    busy (after an error or Ctrl-C), not news for the log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        return not ("killing" in text or "was killed by signal" in text)
+
+
+@contextlib.contextmanager
+def _quiet_nannies():
+    logger, quiet = logging.getLogger("distributed.nanny"), _NannyKills()
+    logger.addFilter(quiet)
+    try:
+        yield
+    finally:
+        logger.removeFilter(quiet)
 
 
 def _cmd_extract(args, argv: Sequence[str]) -> int:
@@ -307,7 +331,7 @@ def _extract(args, files: list[str], out: Path | None, store: bool, client) -> i
             done = write_feature_store(feats, files, out)
         reused = f", {done.reused} kept from an earlier run" if done.reused else ""
         _say(f"wrote {len(files)} x {feats.n_features_out_} features to the feature store "
-             f"{out} ({done.n_shards} shards: {done.computed} computed{reused})")
+             f"{out} ({count(done.n_shards, 'shard')}: {done.computed} computed{reused})")
         return EXIT_OK
     with _cli_warnings():  # failed files (with their causes), a cache that cannot be written
         if per_segment:

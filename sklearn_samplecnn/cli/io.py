@@ -17,6 +17,11 @@ def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def count(n: int, noun: str) -> str:
+    """``"1 file"``, ``"2 files"``: a count with its noun in the right number."""
+    return f"{n} {noun if n == 1 else noun + 's'}"
+
+
 @contextmanager
 def _cli_warnings() -> Iterator[None]:
     """Show warnings as ``samplecnn: warning: <message>`` lines on stderr (files skipped,
@@ -142,7 +147,7 @@ def _training_data(args) -> tuple[list[str], object, list[str], str]:
 
         data = load_audio_folder(args.folder)  # DatasetNotFoundError: exit 1
         y = np.asarray(data.target_names, dtype=object)[data.target]
-        descr = f"folder {args.folder}: {len(y)} clips"
+        descr = f"folder {args.folder}: {count(len(y), 'clip')}"
         return list(data.filenames), y, list(data.target_names), descr
     header, rows = _read_csv(args.csv)
     paths = _csv_paths(args.csv, header, rows)
@@ -172,7 +177,7 @@ def _training_data(args) -> tuple[list[str], object, list[str], str]:
                                    "expected 0 or 1", EXIT_FAILURE)
                 y[i, j] = int(value)
         names = [header[c] for c in cols]
-    return paths, y, names, f"CSV {args.csv}: {len(paths)} clips"
+    return paths, y, names, f"CSV {args.csv}: {count(len(paths), 'clip')}"
 
 
 def _architecture(args) -> tuple[str | tuple, int]:

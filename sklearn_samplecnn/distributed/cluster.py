@@ -20,6 +20,7 @@ import numpy as np
 
 from .._clips import Clips
 from .._fileio import digest, file_key
+from .._progress import progress as progress_bar
 from ..exceptions import AudioLoadError
 
 __all__ = ["client_address", "resolve_client", "shard_bounds", "transform_on_cluster"]
@@ -205,9 +206,7 @@ def _map_shards(transformer, items: list, kind: str, shards: Sequence[tuple[int,
 def _progress(transformer, total: int, desc: str):
     if not getattr(transformer, "verbose", 0) or not total:
         return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, unit="clip")
+    return progress_bar(total, desc)
 
 
 def transform_on_cluster(transformer, clips: Clips, client

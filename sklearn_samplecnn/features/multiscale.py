@@ -21,6 +21,7 @@ from sklearn.utils.validation import check_is_fitted
 from .._clips import Clips
 from .._compat import Interval, StrOptions, _fit_context
 from .._fileio import digest
+from .._progress import progress as progress_bar
 from ..audio import DEFAULT_RES_TYPE, RES_TYPES
 from ..exceptions import list_failures
 from ..nn.runtime import (
@@ -178,7 +179,9 @@ class MultiScaleFeatureTransformer(ClipFeatureTransformer):
         Clips per Dask task, and per file of a feature store
         (:func:`sklearn_samplecnn.distributed.write_feature_store`).
     verbose : int, default=0
-        A tqdm progress bar over clips when > 0.
+        Progress over clips when > 0, on standard error: a tqdm bar on a
+        terminal (or in Jupyter), else one plain line per tenth of the clips
+        (no carriage returns or escape sequences in a log).
 
     Attributes
     ----------
@@ -451,9 +454,7 @@ class MultiScaleFeatureTransformer(ClipFeatureTransformer):
             return
         progress = None
         if self.verbose:
-            from tqdm.auto import tqdm
-
-            progress = tqdm(total=len(todo), desc=f"features {ext.name}", unit="clip")
+            progress = progress_bar(len(todo), f"features {ext.name}")
         try:
             for res in self._run(ext, clips, todo):
                 if progress is not None:
