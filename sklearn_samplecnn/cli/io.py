@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import os
 import sys
 import warnings
@@ -66,43 +65,15 @@ def _model_source(path: str, what: str) -> str:
     return _existing_file(path, what)
 
 
-def _read_csv(path: str) -> tuple[list[str], list[list[str]]]:
-    """Header and rows of a comma-, semicolon- or tab-separated file."""
-    _existing_file(path, "--csv")
+def _read_csv(path: str, target=None):
+    """:func:`sklearn_samplecnn.datasets.load_audio_csv` of ``--csv``; a malformed or
+    unreadable CSV is a failure (exit status 1) naming the file and line."""
+    from ..datasets import load_audio_csv
+
     try:
-        with open(path, encoding="utf-8-sig", newline="") as f:
-            text = f.read()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CLIError(f"{path}: cannot be read as a UTF-8 CSV ({exc})", EXIT_FAILURE) from None
-    first = text.split("\n", 1)[0]
-    delimiter = max(",\t;", key=first.count)
-    rows = [r for r in csv.reader(text.splitlines(), delimiter=delimiter) if any(
-        c.strip() for c in r)]
-    if not rows:
-        raise CLIError(f"{path}: the CSV is empty", EXIT_FAILURE)
-    header = [h.strip() for h in rows[0]]
-    if "path" not in header:
-        raise CLIError(f"{path}: no 'path' column in the header {header}", EXIT_FAILURE)
-    body = rows[1:]
-    if not body:
-        raise CLIError(f"{path}: the CSV has a header but no rows", EXIT_FAILURE)
-    for lineno, row in enumerate(body, start=2):
-        if len(row) != len(header):
-            raise CLIError(f"{path} line {lineno}: {len(row)} fields, the header has "
-                           f"{len(header)}", EXIT_FAILURE)
-    return header, body
-
-
-def _csv_paths(path: str, header: list[str], rows: list[list[str]]) -> list[str]:
-    col = header.index("path")
-    base = os.path.dirname(path)
-    out = []
-    for lineno, row in enumerate(rows, start=2):
-        p = os.path.expanduser(row[col].strip())
-        if not p:
-            raise CLIError(f"{path} line {lineno}: empty path", EXIT_FAILURE)
-        out.append(p if os.path.isabs(p) else os.path.join(base, p))
-    return out
+        return load_audio_csv(path, target=target)
+    except (OSError, ValueError) as exc:
+        raise CLIError(str(exc), EXIT_FAILURE) from None
 
 
 def _check_inputs(inputs: Sequence[str], csv_path: str | None) -> None:
@@ -132,8 +103,7 @@ def _audio_inputs(inputs: Sequence[str], csv_path: str | None) -> list[str]:
         else:
             files.append(item)
     if csv_path is not None:
-        header, rows = _read_csv(csv_path)
-        files += _csv_paths(csv_path, header, rows)
+        files += _read_csv(csv_path).filenames
     return files
 
 
@@ -149,35 +119,22 @@ def _training_data(args) -> tuple[list[str], object, list[str], str]:
         y = np.asarray(data.target_names, dtype=object)[data.target]
         descr = f"folder {args.folder}: {count(len(y), 'clip')}"
         return list(data.filenames), y, list(data.target_names), descr
-    header, rows = _read_csv(args.csv)
-    paths = _csv_paths(args.csv, header, rows)
+    header = _read_csv(args.csv).columns
     if args.task == "genre":
         if "label" not in header:
             raise CLIError(f"{args.csv}: --task genre needs a 'label' column; the header is "
                            f"{header}", EXIT_FAILURE)
-        col = header.index("label")
-        labels = []
-        for lineno, row in enumerate(rows, start=2):
-            if not row[col].strip():
-                raise CLIError(f"{args.csv} line {lineno}: empty label", EXIT_FAILURE)
-            labels.append(row[col].strip())
-        y = np.asarray(labels, dtype=object)
-        names = sorted(set(labels))
+        data = _read_csv(args.csv, target="label")
+        y = np.asarray(data.target_names, dtype=object)[data.target]
     else:
-        cols = [i for i, h in enumerate(header) if h != "path"]
-        if not cols:
+        tags = [h for h in header if h != "path"]
+        if not tags:
             raise CLIError(f"{args.csv}: --task tags needs one 0/1 column per tag besides "
                            "'path'", EXIT_FAILURE)
-        y = np.zeros((len(rows), len(cols)), dtype=np.int64)
-        for i, row in enumerate(rows):
-            for j, c in enumerate(cols):
-                value = row[c].strip()
-                if value not in ("0", "1"):
-                    raise CLIError(f"{args.csv} line {i + 2}: tag {header[c]!r} is {value!r}, "
-                                   "expected 0 or 1", EXIT_FAILURE)
-                y[i, j] = int(value)
-        names = [header[c] for c in cols]
-    return paths, y, names, f"CSV {args.csv}: {count(len(paths), 'clip')}"
+        data = _read_csv(args.csv, target=tags)
+        y = data.target
+    paths = data.filenames
+    return paths, y, list(data.target_names), f"CSV {args.csv}: {count(len(paths), 'clip')}"
 
 
 def _architecture(args) -> tuple[str | tuple, int]:
