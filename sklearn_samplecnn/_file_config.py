@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from .exceptions import PretrainedFileError
-from .nn import FrameLevelCNN, MelFrameLevelCNN, SampleCNN
+from .nn import FrameLevelCNN, MelFrameLevelCNN, Musicnn, MusicnnVGG, SampleCNN
 
 __all__ = ["FORMAT", "OLD_FORMATS", "META_KEY", "MODULE_CLASSES", "config_sha256",
            "check_config", "meta_module", "compare_shapes", "fail", "short"]
@@ -29,6 +29,8 @@ MODULE_CLASSES: dict[str, type[nn.Module]] = {
     "SampleCNN": SampleCNN,
     "FrameLevelCNN": FrameLevelCNN,
     "MelFrameLevelCNN": MelFrameLevelCNN,
+    "Musicnn": Musicnn,
+    "MusicnnVGG": MusicnnVGG,
 }
 
 _TASKS = (None, "classifier", "tagger", "contrastive")

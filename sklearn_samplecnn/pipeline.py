@@ -103,11 +103,16 @@ class SegmentBatches(torch.utils.data.IterableDataset):
     dtype : torch.dtype, default=torch.float32
         Of the batches: a model that runs in float16 takes float16 segments,
         half the bytes to move between processes and to the device.
+    edge_pad : int, default=0
+        Zeros added before each clip's first sample and after its last before
+        cutting (a spectrogram model's centred frames, e.g. musicnn's); segment
+        starts are then counted in the padded clip.
     """
 
     def __init__(self, clips: Clips, order: Sequence[int], *, segment_length: int,
                  batch_size: int, hop_length: int | None = None, tail: str = "overlap",
-                 short: str = "pad", dtype: torch.dtype = torch.float32) -> None:
+                 short: str = "pad", dtype: torch.dtype = torch.float32,
+                 edge_pad: int = 0) -> None:
         self.clips = clips
         self.order = np.asarray(order, dtype=np.int64)
         self.segment_length = int(segment_length)
@@ -116,12 +121,15 @@ class SegmentBatches(torch.utils.data.IterableDataset):
         self.tail = tail
         self.short = short
         self.dtype = dtype
+        self.edge_pad = int(edge_pad)
         self.ring: Ring | None = None  # set by run_segments when workers decode
 
     def decode(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         """Clip ``i`` at the clips' rate and its segment starts; errors name the clip."""
         try:
             y = self.clips.load(i)
+            if self.edge_pad:
+                y = np.pad(y, self.edge_pad)
             starts = segment_starts(len(y), self.segment_length, hop_length=self.hop_length,
                                     tail=self.tail, short=self.short)
         except ClipTooShortError as exc:
@@ -244,6 +252,7 @@ def run_segments(
     timeout: float = 0,
     dtype: torch.dtype = torch.float32,
     ring: bool | None = None,
+    edge_pad: int = 0,
 ) -> Iterator[ClipResult]:
     """Run ``fn`` over every segment of ``clips`` and yield each clip's rows when complete.
 
@@ -281,6 +290,9 @@ def run_segments(
         copy); otherwise each batch is a new shared tensor, pinned by the
         DataLoader's thread for CUDA. ``None``: the ring (faster on CUDA, and on
         CPU with a cheap model; docs/performance.md).
+    edge_pad : int, default=0
+        Zeros before and after each clip (:class:`SegmentBatches`); the
+        yielded ``starts`` count in the padded clip.
 
     Yields
     ------
@@ -299,7 +311,8 @@ def run_segments(
     n_workers = min(n_workers, len(order))
     cuda = device.type == "cuda"
     dataset = SegmentBatches(clips, order, segment_length=segment_length, batch_size=batch_size,
-                             hop_length=hop_length, tail=tail, short=short, dtype=dtype)
+                             hop_length=hop_length, tail=tail, short=short, dtype=dtype,
+                             edge_pad=edge_pad)
     context = torch.multiprocessing.get_context()
     use_ring = True if ring is None else bool(ring)
     slots_ring = None

@@ -58,10 +58,11 @@ from ._fileio import atomic_write
 from ._hub import hub_model_file, looks_like_hub_id
 from ._layouts import infer_samplecnn, read_state_dict, to_samplecnn_names
 from .exceptions import PretrainedFileError
-from .nn import SampleCNN, parse_sizes
+from .models import shipped_model_file, shipped_models
+from .nn import Musicnn, MusicnnVGG, SampleCNN, parse_sizes
 
 __all__ = ["MODULE_CLASSES", "PretrainedModel", "save_pretrained", "load_pretrained",
-           "weights_fingerprint"]
+           "shipped_models", "weights_fingerprint"]
 
 # Estimator settings a rebuilt estimator needs to predict as the original did.
 _ESTIMATOR_SETTINGS = ("sr", "hop_length", "tail", "short", "aggregate", "res_type", "threshold")
@@ -300,6 +301,11 @@ class PretrainedModel:
         from .estimators import SampleCNNClassifier, SampleCNNTagger
 
         task = self.config.get("task")
+        if isinstance(self.module, (Musicnn, MusicnnVGG)):
+            raise PretrainedFileError(
+                f"{self.path or self.name}: a {type(self.module).__name__} is not rebuilt as a "
+                "SampleCNN estimator; use it as a feature extractor or tagger "
+                "(MultiScaleFeatureTransformer, MusicnnTransformer).")
         if task not in ("classifier", "tagger"):
             raise PretrainedFileError(
                 f"{self.path}: holds a bare module (task={task!r}); only files saved from a "
@@ -369,11 +375,16 @@ def save_pretrained(obj, path: str | os.PathLike, *, metadata: dict | None = Non
         module = getattr(obj, "module_", None)
         if module is None:
             raise PretrainedFileError(f"{type(obj).__name__} is not fitted; call fit() first.")
-        from .estimators import ContrastiveSampleCNN, SampleCNNTagger
+        from .estimators import ContrastiveSampleCNN, DistilledSampleCNN, SampleCNNTagger
 
         task = ("contrastive" if isinstance(obj, ContrastiveSampleCNN) else
-                "tagger" if isinstance(obj, SampleCNNTagger) else "classifier")
+                "tagger" if isinstance(obj, (SampleCNNTagger, DistilledSampleCNN))
+                else "classifier")
         multilabel = getattr(obj, "multilabel_", None)
+        if isinstance(obj, DistilledSampleCNN):
+            metadata.setdefault("distilled_from", repr(obj.teacher_))
+            if len(obj.soft_columns_) == 0:  # no tags learnt: an encoder for features
+                task, multilabel = None, None
         history = getattr(obj, "history_", None)
         if history:
             last = history[-1]
@@ -383,7 +394,7 @@ def save_pretrained(obj, path: str | os.PathLike, *, metadata: dict | None = Non
                     metadata.setdefault(key, float(last[key]))
         config = _make_config(
             module, sample_rate=int(obj.sr), task=task,
-            labels=[] if task == "contrastive" else _jsonable(
+            labels=[] if task in ("contrastive", None) else _jsonable(
                 obj.tags_ if task == "tagger" and multilabel else obj.classes_),
             multilabel=multilabel,
             estimator={k: getattr(obj, k) for k in _ESTIMATOR_SETTINGS if hasattr(obj, k)},
@@ -444,7 +455,12 @@ def _checked_config(name: str, meta: dict, shapes: dict[str, tuple]
 def load_pretrained(path: str | os.PathLike, *, device: str = "cpu", revision: str | None = None,
                     cache_dir: str | os.PathLike | None = None,
                     download: bool = False) -> PretrainedModel:
-    """Load a file written by :func:`save_pretrained`; never unpickles anything.
+    """Load a file written by :func:`save_pretrained`, a shipped model by name, or a model
+    from the Hugging Face Hub cache.
+
+    Never unpickles anything. ``path`` is a ``.samplecnn`` file or, when no
+    such file exists, the name of a model shipped in the package
+    (:func:`shipped_models`: e.g. ``"MSD_musicnn"``) or a Hub id (``"org/name"``).
 
     The header is checked before any weights are read or any module built:
     the config's SHA-256, its consistency, and the tensor shapes it implies
@@ -454,10 +470,11 @@ def load_pretrained(path: str | os.PathLike, *, device: str = "cpu", revision: s
     Parameters
     ----------
     path : str or os.PathLike
-        A ``.samplecnn`` file, or a Hugging Face Hub id where no such file
-        exists: ``"org/name"`` (the repository's ``.samplecnn`` file, or its
-        ``model.safetensors``) or ``"org/name/file.samplecnn"``, read from the
-        Hub's local cache (needs the ``hub`` extra; docs/pretrained.md).
+        A ``.samplecnn`` file; where no such file exists, the name of a
+        shipped model, or a Hugging Face Hub id: ``"org/name"`` (the
+        repository's ``.samplecnn`` file, or its ``model.safetensors``) or
+        ``"org/name/file.samplecnn"``, read from the Hub's local cache (needs
+        the ``hub`` extra; docs/pretrained.md).
     device : str, default="cpu"
     revision : str or None, default=None
         Hub ids only: a branch, tag or commit (``None``: ``"main"``).
@@ -470,7 +487,7 @@ def load_pretrained(path: str | os.PathLike, *, device: str = "cpu", revision: s
     Raises
     ------
     FileNotFoundError
-        No such file (nor Hub model in the cache).
+        No such file (nor shipped model, nor Hub model in the cache).
     PretrainedFileError
         Not a safetensors file (e.g. a pickle); no, malformed or modified
         config; an unknown module class or format; labels, sample rate,
@@ -480,11 +497,12 @@ def load_pretrained(path: str | os.PathLike, *, device: str = "cpu", revision: s
     """
     from safetensors.torch import load_file
 
-    name = os.fspath(path)
-    if not os.path.isfile(name) and looks_like_hub_id(name) and not os.path.exists(name):
+    name = shipped_model_file(path)
+    if not os.path.exists(name) and looks_like_hub_id(name):
         name = hub_model_file(name, revision=revision, cache_dir=cache_dir, download=download)
     if not os.path.isfile(name):
-        raise FileNotFoundError(f"{name}: no such pretrained file")
+        raise FileNotFoundError(f"{name}: no such pretrained file (nor the name of a shipped "
+                                f"model: {', '.join(shipped_models()) or 'none'})")
     config, cls = _checked_config(name, *_read_header(name))
     try:
         tensors = load_file(name)

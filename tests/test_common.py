@@ -14,8 +14,10 @@ from sklearn.utils.validation import has_fit_parameter
 from sklearn_samplecnn import (
     BlockScaler,
     ContrastiveSampleCNN,
+    DistilledSampleCNN,
     MFCCStatsTransformer,
     MultiScaleFeatureTransformer,
+    MusicnnTransformer,
     SampleCNNClassifier,
     SampleCNNTagger,
     save_pretrained,
@@ -55,7 +57,12 @@ def _estimators():
     # parameters untouched by fit...) run; tests/test_contrastive.py checks the rest
     return [SampleCNNClassifier(**common), SampleCNNTagger(**common),
             ContrastiveSampleCNN(batch_size=8, **common),
+            # a cheap teacher: MFCC statistics of each window
+            DistilledSampleCNN(MFCCStatsTransformer(sr=8000, n_mfcc=4, n_mels=8, n_fft=64,
+                                                    hop_length=32), sr=8000, batch_size=8,
+                               **common),
             MultiScaleFeatureTransformer(extractors=[extractor], layers=(-2, -1)),
+            MusicnnTransformer(layers=("taggram",), batch_size=8),
             MFCCStatsTransformer(sr=8000, n_mfcc=5, n_mels=10, n_fft=64, hop_length=32,
                                  spectral_contrast=True),
             BlockScaler()]

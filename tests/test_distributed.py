@@ -20,6 +20,7 @@ from sklearn_samplecnn import (
     FeatureStoreError,
     MFCCStatsTransformer,
     MultiScaleFeatureTransformer,
+    MusicnnTransformer,
     cli,
     read_feature_store,
     save_pretrained,
@@ -76,6 +77,10 @@ def _classic(data, **kw):
                                    "hop_length": 128, **kw})
 
 
+def _musicnn(data, **kw):
+    return MusicnnTransformer(layers=("mean_pool", "taggram"), **kw)
+
+
 def _transform(est, paths):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -83,7 +88,8 @@ def _transform(est, paths):
     return X, [str(w.message) for w in caught if "could not be decoded" in str(w.message)]
 
 
-@pytest.mark.parametrize("make", [_multiscale, _classic], ids=["multiscale", "classic"])
+@pytest.mark.parametrize("make", [_multiscale, _classic, _musicnn],
+                         ids=["multiscale", "classic", "musicnn"])
 @pytest.mark.parametrize("on_error", ["nan", "zeros"])
 def test_cluster_equals_in_process_in_order(client, data, make, on_error):
     paths = data["paths"]

@@ -58,11 +58,19 @@ def _existing_file(path: str, what: str) -> str:
 
 
 def _model_source(path: str, what: str) -> str:
-    """A model file that exists, or a Hugging Face Hub id (``org/name``), read from the
-    Hub cache when the model is loaded (see :mod:`sklearn_samplecnn._hub`)."""
-    if not os.path.exists(path) and looks_like_hub_id(path):
-        return path
-    return _existing_file(path, what)
+    """A model file that exists, the name of a model shipped with the library (its file),
+    or a Hugging Face Hub id (``org/name``, read from the Hub cache when the model is
+    loaded, see :mod:`sklearn_samplecnn._hub`). Standard library only."""
+    from ..models import shipped_model_file, shipped_models
+
+    found = shipped_model_file(path)
+    if not os.path.exists(found) and looks_like_hub_id(found):
+        return found
+    if not os.path.exists(found):
+        raise CLIError(f"{what} {path!r}: no such file (nor a shipped model: "
+                       f"{', '.join(shipped_models()) or 'none'}, nor a Hugging Face Hub id "
+                       "such as org/name)")
+    return _existing_file(found, what)
 
 
 def _read_csv(path: str, target=None):
@@ -197,8 +205,7 @@ def _check_extract(args) -> None:
         raise CLIError("--dask-workers needs --dask local" if args.dask is None else
                        "--dask-workers applies to --dask local; a cluster's workers are "
                        "started with the cluster")
-    for m in args.model:
-        _model_source(m, "--model")
+    args.model = [_model_source(m, "--model") for m in args.model]
 
 
 def check_usage(args) -> None:
@@ -209,7 +216,7 @@ def check_usage(args) -> None:
     import) are loaded, so a mistyped path is answered at once.
     """
     if args.command in ("predict", "info"):
-        _model_source(args.model, "MODEL")
+        args.model = _model_source(args.model, "MODEL")
     if args.command == "train":
         _check_train(args)
     if args.command == "extract":

@@ -246,7 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "with --per-segment or --per-file, one row per segment with its start "
                     "and end in seconds (a taggram).",
         epilog=_EPILOG)
-    p.add_argument("model", metavar="MODEL", help="a .samplecnn file")
+    p.add_argument("model", metavar="MODEL",
+                   help="a .samplecnn file or the name of a shipped model")
     _add_inputs(p)
     out = p.add_mutually_exclusive_group()
     out.add_argument("-o", "--output", metavar="FILE",
@@ -290,7 +291,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "on a Dask cluster.",
         epilog=_EPILOG)
     p.add_argument("-m", "--model", action="append", required=True, metavar="MODEL",
-                   help="a .samplecnn file; repeat for several models (their features are "
+                   help="a .samplecnn file or the name of a shipped model (e.g. "
+                        "MSD_musicnn); repeat for several models (their features are "
                         "concatenated, each at its own sample rate)")
     _add_inputs(p)
     out = p.add_mutually_exclusive_group(required=True)
@@ -338,7 +340,8 @@ def build_parser() -> argparse.ArgumentParser:
         "info", help="show a saved model's config",
         description="Load a .samplecnn file (checking its weights) and print its config.",
         epilog=_EPILOG)
-    p.add_argument("model", metavar="MODEL", help="a .samplecnn file")
+    p.add_argument("model", metavar="MODEL",
+                   help="a .samplecnn file or the name of a shipped model")
     p.add_argument("--json", action="store_true",
                    help="print the whole config as indented JSON instead of a summary")
     p.set_defaults(command="info")

@@ -1,4 +1,5 @@
-"""skorch estimators that train SampleCNNs on audio files or waveforms, with or without labels."""
+"""skorch estimators that train SampleCNNs on audio files or waveforms: with labels, without
+(contrastive), or from a teacher (distillation)."""
 
 from .._clips import AudioCache, Clips
 from .callbacks import PaperSchedule
@@ -6,9 +7,10 @@ from .checkpoint import ResumableCheckpoint
 from .classifier import SampleCNNClassifier
 from .contrastive import ContrastiveSampleCNN
 from .data import ClipSplit, CropPairDataset, SegmentDataset
+from .distill import DistilledSampleCNN, TeacherWindows
 from .scoring import clip_scoring
 from .tagger import SampleCNNTagger
 
 __all__ = ["AudioCache", "Clips", "ClipSplit", "ContrastiveSampleCNN", "CropPairDataset",
-           "PaperSchedule", "ResumableCheckpoint", "SampleCNNClassifier", "SampleCNNTagger",
-           "SegmentDataset", "clip_scoring"]
+           "DistilledSampleCNN", "PaperSchedule", "ResumableCheckpoint", "SampleCNNClassifier",
+           "SampleCNNTagger", "SegmentDataset", "TeacherWindows", "clip_scoring"]

@@ -49,6 +49,11 @@ def _run_fingerprint(net, clips, y, weights) -> str:
     return digest(*data)
 
 
+def _unwrapped(net, name: str) -> torch.nn.Module:
+    module = getattr(net, name + "_")
+    return net.accelerator.unwrap_model(module) if net.accelerator is not None else module
+
+
 def _rng_state() -> dict:
     state = {"torch": torch.get_rng_state()}
     if torch.cuda.is_available() and torch.cuda.is_initialized():
@@ -116,6 +121,9 @@ class ResumableCheckpoint(Callback):
             "complete": complete,
             "module": (net.accelerator.unwrap_model(net.module_) if net.accelerator is not None
                        else net.module_).state_dict(),
+            # other trained modules of the net (a projection or embedding head)
+            "modules": {name: _unwrapped(net, name).state_dict()
+                        for name in net._modules if name != "module"},
             "optimizer": net.optimizer_.state_dict(),
             "scaler": None if scaler is None else scaler.state_dict(),
             "schedule": None if schedule is None else schedule.state_dict(),
@@ -153,6 +161,8 @@ class ResumableCheckpoint(Callback):
         module = net.accelerator.unwrap_model(net.module_) if net.accelerator is not None \
             else net.module_
         module.load_state_dict(state["module"])
+        for name, weights in state.get("modules", {}).items():
+            _unwrapped(net, name).load_state_dict(weights)
         net.optimizer_.load_state_dict(state["optimizer"])
         if state["scaler"] is not None and getattr(net, "_scaler", None) is not None:
             net._scaler.load_state_dict(state["scaler"])

@@ -107,7 +107,7 @@ class SegmentDataset(torch.utils.data.Dataset):
 
     def subset(self, clip_ids: Sequence[int]) -> SegmentDataset:
         """The dataset restricted to the given clips (renumbered)."""
-        out = object.__new__(SegmentDataset)
+        out = object.__new__(type(self))
         out.__dict__.update(self.__dict__)
         clip_ids = np.asarray(clip_ids, dtype=np.int64)
         out.clips = self.clips.subset(clip_ids)

@@ -1,8 +1,9 @@
 """Clip-level features for sklearn pipelines: pooled SampleCNN activations, classic statistics.
 
 :class:`MultiScaleFeatureTransformer` (section 4 of the paper) runs pretrained
-models over whole clips; :class:`MFCCStatsTransformer` gives the classic
-baseline (MFCC or log-mel statistics, deltas, spectral contrast);
+models over whole clips; :class:`MusicnnTransformer` does it with musicnn's
+MSD- or MTT-trained taggers (shipped in the package); :class:`MFCCStatsTransformer`
+gives the classic baseline (MFCC or log-mel statistics, deltas, spectral contrast);
 :class:`BlockScaler` balances the two in a ``FeatureUnion``;
 :class:`FeatureCache` keeps their results on disk.
 """
@@ -10,7 +11,8 @@ baseline (MFCC or log-mel statistics, deltas, spectral contrast);
 from .cache import FeatureCache
 from .classic import MFCCStatsTransformer
 from .multiscale import POOLINGS, MultiScaleFeatureTransformer
+from .musicnn import MUSICNN_MODELS, MusicnnTransformer
 from .union import BlockScaler
 
-__all__ = ["POOLINGS", "BlockScaler", "FeatureCache", "MFCCStatsTransformer",
-           "MultiScaleFeatureTransformer"]
+__all__ = ["MUSICNN_MODELS", "POOLINGS", "BlockScaler", "FeatureCache", "MFCCStatsTransformer",
+           "MultiScaleFeatureTransformer", "MusicnnTransformer"]

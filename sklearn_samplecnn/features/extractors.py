@@ -1,6 +1,8 @@
 """Extractors: what ``MultiScaleFeatureTransformer(extractors=[...])`` accepts, resolved to modules.
 
-An item is a ``.samplecnn`` file, a :class:`~sklearn_samplecnn.PretrainedModel`,
+An item is a ``.samplecnn`` file or the name of a model shipped with the
+library (:func:`~sklearn_samplecnn.pretrained.shipped_models`), a
+:class:`~sklearn_samplecnn.PretrainedModel`,
 a fitted (or ``FrozenEstimator``-wrapped) SampleCNN estimator, or a
 ``(torch module, sample rate)`` pair. Each resolves to the transformer's own
 copy of a module in eval mode with its sample rate and weights fingerprint.
@@ -32,6 +34,8 @@ class Extractor:
     layers: tuple[str, ...]
     layer_tokens: tuple[str, ...]
     channels: tuple[int, ...]
+    hop: int  # samples between segment starts by default: the module's ``segment_hop``
+    edge_pad: int  # zeros the module wants before and after each clip (``edge_pad``)
 
 
 def resolve_extractor(item, index: int, X, y, *, fit_extractors: bool = False

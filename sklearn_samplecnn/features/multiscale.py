@@ -103,7 +103,8 @@ class MultiScaleFeatureTransformer(ClipFeatureTransformer):
         ``"mean+std"`` = ``("mean", "mean+std")``. The paper's features are
         ``layers=(-3, -2, -1), pooling="paper"``.
     hop_length : int or None, default=None
-        Samples between segment starts; ``None``: non-overlapping.
+        Samples between segment starts; ``None``: each model's own, that is
+        non-overlapping segments (musicnn: its consecutive 3 s patches).
     tail : {"overlap", "drop", "pad", "repeat"}, default="overlap"
         The end of a clip after its last whole segment: ``"overlap"`` covers
         it with one more segment ending with the clip, so every sample is
@@ -288,16 +289,21 @@ class MultiScaleFeatureTransformer(ClipFeatureTransformer):
         """
         if len(self.extractors) == 0:
             raise ValueError("extractors is empty; give at least one pretrained model.")
+        clips = self._as_clips(X, reset=True)
+        X_fit = clips.items if clips.kind == "paths" else X
+        return self._fit_extractors(
+            [resolve_extractor(item, i, X_fit, y, fit_extractors=self.fit_extractors)
+             for i, item in enumerate(self.extractors)])
+
+    def _fit_extractors(self, models: list[tuple]) -> MultiScaleFeatureTransformer:
+        """Resolve layers and output names for ``(module, sample rate, fingerprint)``
+        triples and fit ``extractors_``, ``feature_names_out_`` and ``n_features_out_``."""
         if not isinstance(self.layers, str) and len(self.layers) == 0:
             raise ValueError("layers is empty; give at least one hidden layer, or 'all'.")
         self._pools = _resolve_pooling(self.pooling)
         precision = resolve_precision(self.precision, self.device)
-        clips = self._as_clips(X, reset=True)
-        X_fit = clips.items if clips.kind == "paths" else X
         resolved, names, seen = [], [], {}
-        for i, item in enumerate(self.extractors):
-            module, sr, fingerprint = resolve_extractor(item, i, X_fit, y,
-                                                        fit_extractors=self.fit_extractors)
+        for i, (module, sr, fingerprint) in enumerate(models):
             if not all(hasattr(module, a) for a in ("resolve_layer", "hidden_layers",
                                                       "input_length")):
                 raise TypeError(f"extractors[{i}] module {type(module).__name__} has no named "
@@ -321,8 +327,10 @@ class MultiScaleFeatureTransformer(ClipFeatureTransformer):
                 probe = torch.zeros(1, module.input_length, device=self._device())
                 _, hidden = run(probe, return_hidden=layers)
             channels = tuple(int(hidden[la].shape[1]) for la in layers)
-            resolved.append(Extractor(name, run, sr, int(module.input_length), fingerprint,
-                                       layers, tokens, channels))
+            resolved.append(Extractor(
+                name, run, sr, int(module.input_length), fingerprint, layers, tokens, channels,
+                hop=int(getattr(module, "segment_hop", module.input_length)),
+                edge_pad=int(getattr(module, "edge_pad", 0))))
             names.append(name)
         self.extractors_ = resolved
         seg_pool, clip_pool = self._pools
@@ -378,42 +386,54 @@ class MultiScaleFeatureTransformer(ClipFeatureTransformer):
             decode raise or have no rows (``on_error``; listed in
             ``failed_files_``). No cache.
         """
-        from sklearn.utils import Bunch
-
         check_is_fitted(self, "extractors_")
         clips = self._as_clips(X, reset=False)
         seg_pool = self._pools[0]
         out, failed = [], {}
         for ext in self.extractors_:
-            rows, index, starts = [], [], []
-            for res in self._run(ext, clips, list(range(len(clips)))):
-                if res.error is not None:
-                    if self.on_error == "raise":
-                        raise res.error
-                    failed[res.index] = str(res.error)
-                    continue
-                rows.append(res.rows)
-                index.append(np.full(len(res.rows), res.index, dtype=np.int64))
-                starts.append(res.starts)
-            index = np.concatenate(index) if index else np.zeros(0, np.int64)
-            starts = np.concatenate(starts) if starts else np.zeros(0, np.int64)
-            order = np.lexsort((starts, index))
-            width = sum(ext.channels)
-            features = np.concatenate(rows)[order] if rows else np.zeros((0, width), np.float32)
-            names = [f"{ext.name}__{t}__{seg_pool}__ch{k:03d}"
-                     for t, c in zip(ext.layer_tokens, ext.channels) for k in range(c)]
-            out.append(Bunch(name=ext.name, features=features.astype(np.float32),
-                             feature_names=np.array(names, dtype=object), clip=index[order],
-                             path=np.array([clips.name(int(i)) for i in index[order]],
-                                           dtype=object),
-                             start=starts[order] / ext.sr,
-                             end=(starts[order] + ext.input_length) / ext.sr))
+            bunch = self._segment_rows(ext, clips, failed)
+            bunch.feature_names = np.array(
+                [f"{ext.name}__{t}__{seg_pool}__ch{k:03d}"
+                 for t, c in zip(ext.layer_tokens, ext.channels) for k in range(c)],
+                dtype=object)
+            out.append(bunch)
+        self._warn_no_rows(clips, failed)
+        return out
+
+    def _segment_rows(self, ext: Extractor, clips: Clips, failed: dict):
+        """Every segment's row of one extractor, clip by clip in time order, as a Bunch
+        (``name``, ``features``, ``clip``, ``path``, ``start``, ``end``); clips that fail go
+        into ``failed`` (index -> message) or raise (``on_error="raise"``)."""
+        from sklearn.utils import Bunch
+
+        rows, index, starts = [], [], []
+        for res in self._run(ext, clips, list(range(len(clips)))):
+            if res.error is not None:
+                if self.on_error == "raise":
+                    raise res.error
+                failed[res.index] = str(res.error)
+                continue
+            rows.append(res.rows)
+            index.append(np.full(len(res.rows), res.index, dtype=np.int64))
+            starts.append(res.starts)
+        index = np.concatenate(index) if index else np.zeros(0, np.int64)
+        starts = np.concatenate(starts) if starts else np.zeros(0, np.int64)
+        order = np.lexsort((starts, index))
+        width = sum(ext.channels)
+        features = np.concatenate(rows)[order] if rows else np.zeros((0, width), np.float32)
+        # the samples each segment reads, in the clip (edge padding taken off)
+        first = starts[order] - ext.edge_pad
+        return Bunch(name=ext.name, features=features.astype(np.float32), clip=index[order],
+                     path=np.array([clips.name(int(i)) for i in index[order]], dtype=object),
+                     start=np.maximum(first, 0) / ext.sr,
+                     end=(first + ext.input_length) / ext.sr)
+
+    def _warn_no_rows(self, clips: Clips, failed: dict) -> None:
         self.failed_files_ = [clips.name(i) for i in sorted(failed)]
         if failed:
             warnings.warn(f"{len(failed)} of {len(clips)} clips could not be decoded and have "
                           f"no rows:{list_failures(failed[i] for i in sorted(failed))}",
-                          stacklevel=2)
-        return out
+                          stacklevel=3)
 
     def _segment_fn(self, ext: Extractor):
         """``x (batch, input_length) -> (batch, sum of channels)``: the requested layers,
@@ -440,9 +460,10 @@ class MultiScaleFeatureTransformer(ClipFeatureTransformer):
             yield from run_segments(at_rate, self._segment_fn(ext),
                                     segment_length=ext.input_length, batch_size=batch_size,
                                     device=device, order=todo, n_jobs=self.n_jobs,
-                                    hop_length=self.hop_length, tail=self.tail,
+                                    hop_length=ext.hop if self.hop_length is None
+                                    else self.hop_length, tail=self.tail,
                                     short=self.short, static_batch=device.type == "cuda",
-                                    dtype=ext.module.input_dtype)
+                                    dtype=ext.module.input_dtype, edge_pad=ext.edge_pad)
 
     def _compute(self, ext: Extractor, clips: Clips, todo: list[int]):
         """Yield ``(clip index, feature row, error)`` for the clips in ``todo``.

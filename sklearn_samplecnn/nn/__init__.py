@@ -1,10 +1,11 @@
 """torch modules: SampleCNN, the paper's frame-level baselines, the mel front end, clip
-statistics, the contrastive projection head and loss (no sklearn)."""
+statistics, musicnn (a log-mel teacher), the contrastive projection head and loss (no sklearn)."""
 
 from .contrastive import NTXentLoss, ProjectionHead, nt_xent_loss
 from .frame_level import TABLE2_CONFIGS, FrameLevelCNN, MelFrameLevelCNN, frame_modules
 from .inference import InferenceSampleCNN, count_macs, optimize_for_inference
 from .mel import MelSpectrogram, hz_to_mel, mel_filterbank, mel_to_hz
+from .musicnn import MSD_TAGS, MTT_TAGS, Musicnn, MusicnnFrontEnd, MusicnnVGG
 from .runtime import (
     PRECISIONS,
     InferenceRunner,
@@ -34,6 +35,11 @@ __all__ = [
     "MULTISCALE_PRESETS",
     "MelFrameLevelCNN",
     "MelSpectrogram",
+    "MSD_TAGS",
+    "MTT_TAGS",
+    "Musicnn",
+    "MusicnnFrontEnd",
+    "MusicnnVGG",
     "NTXentLoss",
     "PRECISIONS",
     "PUBLIC_CODE_CHANNELS",

@@ -85,9 +85,13 @@ def resolve_precision(precision: str, device: str | torch.device, *, training: b
 def activation_bytes(module: nn.Module) -> int:
     """Bytes of the widest hidden activation of one segment in float32.
 
-    From ``sizes`` and ``channels`` for SampleCNN-style modules; an estimate
-    of 64 channels at the input rate for others.
+    From ``sizes`` and ``channels`` for SampleCNN-style modules, the module's own
+    ``activation_bytes()`` where it has one (musicnn), and an estimate of 64
+    channels at the input rate for others.
     """
+    own = getattr(module, "activation_bytes", None)
+    if callable(own):
+        return int(own())
     sizes, channels = getattr(module, "sizes", None), getattr(module, "channels", None)
     length = int(getattr(module, "input_length", 59049))
     if sizes is None or channels is None or len(channels) != len(sizes) + 1:
