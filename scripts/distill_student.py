@@ -71,6 +71,25 @@ def time_budget(seconds: float):
     return TimeBudget(seconds)
 
 
+def cosine_lr(lr: float, epochs: int, floor: float = 0.01):
+    """A skorch callback setting each epoch's learning rate from the epoch number alone
+    (a half cosine from ``lr`` to ``floor * lr``), so a resumed run follows the same
+    schedule."""
+    import math
+
+    from skorch.callbacks import Callback
+
+    class CosineLR(Callback):
+        def on_epoch_begin(self, net, **kwargs):
+            k = len(net.history) - 1  # the new epoch's row is already there
+            rate = lr * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * k / epochs)))
+            for group in net.optimizer_.param_groups:
+                group["lr"] = rate
+            net.history.record("lr", rate)
+
+    return CosineLR()
+
+
 def read_manifests(paths: list[Path]) -> list[str]:
     files = []
     for path in paths:
@@ -100,7 +119,8 @@ def student(args, work: Path):
         hop_length=args.hop, max_epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
         train_split=0.05, feature_store=work / "teacher_store",
         checkpoint_dir=work / "checkpoint", threads=args.threads, random_state=0,
-        callbacks=[("time_budget", time_budget(args.hours * 3600))], verbose=1)
+        callbacks=[("lr", cosine_lr(args.lr, args.epochs)),
+                   ("time_budget", time_budget(args.hours * 3600))], verbose=1)
 
 
 def _account(work: Path, wall: float, what: str) -> dict:
@@ -130,7 +150,7 @@ def train(args) -> int:
     finally:
         budget = _account(work, time.monotonic() - start, "train")
         print(f"budget so far: {budget['wall_h']} h wall, {budget['cpu_h']} h CPU", flush=True)
-    history = [{k: h.get(k) for k in ("epoch", "train_loss", "valid_loss", "dur")}
+    history = [{k: h.get(k) for k in ("epoch", "lr", "train_loss", "valid_loss", "dur")}
                for h in est.history_]
     (work / "history.json").write_text(json.dumps(history, indent=1))
     if est.interrupted_ or len(est.history_) < args.epochs:
@@ -181,7 +201,7 @@ def main(argv=None) -> int:
     t.add_argument("--manifest", type=Path, action="append", required=True)
     t.add_argument("--work", required=True)
     t.add_argument("--hours", type=float, default=1.0)
-    t.add_argument("--epochs", type=int, default=12)
+    t.add_argument("--epochs", type=int, default=6)
     t.add_argument("--width", choices=sorted(WIDTHS), default="half",
                    help="filters per layer: Table 1's, or half of them (default)")
     t.add_argument("--hop", type=int, default=None,

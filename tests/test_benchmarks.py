@@ -60,3 +60,13 @@ def test_bench_io_smoke(tmp_path):
         assert r["seconds_per_clip"] > 0
         assert r["x_realtime"] == pytest.approx(r["clip_seconds"] / r["seconds_per_clip"])
         assert (r["resample_seconds"] is None) == (r["step"] == "decode")
+
+
+def test_bench_musicnn_smoke(tmp_path):
+    data = run_script("bench_musicnn.py", tmp_path / "musicnn.json")
+    assert data["benchmark"] == "bench_musicnn" and data["mode"] == "smoke"
+    assert MACHINE_KEYS <= set(data["machine"])
+    (row,) = data["results"]  # no reference Python given: the library alone
+    assert row["clips_per_s"] > 0
+    assert row["s_per_clip"] == pytest.approx(1 / row["clips_per_s"])
+    assert "speedup_vs_original" not in data
