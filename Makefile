@@ -9,11 +9,12 @@ export GLIBC_TUNABLES ?= glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=171
 
 .PHONY: install demo test lint bench bench-gpu clean
 
-$(VENV)/.installed: pyproject.toml
+# pyproject.toml holds the requirements; constraints.txt pins this environment's versions
+# (torch 2.13.0, CPU build) within them.
+$(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q "torch==2.13.0"
-	$(PY) -m pip install -q -e ".[tests]"
+	$(PY) -m pip install -q -c constraints.txt -e ".[tests]"
 	touch $@
 
 install: $(VENV)/.installed

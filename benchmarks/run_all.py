@@ -18,7 +18,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 SCRIPTS = ["bench_forward.py", "bench_io.py", "bench_extract.py", "bench_train.py",
            "bench_make_music.py", "bench_distributed.py",
-           "bench_transfer.py"]
+           "bench_transfer.py", "bench_cli_startup.py"]
 
 
 def main(argv=None) -> int:

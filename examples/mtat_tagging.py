@@ -161,6 +161,7 @@ def main(argv=None) -> dict:
         main_process = accelerator.is_main_process
     tagger = SampleCNNTagger(sr=args.sr, max_epochs=args.epochs, batch_size=args.batch_size,
                              lr=args.lr, schedule="paper", train_split=ValidClips(train.sum()),
+                             tail="drop",  # the paper's non-overlapping segments
                              audio_cache=args.audio_cache, device=args.device, random_state=0,
                              verbose=1 if main_process else 0,
                              checkpoint_dir=args.checkpoint_dir, **model, **extra)

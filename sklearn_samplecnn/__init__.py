@@ -28,6 +28,7 @@ _LAZY = {
     "segment_signal": "segments",
     "fetch_gtzan": "datasets",
     "fetch_magnatagatune": "datasets",
+    "load_audio_csv": "datasets",
     "load_audio_folder": "datasets",
     "make_music": "datasets",
     "SampleCNN": "nn",

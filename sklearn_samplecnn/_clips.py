@@ -1,7 +1,8 @@
 """Clips: what the user passed as ``X``, as audio the models can read.
 
-A :class:`Clips` holds audio file paths or in-memory waveforms, knows each
-clip's length at the model's sample rate and loads any span of it;
+A :class:`Clips` holds audio file paths or in-memory waveforms (at the model's
+rate, or ``(y, sr)`` pairs at their own rate), knows each clip's length at the
+model's sample rate and loads any span of it;
 :func:`clips_from_X` validates an estimator's ``X`` into one, and
 :class:`AudioCache` keeps decoded clips when the user asks for it. numpy only:
 this layer sits between :mod:`~sklearn_samplecnn.audio` /
@@ -11,6 +12,7 @@ this layer sits between :mod:`~sklearn_samplecnn.audio` /
 from __future__ import annotations
 
 import contextlib
+import numbers
 import os
 import warnings
 from pathlib import Path
@@ -25,6 +27,7 @@ from .audio import (
     audio_info,
     check_resampling,
     load_audio,
+    resample,
     warn_if_loud,
 )
 from .exceptions import AudioLoadError
@@ -88,25 +91,34 @@ class Clips:
 
     Parameters
     ----------
-    items : list of str or list of 1-D float32 arrays
-    kind : {"paths", "arrays"}
+    items : list of str, list of 1-D float32 arrays or list of (array, int) pairs
+    kind : {"paths", "arrays", "pairs"}
+        ``"pairs"``: ``(waveform, rate)`` pairs, kept as ``kind="arrays"`` with
+        their ``rates``.
     sr : int
-        The rate the model wants; files are resampled to it, arrays are taken
-        to be at it already.
+        The rate the model wants; files and pairs are resampled to it, plain
+        arrays are taken to be at it already.
     res_type : str
-        Resampling filter for files.
+        Resampling filter for files and pairs.
     cache : AudioCache or None
         Where decoded clips are kept; ``None`` decodes only the requested span
         on every access.
     """
 
     def __init__(self, items, kind, *, sr, res_type=DEFAULT_RES_TYPE, cache=None) -> None:
-        self.items = list(items)
+        items = list(items)
+        #: each array's own rate (``(y, sr)`` pairs), or None: the arrays are at ``sr``
+        self.rates: list[int] | None = None
+        if kind == "pairs":
+            items, self.rates = [y for y, _ in items], [int(r) for _, r in items]
+            kind = "arrays"
+        self.items = items
         self.kind = kind
         self.sr = int(sr)
         self.res_type = res_type
         self.cache = cache
         self._lengths: np.ndarray | None = None
+        self._resampled: dict[int, np.ndarray] = {}  # pairs at ``sr``, made once each
 
     def __len__(self) -> int:
         return len(self.items)
@@ -115,18 +127,48 @@ class Clips:
         """How errors and reports name clip ``i``: its path, or ``X[i]`` for arrays."""
         return self.items[i] if self.kind == "paths" else f"X[{i}]"
 
+    def parts(self) -> tuple[list, str]:
+        """``(items, kind)`` that rebuild these clips with ``Clips(items, kind, ...)``
+        (in another process: a Dask worker)."""
+        if self.rates is None:
+            return self.items, self.kind
+        return list(zip(self.items, self.rates)), "pairs"
+
+    def at_rate(self, sr: int, res_type: str) -> Clips:
+        """The same clips read at another rate (files and pairs resampled to it)."""
+        items, kind = self.parts()
+        return Clips(items, kind, sr=sr, res_type=res_type)
+
     def subset(self, index) -> Clips:
-        out = Clips([self.items[i] for i in index], self.kind, sr=self.sr,
+        items, kind = self.parts()
+        out = Clips([items[i] for i in index], kind, sr=self.sr,
                     res_type=self.res_type, cache=self.cache)
         if self._lengths is not None:
             out._lengths = self._lengths[np.asarray(index, dtype=np.int64)]
+        out._resampled = {new: self._resampled[old] for new, old in enumerate(index)
+                          if old in self._resampled}
         return out
+
+    def _array(self, i: int) -> np.ndarray:
+        """Array clip ``i`` at ``sr``: a pair is resampled the first time it is asked for."""
+        rate = None if self.rates is None else self.rates[i]
+        if rate is None or rate == self.sr:
+            return self.items[i]
+        if i not in self._resampled:
+            y = resample(self.items[i], orig_sr=rate, target_sr=self.sr,
+                         res_type=self.res_type)
+            if y.shape[-1] == 0:
+                raise ValueError(f"X[{i}]: {len(self.items[i])} samples at {rate} Hz resample "
+                                 f"to 0 samples at {self.sr} Hz.")
+            self._resampled[i] = y
+        return self._resampled[i]
 
     def lengths(self) -> np.ndarray:
         """Each clip's length in samples at ``sr`` (read from file headers)."""
         if self._lengths is None:
             if self.kind == "arrays":
-                self._lengths = np.array([len(a) for a in self.items], dtype=np.int64)
+                self._lengths = np.array([len(self._array(i)) for i in range(len(self))],
+                                         dtype=np.int64)
             else:
                 self._lengths = np.array(
                     [_resampled_length(audio_info(p), self.sr) for p in self.items], dtype=np.int64
@@ -150,7 +192,7 @@ class Clips:
         """The whole clip ``i`` at ``sr``, float32."""
         item = self.items[i]
         if self.kind == "arrays":
-            return item
+            return self._array(i)
         if self.cache is not None:
             return self.cache.get(item, self.sr, self.res_type)
         return load_audio(item, sr=self.sr, res_type=self.res_type)
@@ -220,7 +262,8 @@ def clips_from_X(estimator, X, *, reset: bool, sr: int, res_type: str = DEFAULT_
     """Turn an estimator's ``X`` into :class:`Clips`, validating it the sklearn way.
 
     ``X`` is a list, tuple, 1-D numpy array (str or object), pandas Series or
-    one-column DataFrame of paths; a list of 1-D waveforms of any lengths; or
+    one-column DataFrame of paths; a list of 1-D waveforms of any lengths; a
+    list of ``(waveform, rate)`` pairs (resampled to ``sr`` like files); or
     anything 2-D that sklearn's ``validate_data`` accepts (which also records
     or checks ``n_features_in_`` on ``estimator``). Integer waveforms are PCM
     and scaled to [-1, 1) (int16 by 32768, ...); float waveforms far outside
@@ -231,6 +274,9 @@ def clips_from_X(estimator, X, *, reset: bool, sr: int, res_type: str = DEFAULT_
             "X must be a list of audio file paths or a 2-D array of waveforms, "
             f"got a single path {X!r}; wrap it in a list."
         )
+    if isinstance(X, tuple) and len(X) == 2 and _is_pair(X):
+        raise TypeError("X is one (y, sr) pair; pass a list of pairs, [(y, sr)], one per "
+                        "clip.")
     kw = {"sr": sr, "res_type": res_type, "cache": cache}
     paths = _as_path_list(X)
     if paths is not None:
@@ -240,6 +286,10 @@ def clips_from_X(estimator, X, *, reset: bool, sr: int, res_type: str = DEFAULT_
         if len(X) == 0:
             raise ValueError("X is empty: 0 clips were given, at least 1 is required.")
         first = X[0]
+        if _is_pair(first):
+            pairs = _check_pairs(X)
+            _warn_if_loud([y for y, _ in pairs])
+            return Clips(pairs, "pairs", **kw)
         if isinstance(first, (str, os.PathLike)):
             bad = [x for x in X if not isinstance(x, (str, os.PathLike))]
             if bad:
@@ -259,17 +309,46 @@ def clips_from_X(estimator, X, *, reset: bool, sr: int, res_type: str = DEFAULT_
 
 
 def _check_ragged(X) -> list:
+    return [_checked_waveform(x, f"X[{i}]") for i, x in enumerate(X)]
+
+
+def _checked_waveform(x, name: str) -> np.ndarray:
+    """``x`` as a contiguous float32 1-D waveform (integer PCM scaled), or a ValueError."""
+    x = np.asarray(x)
+    if x.ndim != 1 or x.size == 0 or not np.issubdtype(x.dtype, np.number):
+        raise ValueError(f"{name} must be a non-empty 1-D float waveform, got shape "
+                         f"{x.shape} and dtype {x.dtype}.")
+    if x.dtype.kind in "iu":
+        x = _pcm_to_float(x)
+    if not np.isfinite(x).all():
+        raise ValueError(f"{name} contains NaN or infinite samples.")
+    return np.ascontiguousarray(x, dtype=np.float32)
+
+
+def _is_pair(x) -> bool:
+    """Whether ``x`` looks like a ``(waveform, rate)`` pair (a tuple of an array and a
+    number), as ``librosa.load`` and ``soundfile.read`` return them."""
+    return (isinstance(x, tuple) and len(x) == 2 and not isinstance(x[0], (str, os.PathLike))
+            and hasattr(x[0], "__len__") and isinstance(x[1], numbers.Real)
+            and not isinstance(x[1], bool))
+
+
+def _check_pairs(X) -> list[tuple[np.ndarray, int]]:
     out = []
-    for i, x in enumerate(X):
-        x = np.asarray(x)
-        if x.ndim != 1 or x.size == 0 or not np.issubdtype(x.dtype, np.number):
-            raise ValueError(f"X[{i}] must be a non-empty 1-D float waveform, got shape "
-                             f"{x.shape} and dtype {x.dtype}.")
-        if x.dtype.kind in "iu":
-            x = _pcm_to_float(x)
-        if not np.isfinite(x).all():
-            raise ValueError(f"X[{i}] contains NaN or infinite samples.")
-        out.append(np.ascontiguousarray(x, dtype=np.float32))
+    for i, item in enumerate(X):
+        if not _is_pair(item):
+            raise TypeError(f"X mixes (y, sr) pairs with other items, e.g. X[{i}] of type "
+                            f"{type(item).__name__}; pass one (y, sr) pair per clip.")
+        y, rate = item
+        if not (float(rate).is_integer() and rate > 0):
+            raise ValueError(f"X[{i}] is a (y, sr) pair with sr={rate!r}; sr must be a "
+                             "positive integer rate in Hz.")
+        y = np.asarray(y)
+        if y.ndim == 2:
+            raise ValueError(f"X[{i}] is a (y, sr) pair whose y has shape {y.shape}; pass mono "
+                             "audio: y.mean(axis=0) for (channels, samples) as librosa gives "
+                             "it, y.mean(axis=1) for (samples, channels) as soundfile does.")
+        out.append((_checked_waveform(y, f"X[{i}]"), int(rate)))
     return out
 
 

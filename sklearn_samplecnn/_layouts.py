@@ -26,10 +26,27 @@ Layouts (the parameter names of a SampleCNN ``state_dict``):
     dropped); the weights themselves map exactly. Their other raw-waveform
     models (SampleCNNSE: residual and squeeze-and-excitation blocks, a
     two-layer head) cannot be mapped and are refused.
+``"clmr"``
+    The ``SampleCNN`` encoder of Spijkervet and Burgoyne's CLMR (contrastive
+    learning of musical representations; 22,050 Hz, 59,049 samples):
+    ``sequential.0`` is the strided conv, ``sequential.1`` ...
+    ``sequential.N`` the modules and the last ``sequential`` block a conv of
+    kernel 3 with one zero of padding on each side; each block is a conv
+    (``.0.``) and a batch norm (``.1.``); ``fc`` is the output layer. Its
+    released checkpoints hold the encoder under ``encoder.`` (or
+    ``model.encoder.`` in a PyTorch Lightning checkpoint, whose
+    hyper-parameters may be an ``argparse.Namespace``, allowed when reading)
+    next to the contrastive projection head (``projector.``), which is left
+    out; a pre-trained encoder has no ``fc`` (the contrastive model replaced
+    it), so it becomes a bare module for features (a zero output layer of one
+    unit). The last conv sees one time step (59,049 samples are 1 step after
+    the 9 modules), so only its centre tap ever multiplies audio: that tap is
+    this library's 1x1 conv, and the outputs are the same.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 from collections.abc import Mapping
@@ -41,10 +58,14 @@ from ._file_config import check_file, fail
 __all__ = ["LAYOUTS", "read_state_dict", "to_samplecnn_names", "infer_samplecnn"]
 
 #: The parameter layouts :meth:`PretrainedModel.from_state_dict` reads.
-LAYOUTS = ("samplecnn", "sota-music-tagging")
+LAYOUTS = ("samplecnn", "sota-music-tagging", "clmr")
 
 _OURS = re.compile(r"features\.(strided|module[1-9]\d*|conv1x1)\.(\d+)\.weight")
 _SOTA = re.compile(r"layer([1-9]\d*)\.(conv|bn)\.(\w+)|dense\.(weight|bias)")
+_CLMR = re.compile(r"sequential\.(\d+)\.([01])\.(\w+)|fc\.(weight|bias)")
+# Where CLMR's checkpoints keep the encoder, and the contrastive head left out.
+_CLMR_ENCODER = ("model.encoder.", "encoder.")
+_CLMR_PROJECTOR = ("model.projector.", "projector.")
 # Parameter names of Won et al.'s other raw-waveform models, which SampleCNN cannot hold.
 _SOTA_VARIANTS = {
     "conv_1": "residual blocks with squeeze-and-excitation (their SampleCNNSE)",
@@ -90,8 +111,14 @@ def _read_file(name: str):
         return load_file(name)
     except Exception as exc:  # not safetensors: try torch.save's format, weights only
         first = f"{type(exc).__name__}: {exc}"
+    # a Namespace only holds attributes: PyTorch Lightning checkpoints (CLMR's) keep their
+    # hyper-parameters in one, which weights_only would otherwise refuse
+    allow = getattr(torch.serialization, "safe_globals", None)
     try:
-        return torch.load(name, map_location="cpu", weights_only=True)
+        if allow is None:
+            return torch.load(name, map_location="cpu", weights_only=True)
+        with allow([argparse.Namespace]):
+            return torch.load(name, map_location="cpu", weights_only=True)
     except Exception as exc:
         message = str(exc).split("\n", 1)[0][:200]
         fail(name, f"neither a safetensors file ({first[:200]}) nor a torch.save file that "
@@ -106,6 +133,8 @@ def to_samplecnn_names(state: dict[str, torch.Tensor], layout: str, where: str
         raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}.")
     if layout == "samplecnn":
         return dict(state)
+    if layout == "clmr":
+        return _from_clmr(state, where)
     for marker, what in _SOTA_VARIANTS.items():
         if any(marker in key.split(".") for key in state):
             fail(where, f"the weights have {what}; this library's SampleCNN has plain "
@@ -138,6 +167,51 @@ def to_samplecnn_names(state: dict[str, torch.Tensor], layout: str, where: str
             out[f"features.{blocks[k]}.0.{leaf}"] = value
         else:
             out[f"features.{blocks[k]}.1.{leaf}"] = value
+    return out
+
+
+def _from_clmr(state: dict[str, torch.Tensor], where: str) -> dict[str, torch.Tensor]:
+    """CLMR's SampleCNN encoder (see the module docstring) in this library's names."""
+    for prefix in _CLMR_ENCODER:
+        if any(k.startswith(prefix) for k in state):
+            state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+            break
+    state = {k: v for k, v in state.items() if not k.startswith(_CLMR_PROJECTOR)}
+    unknown = [k for k in state if not _CLMR.fullmatch(k)]
+    if unknown:
+        fail(where, f"parameters {unknown[:5]} are not part of the 'clmr' layout "
+                    "(sequential.N.0.* conv, sequential.N.1.* batch norm, fc.*; an encoder "
+                    "under encoder. or model.encoder., a projector. head left out).")
+    blocks = sorted({int(m.group(1)) for k in state if (m := _CLMR.fullmatch(k)).group(1)})
+    if len(blocks) < 3 or blocks != list(range(len(blocks))):
+        fail(where, f"found conv blocks sequential.{blocks}; CLMR's SampleCNN has blocks "
+                    "0 (strided conv), 1 ... N (modules) and N + 1 (the last conv).")
+    last = blocks[-1]
+    names = {0: "strided", last: "conv1x1", **{k: f"module{k}" for k in blocks[1:-1]}}
+    out = {}
+    for key, value in state.items():
+        m = _CLMR.fullmatch(key)
+        if m.group(4):
+            out[f"classifier.{m.group(4)}"] = value
+            continue
+        k, part, leaf = int(m.group(1)), m.group(2), m.group(3)
+        if part == "0" and leaf == "weight" and 0 < k and value.dim() == 3:
+            kernel = value.shape[-1]
+            if k < last and kernel != 3:
+                fail(where, f"{key} has kernel {kernel}; CLMR pads its module convs with one "
+                            "zero on each side, which is this library's 'same' padding only "
+                            "for kernel 3.")
+            if k == last:
+                if kernel % 2 == 0:
+                    fail(where, f"{key} has an even kernel ({kernel}); its centre tap is "
+                                "not defined.")
+                value = value[:, :, kernel // 2:kernel // 2 + 1]  # the tap that sees audio
+        out[f"features.{names[k]}.{0 if part == '0' else 1}.{leaf}"] = value
+    if "classifier.weight" not in out:  # a contrastive encoder: no output layer
+        width = out["features.conv1x1.0.weight"].shape[0] if "features.conv1x1.0.weight" \
+            in out else 1
+        out["classifier.weight"] = torch.zeros(1, width)
+        out["classifier.bias"] = torch.zeros(1)
     return out
 
 

@@ -248,7 +248,8 @@ def load_audio(
     offset: float = 0.0,
     duration: float | None = None,
     res_type: str = DEFAULT_RES_TYPE,
-) -> np.ndarray:
+    return_sr: bool = False,
+) -> np.ndarray | tuple[np.ndarray, int]:
     """Decode an audio file to float32, downmixed and resampled as asked.
 
     Parameters
@@ -266,11 +267,17 @@ def load_audio(
         requested span is decoded.
     res_type : str, default="soxr_hq"
         The resampling filter, see :func:`resample`.
+    return_sr : bool, default=False
+        Return ``(y, sr)``, the rate of ``y`` in Hz with it (the file's own with
+        ``sr=None``), as ``librosa.load`` does; such a pair is a clip the
+        estimators and transformers take in ``X`` (``[(y, sr), ...]``).
 
     Returns
     -------
-    ndarray of float32
+    y : ndarray of float32
         Shape ``(n_samples,)`` when ``mono``, else ``(n_channels, n_samples)``.
+    sr : int
+        Only with ``return_sr=True``: the rate of ``y`` in Hz.
 
     Raises
     ------
@@ -294,6 +301,9 @@ def load_audio(
     >>> write_audio(path, np.zeros(44100, dtype=np.float32), 44100)
     >>> load_audio(path, sr=22050).shape
     (22050,)
+    >>> y, sr = load_audio(path, sr=None, return_sr=True)
+    >>> y.shape, sr
+    ((44100,), 44100)
     """
     sr = check_int("sr", sr, none=True)
     offset = check_real("offset", offset, low=0)
@@ -345,7 +355,8 @@ def load_audio(
         if y.shape[-1] == 0:
             raise AudioLoadError(name, f"{data.shape[0]} samples at {rate} Hz resample to "
                                        f"0 samples at {sr} Hz")
-    return np.ascontiguousarray(y, dtype=np.float32)
+    y = np.ascontiguousarray(y, dtype=np.float32)
+    return (y, rate if sr is None else int(sr)) if return_sr else y
 
 
 def _downmix(data: np.ndarray) -> np.ndarray:

@@ -116,7 +116,7 @@ class SegmentBatches(torch.utils.data.IterableDataset):
     """
 
     def __init__(self, clips: Clips, order: Sequence[int], *, segment_length: int,
-                 batch_size: int, hop_length: int | None = None, tail: str = "drop",
+                 batch_size: int, hop_length: int | None = None, tail: str = "overlap",
                  short: str = "pad", dtype: torch.dtype = torch.float32,
                  edge_pad: int = 0) -> None:
         self.clips = clips
@@ -268,7 +268,7 @@ def run_segments(
     order: Sequence[int] | None = None,
     n_jobs: int | None = None,
     hop_length: int | None = None,
-    tail: str = "drop",
+    tail: str = "overlap",
     short: str = "pad",
     static_batch: bool = False,
     timeout: float = 0,

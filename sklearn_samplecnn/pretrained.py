@@ -58,6 +58,7 @@ from ._file_config import (
     short,
 )
 from ._fileio import atomic_write
+from ._hub import hub_model_file, looks_like_hub_id
 from ._layouts import infer_samplecnn, read_state_dict, to_samplecnn_names
 from .exceptions import PretrainedFileError
 from .models import shipped_model_file, shipped_models
@@ -199,10 +200,13 @@ class PretrainedModel:
         multilabel : bool or None, default=None
             For a tagger: one sigmoid per tag (``True``, the default for
             taggers) or one-vs-rest over classes.
-        layout : {"samplecnn", "sota-music-tagging"}, default="samplecnn"
-            The parameter names: this library's, or those of the SampleCNN of
+        layout : {"samplecnn", "sota-music-tagging", "clmr"}, default="samplecnn"
+            The parameter names: this library's, those of the SampleCNN of
             Won et al.'s *sota-music-tagging-models* (``layer1.conv.weight``
-            ... ``layer11.bn.*``, ``dense.*``), mapped one to one (see Notes).
+            ... ``layer11.bn.*``, ``dense.*``), mapped one to one, or those of
+            CLMR's SampleCNN encoder (``sequential.0.0.weight`` ...,
+            ``fc.*``; a released contrastive checkpoint's ``encoder.`` /
+            ``model.encoder.`` part; 22,050 Hz), see Notes.
         dropout : float, default=0.5
             Dropout before the output layer (not in the weights; used only if
             the model is trained further).
@@ -235,8 +239,14 @@ class PretrainedModel:
         dropped). Their output layer applies a sigmoid in ``forward``; here it
         gives logits and the tagger applies the sigmoid. Their SampleCNNSE
         (residual and squeeze-and-excitation blocks) cannot be mapped and is
-        refused. Other modules (frame-level models) are imported by building
-        them and calling ``load_state_dict`` and :func:`save_pretrained`.
+        refused. CLMR's last conv (kernel 3, one zero of padding each side)
+        sees a single time step, so its centre tap is this library's 1x1 conv
+        and the outputs are CLMR's own; a contrastive checkpoint has no
+        output layer (``fc``): it imports as a bare module for features (a
+        zero output layer of one unit; ``labels`` are refused), and its
+        projection head is left out. Other modules (frame-level models) are
+        imported by building them and calling ``load_state_dict`` and
+        :func:`save_pretrained`.
 
         Examples
         --------
@@ -253,7 +263,12 @@ class PretrainedModel:
             raise ValueError("task must be 'classifier' or 'tagger' when labels are given, "
                              "got None.")
         where = os.fspath(weights) if isinstance(weights, (str, os.PathLike)) else "state_dict"
-        state = to_samplecnn_names(read_state_dict(weights, where), layout, where)
+        raw = read_state_dict(weights, where)
+        state = to_samplecnn_names(raw, layout, where)
+        if layout == "clmr" and labels is not None and not any(k.endswith("fc.weight")
+                                                               for k in raw):
+            fail(where, "the CLMR weights have no output layer (fc: a contrastive encoder); "
+                        "import them without labels, as a bare module for features.")
         found_sizes, found_channels, n_outputs = infer_samplecnn(state, where)
         module_config = {
             "sizes": list(found_sizes if sizes is None else parse_sizes(sizes)),
@@ -448,22 +463,42 @@ def _checked_config(name: str, meta: dict, shapes: dict[str, tuple]
     return config, cls
 
 
-def load_pretrained(path: str | os.PathLike, *, device: str = "cpu") -> PretrainedModel:
-    """Load a file written by :func:`save_pretrained`, or a shipped model by name.
+def load_pretrained(path: str | os.PathLike, *, device: str = "cpu", revision: str | None = None,
+                    cache_dir: str | os.PathLike | None = None,
+                    download: bool = False) -> PretrainedModel:
+    """Load a file written by :func:`save_pretrained`, a shipped model by name, or a model
+    from the Hugging Face Hub cache.
 
     Never unpickles anything. ``path`` is a ``.samplecnn`` file or, when no
     such file exists, the name of a model shipped in the package
-    (:func:`shipped_models`: e.g. ``"MSD_musicnn"``).
+    (:func:`shipped_models`: e.g. ``"MSD_musicnn"``) or a Hub id (``"org/name"``).
 
     The header is checked before any weights are read or any module built:
     the config's SHA-256, its consistency, and the tensor shapes it implies
     against those in the file (see the module docstring). Files of the
     pre-release format ``"sklearn-samplecnn/1"`` load with a warning.
 
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A ``.samplecnn`` file; where no such file exists, the name of a
+        shipped model, or a Hugging Face Hub id: ``"org/name"`` (the
+        repository's ``.samplecnn`` file, or its ``model.safetensors``) or
+        ``"org/name/file.samplecnn"``, read from the Hub's local cache (needs
+        the ``hub`` extra; docs/pretrained.md).
+    device : str, default="cpu"
+    revision : str or None, default=None
+        Hub ids only: a branch, tag or commit (``None``: ``"main"``).
+    cache_dir : path or None, default=None
+        Hub ids only: the Hub cache folder (``None``: ``HF_HUB_CACHE``).
+    download : bool, default=False
+        Hub ids only: let huggingface_hub download what the cache lacks;
+        by default nothing is downloaded.
+
     Raises
     ------
     FileNotFoundError
-        No such file.
+        No such file (nor shipped model, nor Hub model in the cache).
     PretrainedFileError
         A folder, a device or a pipe (never read); not a safetensors file
         (e.g. a pickle); no, malformed or modified config (also a file set
@@ -476,6 +511,8 @@ def load_pretrained(path: str | os.PathLike, *, device: str = "cpu") -> Pretrain
     from safetensors.torch import load_file
 
     name = shipped_model_file(path)
+    if not os.path.exists(name) and looks_like_hub_id(name):
+        name = hub_model_file(name, revision=revision, cache_dir=cache_dir, download=download)
     if not os.path.lexists(name):
         raise FileNotFoundError(f"{name}: no such pretrained file (nor the name of a shipped "
                                 f"model: {', '.join(shipped_models()) or 'none'})")

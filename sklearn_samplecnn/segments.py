@@ -15,8 +15,8 @@ from .exceptions import ClipTooShortError
 __all__ = ["TAILS", "SHORTS", "AGGREGATIONS", "n_segments", "segment_starts",
            "segment_signal", "take_segment", "aggregate_segments"]
 
-#: What to do with the samples after the last whole segment.
-TAILS = ("drop", "pad", "repeat")
+#: What to do with the samples after the last whole segment (the first is the default).
+TAILS = ("overlap", "drop", "pad", "repeat")
 #: What to do with a clip shorter than one segment.
 SHORTS = ("pad", "repeat", "error")
 #: How segment outputs are pooled into a clip output.
@@ -37,16 +37,19 @@ def segment_starts(
     segment_length: int,
     *,
     hop_length: int | None = None,
-    tail: str = "drop",
+    tail: str = "overlap",
     short: str = "pad",
 ) -> np.ndarray:
     """Start samples of the segments :func:`segment_signal` would cut.
 
     A clip of ``n_samples`` gives the starts ``0, hop, 2*hop, ...`` of every
-    segment that fits whole; with ``tail="pad"`` or ``"repeat"`` one more
-    segment starts at the next hop when samples remain after the last whole
-    one. A clip shorter than one segment gives the single start ``0`` (unless
-    ``short="error"``); it is never cut to nothing.
+    segment that fits whole. When samples remain after the last whole one,
+    ``tail="overlap"`` (the default) adds one more segment ending at the
+    clip's last sample (starting at ``n_samples - segment_length``, so it
+    overlaps the one before), ``"pad"`` and ``"repeat"`` one more starting at
+    the next hop, and ``"drop"`` ignores them (the paper). A clip shorter than
+    one segment gives the single start ``0`` (unless ``short="error"``); it is
+    never cut to nothing.
 
     Parameters
     ----------
@@ -57,10 +60,14 @@ def segment_starts(
     hop_length : int or None, default=None
         Samples between segment starts; ``None`` means ``segment_length``
         (non-overlapping segments, the paper's way).
-    tail : {"drop", "pad", "repeat"}, default="drop"
-        The samples after the last whole segment: ignore them (the paper), or
-        make one more segment from them, padded with zeros or by repeating the
-        clip from its start.
+    tail : {"overlap", "drop", "pad", "repeat"}, default="overlap"
+        The samples after the last whole segment (up to one segment less one
+        sample): cover them with one more segment of real audio that ends
+        with the clip (``"overlap"``, as openl3's hop covers a clip), ignore
+        them (``"drop"``: the paper's non-overlapping segments, the end of
+        each clip unseen), or make one more segment from them, padded with
+        zeros (``"pad"``) or by repeating the clip from its start
+        (``"repeat"``).
     short : {"pad", "repeat", "error"}, default="pad"
         A clip shorter than one segment: pad it with zeros, repeat it, or raise
         :class:`ClipTooShortError`.
@@ -81,7 +88,9 @@ def segment_starts(
         return np.zeros(1, dtype=np.int64)
     starts = np.arange(0, n_samples - segment_length + 1, hop, dtype=np.int64)
     last_end = starts[-1] + segment_length
-    if tail != "drop" and last_end < n_samples:
+    if last_end < n_samples and tail == "overlap":
+        starts = np.append(starts, n_samples - segment_length)
+    elif last_end < n_samples and tail != "drop":
         starts = np.append(starts, starts[-1] + hop)
     return starts
 
@@ -110,7 +119,7 @@ def segment_signal(
     segment_length: int,
     *,
     hop_length: int | None = None,
-    tail: str = "drop",
+    tail: str = "overlap",
     short: str = "pad",
 ) -> np.ndarray:
     """Cut a clip into segments of ``segment_length`` samples.
@@ -132,7 +141,9 @@ def segment_signal(
     Examples
     --------
     >>> import numpy as np
-    >>> segment_signal(np.arange(7.0), 3).tolist()
+    >>> segment_signal(np.arange(7.0), 3).tolist()  # the last one ends with the clip
+    [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0], [4.0, 5.0, 6.0]]
+    >>> segment_signal(np.arange(7.0), 3, tail="drop").tolist()  # the paper's
     [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]]
     >>> segment_signal(np.arange(7.0), 3, tail="pad")[-1].tolist()
     [6.0, 0.0, 0.0]

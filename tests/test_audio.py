@@ -115,3 +115,13 @@ def test_every_bad_input_names_the_file(tmp_path, sine_wav):
 def test_offset_past_end(sine_wav):
     with pytest.raises(AudioLoadError, match="past the end"):
         load_audio(sine_wav, offset=5.0)
+
+
+def test_load_audio_returns_the_rate_when_asked(tmp_path):
+    path = tmp_path / "a.wav"
+    write_audio(path, tone(440, 44100, 44100), 44100)
+    y, sr = load_audio(path, sr=None, return_sr=True)
+    assert sr == 44100 and y.shape == (44100,) and y.dtype == np.float32
+    y8, sr8 = load_audio(path, sr=8000, return_sr=True)
+    assert sr8 == 8000 and y8.shape == (8000,)
+    np.testing.assert_array_equal(y8, load_audio(path, sr=8000))  # the default: y alone

@@ -32,6 +32,22 @@ def test_smoke_run_writes_json(script, keys, tmp_path):
     assert result["machine"]["cpu_model"] and result["rows"]
 
 
+def test_cli_startup_smoke_run_measures_against_python_start(tmp_path):
+    out = tmp_path / "result.json"
+    proc = subprocess.run([sys.executable, str(BENCH / "bench_cli_startup.py"), "--smoke",
+                           "--out", str(out)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(out.read_text())
+    rows = {r["command"]: r for r in result["rows"]}
+    assert list(rows) == ["python -c pass", "samplecnn --help", "samplecnn predict missing.wav"]
+    assert rows["samplecnn --help"]["exit_status"] == 0
+    assert rows["samplecnn predict missing.wav"]["exit_status"] == 2  # a usage error
+    for r in rows.values():
+        assert r["repeats"] == 2 and 0 < r["best_s"] <= r["median_s"]
+        assert r["x_python_start"] == pytest.approx(r["best_s"] / result["baseline_s"])
+    assert set(result["ratios"]) == set(list(rows)[1:])
+
+
 def test_transfer_smoke_run_writes_the_table(tmp_path):
     out = tmp_path / "result.json"
     proc = subprocess.run([sys.executable, str(BENCH / "bench_transfer.py"), "--smoke",

@@ -139,6 +139,38 @@ def test_predict_tagger_to_stdout_from_csv(work, capsys):
         assert row[1] == "|".join(on)
 
 
+def test_predict_top_k_tags_and_labels(work, capsys):
+    names = work["tag_names"]
+    code, out, err = run(capsys, "predict", work["tagger"], "--csv",
+                         work["root"] / "tags" / "tags.csv", "--top", "3")
+    assert code == 0, err
+    rows = list(csv.reader(out.splitlines()))
+    assert rows[0] == ["path", "top_tags", *(f"prob_{t}" for t in names)]
+    for row in rows[1:]:
+        proba = np.array([float(v) for v in row[2:]])
+        top = row[1].split("|")
+        assert len(top) == 3 and top == [names[j] for j in np.argsort(-proba, kind="stable")[:3]]
+    # the same ranking as the Python API
+    from sklearn_samplecnn import load_pretrained
+
+    tagger = load_pretrained(work["tagger"]).to_estimator()
+    assert [r[1].split("|") for r in rows[1:]] == tagger.predict_tags([r[0] for r in rows[1:]],
+                                                                      top_k=3)
+    code, out, err = run(capsys, "predict", work["classifier"], work["root"] / "genre",
+                         "--top", "2")
+    rows = list(csv.reader(out.splitlines()))
+    assert code == 0 and rows[0][:2] == ["path", "top_labels"]
+    for row in rows[1:]:
+        first = "jazz" if float(row[2]) >= float(row[3]) else "metal"
+        assert row[1] == f"{first}|{({'jazz', 'metal'} - {first}).pop()}"
+    code, _, err = run(capsys, "predict", work["classifier"], work["root"] / "genre",
+                       "--top", "3")
+    assert code == 2 and "--top 3: the model has 2 labels" in err
+    code, _, err = run(capsys, "predict", work["tagger"], work["root"] / "genre",
+                       "--top", "3", "--threshold", "0.2")
+    assert code == 2 and "not allowed with argument" in err
+
+
 def test_extract_npy_with_names_and_files(work, capsys, tmp_path):
     out = tmp_path / "feats.npy"
     code, _, err = run(capsys, "extract", "-m", work["classifier"], "-m", work["tagger"],
@@ -313,7 +345,9 @@ def fake_execve(monkeypatch):
     return calls
 
 
-def test_main_restarts_itself_with_the_tunables(fake_execve, monkeypatch):
+def test_main_restarts_itself_with_the_tunables(fake_execve, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "m.samplecnn").write_bytes(b"x")  # the restart comes before it is read
     monkeypatch.setattr(sys, "argv", ["samplecnn", "info", "m.samplecnn"])
     with pytest.raises(_Execed):
         cli.main()
@@ -321,6 +355,16 @@ def test_main_restarts_itself_with_the_tunables(fake_execve, monkeypatch):
     assert path == sys.executable
     assert args == [sys.executable, "-m", "sklearn_samplecnn.cli", "info", "m.samplecnn"]
     assert env["GLIBC_TUNABLES"] == _runtime.GLIBC_TUNABLES
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["info", "missing.samplecnn"], ["predict"],
+                                  ["train", "--sizes", "3-x", "-o", "m.samplecnn"]])
+def test_help_and_usage_errors_answer_without_restarting(fake_execve, monkeypatch, tmp_path,
+                                                         argv, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["samplecnn", *argv])
+    assert cli.main() == (0 if argv == ["--help"] else 2)
+    assert fake_execve == []  # the restart costs a second interpreter start: real work only
 
 
 @pytest.mark.parametrize("env", [{"GLIBC_TUNABLES": "glibc.malloc.arena_max=2"},
@@ -336,3 +380,45 @@ def test_no_restart_when_set_or_opted_out(fake_execve, monkeypatch, env):
 def test_main_with_an_argument_list_never_restarts(fake_execve, capsys):
     assert cli.main(["--version"]) == 0
     assert fake_execve == []
+
+
+_LIGHT = ("import json, sys\n"
+          "from sklearn_samplecnn.cli import main\n"
+          "sys.argv = ['samplecnn', *sys.argv[1:]]\n"
+          "rc = main()\n"  # as the console script calls it: the restart is allowed
+          "print(json.dumps([rc, 'torch' in sys.modules]))\n")
+
+
+@pytest.mark.parametrize("argv,code,message", [
+    (["--help"], 0, None),
+    (["predict", "missing.wav"], 2, "MODEL 'missing.wav': no such file"),
+    (["predict", "{model}", "missing.wav"], 2, "'missing.wav': no such file or folder"),
+    (["predict", "{model}"], 2, "no audio given"),
+    (["predict", "{model}", "--bogus"], 2, "unrecognized arguments: --bogus"),
+    (["info", "missing.samplecnn"], 2, "MODEL 'missing.samplecnn': no such file"),
+    (["extract", "-m", "{model}", "{model}", "-o", "x.txt"], 2,
+     "--output 'x.txt': the extension must be one of"),
+    (["extract", "-m", "{model}", "{model}", "-o", "x.npy", "--dask-workers", "2"], 2,
+     "--dask-workers needs --dask local"),
+    (["train", "--sizes", "3-x", "-o", "m.samplecnn", "folder"], 2, "--sizes: sizes must"),
+    (["train", "--preset", "7^7", "-o", "m.samplecnn", "folder"], 2, "--preset: preset must"),
+    (["train", "-o", "m.samplecnn", "missing"], 2, "FOLDER 'missing': no such folder"),
+    (["train", "--csv", "missing.csv", "-o", "m.samplecnn"], 2, "--csv 'missing.csv': no such"),
+])
+def test_help_and_usage_errors_never_import_torch(tmp_path, argv, code, message):
+    """``--help`` and every usage error answer before torch is imported (and without the
+    restart with GLIBC_TUNABLES, which would cost a second interpreter start), with the
+    same messages and exit status as before."""
+    model = tmp_path / "m.samplecnn"
+    model.write_bytes(b"not read before the arguments are checked")
+    argv = [a.replace("{model}", str(model)) for a in argv]
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("GLIBC_TUNABLES", "SAMPLECNN_NO_REEXEC")}
+    proc = subprocess.run([sys.executable, "-c", _LIGHT, *argv], capture_output=True,
+                          text=True, cwd=tmp_path, env=env, timeout=120)
+    rc, torch_imported = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert rc == code and not torch_imported
+    if message is None:
+        assert "usage: samplecnn" in proc.stdout
+    else:
+        assert f"samplecnn: error: {message}" in proc.stderr

@@ -22,7 +22,7 @@ from sklearn_samplecnn import (
     SampleCNNTagger,
     save_pretrained,
 )
-from sklearn_samplecnn.nn import SampleCNN
+from sklearn_samplecnn.nn import Musicnn, SampleCNN
 
 from .conftest import TINY
 
@@ -52,6 +52,11 @@ def _estimators():
     extractor = os.path.join(tempfile.mkdtemp(prefix="samplecnn-checks-"), "tiny.samplecnn")
     save_pretrained(SampleCNN("3-3-3", channels=[2, 3, 3, 4], n_outputs=2), extractor,
                     metadata={"sample_rate": 8000})
+    # musicnn's architecture on 16-frame patches (4,096 samples): the shipped models'
+    # 3 s patches would make each of the many checks' transforms take seconds
+    tiny_musicnn = os.path.join(os.path.dirname(extractor), "tiny_musicnn.samplecnn")
+    save_pretrained(Musicnn(n_outputs=3, midend_filters=4, backend_units=4, n_frames=16),
+                    tiny_musicnn, metadata={"sample_rate": 16000})
     # ContrastiveSampleCNN is unsupervised with neither predict nor transform:
     # the checks that apply (fit on odd inputs, n_features_in_, clone, pickle,
     # parameters untouched by fit...) run; tests/test_contrastive.py checks the rest
@@ -62,7 +67,7 @@ def _estimators():
                                                     hop_length=32), sr=8000, batch_size=8,
                                **common),
             MultiScaleFeatureTransformer(extractors=[extractor], layers=(-2, -1)),
-            MusicnnTransformer(layers=("taggram",), batch_size=8),
+            MusicnnTransformer(tiny_musicnn, layers=("cnn3", "mean_pool"), batch_size=8),
             MFCCStatsTransformer(sr=8000, n_mfcc=5, n_mels=10, n_fft=64, hop_length=32,
                                  spectral_contrast=True),
             BlockScaler()]

@@ -294,3 +294,43 @@ def test_top_level_lazy_names():
     for name in ["fetch_gtzan", "fetch_magnatagatune", "load_audio_folder", "make_music"]:
         assert getattr(sklearn_samplecnn, name) is getattr(
             __import__("sklearn_samplecnn.datasets", fromlist=[name]), name)
+
+
+def test_load_audio_csv_labels_tags_and_errors(tmp_path):
+    from sklearn_samplecnn import load_audio_csv  # also a top-level name
+
+    (tmp_path / "sub").mkdir()
+    labels = tmp_path / "sub" / "labels.csv"
+    labels.write_text("\ufeffpath;label;rock;piano\n a.mp3 ;rock;1;0\n\n/abs/b.wav;jazz;0;1\n"
+                      "c.flac; rock ;1;1\n", encoding="utf-8")
+    data = load_audio_csv(labels)
+    assert data.filenames == [str(tmp_path / "sub" / "a.mp3"), "/abs/b.wav",
+                              str(tmp_path / "sub" / "c.flac")]
+    assert data.target_names == ["jazz", "rock"] and data.target.tolist() == [1, 0, 1]
+    assert data.columns == ["path", "label", "rock", "piano"] and "3 audio files" in data.DESCR
+    tags = load_audio_csv(labels, target=["piano", "rock"])
+    assert tags.target.tolist() == [[0, 1], [1, 0], [1, 1]]
+    assert tags.target_names == ["piano", "rock"]
+    assert load_audio_csv(labels, target=None).target is None
+    bad = tmp_path / "bad.csv"
+    for text, message in [
+        ("file,label\na.wav,x\n", r"no 'path' column in the header \['file', 'label'\]"),
+        ("path,label\na.wav,\n", r"bad.csv line 2: empty label"),
+        ("path,label\n,x\n", r"bad.csv line 2: empty path"),
+        ("path,label\na.wav,x,y\n", r"bad.csv line 2: 3 fields, the header has 2"),
+        ("path,genre\na.wav,x\n", r"no 'label' label column in the header"),
+        ("path\n", r"the CSV has a header but no rows"),
+    ]:
+        bad.write_text(text)
+        with pytest.raises(ValueError, match=message):
+            load_audio_csv(bad)
+    bad.write_text("path,rock\na.wav,2\n")
+    with pytest.raises(ValueError, match=r"line 2: tag 'rock' is '2', expected 0 or 1"):
+        load_audio_csv(bad, target=["rock"])
+    with pytest.raises(ValueError, match=r"tag columns \['piano'\] not in the header"):
+        load_audio_csv(bad, target=["piano"])
+    bad.write_bytes(b"path,label\n\xff\xfe,x\n")
+    with pytest.raises(ValueError, match="cannot be read as a UTF-8 CSV"):
+        load_audio_csv(bad)
+    with pytest.raises(DatasetNotFoundError, match="missing.csv: no such CSV file"):
+        load_audio_csv(tmp_path / "missing.csv")

@@ -171,6 +171,11 @@ def test_waveform_arrays_on_the_cluster(client):
     est = _classic(None, shard_size=2).fit(X)
     np.testing.assert_allclose(est.transform(X), _classic(None, dask_client=None).fit(X)
                                .transform(X), rtol=1e-5, atol=1e-6)
+    pairs = [(x, 16000) for x in X]  # (y, sr) pairs travel with their rates
+    on_cluster = est.transform(pairs)
+    np.testing.assert_allclose(on_cluster, _classic(None, dask_client=None).fit(X)
+                               .transform(pairs), rtol=1e-5, atol=1e-6)
+    assert not np.allclose(on_cluster, est.transform(X))  # resampled from 16 kHz
 
 
 def test_a_client_object_is_shared_by_clone_and_pickled_as_its_address(client, data):

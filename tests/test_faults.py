@@ -715,7 +715,8 @@ def test_cli_extract_per_segment_parquet_and_odd_names(model_file, good, tmp_pat
                        "-o", tmp_path / "s.parquet")
     assert code == 0, err
     seg = pd.read_parquet(tmp_path / "s.parquet")
-    assert list(seg.columns[:3]) == ["path", "start", "end"] and len(seg) == 2 * 19
+    # 19 whole segments and one ending with the clip, per file
+    assert list(seg.columns[:3]) == ["path", "start", "end"] and len(seg) == 2 * 20
     (ref,) = MultiScaleFeatureTransformer(extractors=[str(model_file)]).fit(files) \
         .transform_segments(files)
     np.testing.assert_allclose(seg.iloc[:, 3:].to_numpy(np.float32), ref.features, rtol=1e-6)
@@ -727,7 +728,7 @@ def test_cli_extract_per_segment_parquet_and_odd_names(model_file, good, tmp_pat
     assert [p.name for p in made] == sorted(f"{Path(f).name}.csv" for f in files)
     for f in made:
         table = pd.read_csv(f)
-        assert list(table.columns[:3]) == ["path", "start", "end"] and len(table) == 19
+        assert list(table.columns[:3]) == ["path", "start", "end"] and len(table) == 20
         assert table["path"].nunique() == 1 and table["path"][0] in files
 
 

@@ -220,7 +220,7 @@ def test_save_pretrained_refuses_non_finite_weights(tmp_path):
 @pytest.mark.parametrize("key, value, expected", [
     ("threshold", "0.5", "a number in [0, 1]"),
     ("threshold", 7, "a number in [0, 1]"),
-    ("tail", "wrap", "one of ['drop', 'pad', 'repeat']"),
+    ("tail", "wrap", "one of ['overlap', 'drop', 'pad', 'repeat']"),
     ("hop_length", -3, "a positive integer or null"),
     ("aggregate", None, "one of ['mean', 'max']"),
 ])

@@ -50,9 +50,13 @@ def fitted_clf(tone_files):
     return SampleCNNClassifier(**FAST).fit(paths, labels)
 
 
-def _hand_features(model, clip, layers, seg_pool, clip_pool):
-    n = len(clip) // model.input_length
-    segs = torch.from_numpy(clip[: n * model.input_length].reshape(n, -1))
+def _hand_features(model, clip, layers, seg_pool, clip_pool, tail="overlap"):
+    length = model.input_length
+    n = len(clip) // length
+    segs = clip[: n * length].reshape(n, -1)
+    if tail == "overlap" and len(clip) > n * length:  # one more segment ending with the clip
+        segs = np.concatenate([segs, clip[None, -length:]])
+    segs = torch.from_numpy(np.ascontiguousarray(segs))
     with torch.no_grad():
         _, hidden = model(segs, return_hidden=True)
     parts = []
@@ -69,15 +73,19 @@ def _hand_features(model, clip, layers, seg_pool, clip_pool):
 @pytest.mark.parametrize("pooling", ["paper", "mean", "max", "mean+std"])
 def test_pooling_matches_hand_computation(tiny_model, pooling):
     rng = np.random.default_rng(0)
-    X = rng.normal(size=(3, 27 * 4 + 5)).astype(np.float32)  # 4 segments + a dropped tail
+    X = rng.normal(size=(3, 27 * 4 + 5)).astype(np.float32)  # 4 segments + a tail of 5
     feats = MultiScaleFeatureTransformer(extractors=[(tiny_model, 8000)], layers=(-3, "conv1x1"),
                                          pooling=pooling, batch_size=3)
     out = feats.fit_transform(X)
     seg_pool, clip_pool = {"paper": ("max", "mean"), "mean": ("mean", "mean"),
                            "max": ("max", "max"), "mean+std": ("mean", "mean+std")}[pooling]
+    paper = feats.set_params(tail="drop").fit_transform(X)  # the tail unseen
     for i in range(3):
         expected = _hand_features(tiny_model, X[i], (-3, "conv1x1"), seg_pool, clip_pool)
         np.testing.assert_allclose(out[i], expected, rtol=1e-4, atol=1e-5)
+        expected = _hand_features(tiny_model, X[i], (-3, "conv1x1"), seg_pool, clip_pool,
+                                  tail="drop")
+        np.testing.assert_allclose(paper[i], expected, rtol=1e-4, atol=1e-5)
     assert out.dtype == np.float32
     names = feats.get_feature_names_out()
     assert len(names) == feats.n_features_out_ == out.shape[1]

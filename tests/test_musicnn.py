@@ -104,7 +104,7 @@ def test_module_layers_match_the_original_frame_by_frame(fixture, model):
     for clip in CLIPS:
         y = load_audio(paths[clip], sr=16000)
         x = torch.from_numpy(segment_signal(np.pad(y, MUSICNN_EDGE_PAD), MUSICNN_INPUT_LENGTH,
-                                            hop_length=MUSICNN_HOP))
+                                            hop_length=MUSICNN_HOP, tail="drop"))  # musicnn's
         with torch.inference_mode():
             _, hidden = module(x, return_hidden=True)
         key = f"{clip}/{model}"
@@ -195,8 +195,10 @@ def test_cache_union_and_extractor_by_name(songs, tmp_path):
     assert cached.feature_names_out_[0] == "musicnn__mean_pool__max-mean__ch000"
     assert first.shape == (3, 2 * 753)
     np.testing.assert_array_equal(cached.transform(paths), first)  # read back from the cache
-    # the same model by name in MultiScaleFeatureTransformer gives the same columns
-    multi = MultiScaleFeatureTransformer(extractors=["MSD_musicnn"], layers=("mean_pool",))
+    # the same model by name in MultiScaleFeatureTransformer gives the same columns (with
+    # musicnn's whole patches only: MusicnnTransformer's tail="drop")
+    multi = MultiScaleFeatureTransformer(extractors=["MSD_musicnn"], layers=("mean_pool",),
+                                         tail="drop")
     np.testing.assert_allclose(multi.fit_transform(paths), first, rtol=1e-5, atol=1e-6)
     union = FeatureUnion([
         ("mfcc", make_pipeline(MFCCStatsTransformer(), BlockScaler())),

@@ -94,7 +94,10 @@ def test_order_subset_and_hop(files):
                                             n_jobs=0)}
     assert sorted(got) == [3, 9, 12]
     y = clips.load(3)
-    np.testing.assert_array_equal(got[3].starts, np.arange(0, len(y) - 64 + 1, 32))
+    starts = np.arange(0, len(y) - 64 + 1, 32)
+    if starts[-1] + 64 < len(y):  # one more segment ending with the clip
+        starts = np.append(starts, len(y) - 64)
+    np.testing.assert_array_equal(got[3].starts, starts)
 
 
 def test_batches_never_exceed_batch_size_and_carry_their_counts(files):

@@ -277,12 +277,14 @@ def test_initialize_without_labels_says_what_to_pass():
 def test_segment_probabilities_average_to_the_clip_probabilities(fitted):
     clf, paths, _ = fitted
     seg = clf.predict_proba_segments(paths[:3])
-    assert seg.proba.shape == (3 * 19, 2) and seg.columns.tolist() == clf.classes_.tolist()
-    np.testing.assert_array_equal(seg.clip, np.repeat([0, 1, 2], 19))
-    assert seg.path.tolist() == [p for p in paths[:3] for _ in range(19)]
-    starts = np.arange(19) * 81 / 8000
-    np.testing.assert_allclose(seg.start[:19], starts)
-    np.testing.assert_allclose(seg.end[:19], starts + 81 / 8000)
+    # 1600 samples: 19 whole segments of 81, then one ending with the clip (tail="overlap")
+    assert seg.proba.shape == (3 * 20, 2) and seg.columns.tolist() == clf.classes_.tolist()
+    np.testing.assert_array_equal(seg.clip, np.repeat([0, 1, 2], 20))
+    assert seg.path.tolist() == [p for p in paths[:3] for _ in range(20)]
+    starts = np.append(np.arange(19) * 81, 1600 - 81) / 8000
+    np.testing.assert_allclose(seg.start[:20], starts)
+    np.testing.assert_allclose(seg.end[:20], starts + 81 / 8000)
+    assert seg.end[19] == 1600 / 8000  # the whole clip is seen
     clip_proba = clf.predict_proba(paths[:3])
     for i in range(3):
         np.testing.assert_allclose(seg.proba[seg.clip == i].mean(axis=0), clip_proba[i],
@@ -295,12 +297,17 @@ def test_segment_probabilities_of_ragged_waveforms_with_a_hop():
         X, [["low"] if c == "low" else ["high", "bright"] for c in y])
     ragged = [X[0][:81], X[1][:200], X[2][:140]]
     seg = tagger.predict_proba_segments(ragged)
-    # whole segments only (tail='drop'): 0 | 0, 40, 80 (120 + 81 > 200) | 0, 40
-    np.testing.assert_array_equal(seg.clip, [0, 1, 1, 1, 2, 2])
-    np.testing.assert_allclose(seg.start * 8000, [0, 0, 40, 80, 0, 40])
+    # hop 40, then one segment ending with the clip (tail='overlap'):
+    # 0 | 0, 40, 80, 119 (120 + 81 > 200) | 0, 40, 59
+    np.testing.assert_array_equal(seg.clip, [0, 1, 1, 1, 1, 2, 2, 2])
+    np.testing.assert_allclose(seg.start * 8000, [0, 0, 40, 80, 119, 0, 40, 59])
     np.testing.assert_allclose((seg.end - seg.start) * 8000, 81)
     assert seg.columns.tolist() == ["bright", "high", "low"]
-    assert seg.path.tolist() == ["X[0]", "X[1]", "X[1]", "X[1]", "X[2]", "X[2]"]
+    assert seg.path.tolist() == ["X[0]", *["X[1]"] * 4, *["X[2]"] * 3]
+    # the paper's whole segments only: 0 | 0, 40, 80 | 0, 40
+    tagger.set_params(tail="drop")
+    seg = tagger.predict_proba_segments(ragged)
+    np.testing.assert_allclose(seg.start * 8000, [0, 0, 40, 80, 0, 40])
 
 
 def test_taggram_plot(fitted, tmp_path):
@@ -314,10 +321,10 @@ def test_taggram_plot(fitted, tmp_path):
     fig = plot_taggram(seg, clip=1, path=tmp_path / "taggram.png")
     assert (tmp_path / "taggram.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     (ax, _colorbar) = fig.axes
-    image = ax.collections[0].get_array().reshape(4, 19)  # tags x segments
+    image = ax.collections[0].get_array().reshape(4, 20)  # tags x segments
     np.testing.assert_allclose(image, seg.proba[seg.clip == 1].T)
     assert [t.get_text() for t in ax.get_yticklabels()] == tagger.tags_.tolist()
-    assert ax.get_xlim() == pytest.approx((0.0, 19 * 81 / 8000))
+    assert ax.get_xlim() == pytest.approx((0.0, 1600 / 8000))  # the whole clip
     assert ax.get_title() == paths[1]
     # from the estimator and one path; the two most probable tags, most probable on top
     top = plot_taggram(tagger, paths[1], top_k=2, path=tmp_path / "top.png")
@@ -340,8 +347,9 @@ def test_segment_embeddings_pool_to_the_clip_features(fitted, pooling):
     per_ext = feats.transform_segments(paths[:2])
     assert [b.name for b in per_ext] == [e.name for e in feats.extractors_]
     a, b = per_ext
-    assert a.features.shape == (2 * 19, 8) and b.features.shape == (2 * 29, 10)  # 800/27 = 29
-    np.testing.assert_allclose(b.start[:29], np.arange(29) * 27 / 4000)
+    # 1600/81 = 19 and 800/27 = 29 whole segments, then one ending with the clip
+    assert a.features.shape == (2 * 20, 8) and b.features.shape == (2 * 30, 10)
+    np.testing.assert_allclose(b.start[:30], np.append(np.arange(29) * 27, 800 - 27) / 4000)
     np.testing.assert_allclose(b.end - b.start, 27 / 4000)
     pool = np.mean if pooling == "paper" else np.max
     for i in range(2):
@@ -426,6 +434,25 @@ def test_the_pandas_extra_brings_parquet():
 
 
 # -- 7. tag lists as y, and docs that tell the truth ----------------------------------------
+def test_top_k_tags_rank_by_probability():
+    X, y = _waves(n=8)
+    lists = [["low", "calm"] if c == "low" else ["high", "bright", "loud"] for c in y]
+    tagger = SampleCNNTagger(train_split=None, **FAST).fit(X, lists)
+    proba = tagger.predict_proba(X)
+    top2 = tagger.predict_tags(X, top_k=2)
+    for p, tags in zip(proba, top2):
+        ranked = tagger.tags_[np.argsort(-p, kind="stable")].tolist()
+        assert tags == ranked[:2]
+    assert tagger.predict_tags(X[:1], top_k=5)[0] == sorted(
+        tagger.tags_, key=lambda t: -proba[0][list(tagger.tags_).index(t)])
+    for bad in (0, 6, 2.0, True):
+        with pytest.raises(ValueError, match=r"top_k must be an integer in \[1, 5\]"):
+            tagger.predict_tags(X, top_k=bad)
+    # a tagger fitted on 1-D labels ranks its labels too
+    one_vs_rest = SampleCNNTagger(train_split=None, **FAST).fit(X, y)
+    assert [t[0] for t in one_vs_rest.predict_tags(X, top_k=1)] == list(one_vs_rest.predict(X))
+
+
 def test_tag_lists_round_trip(fitted):
     _, paths, labels = fitted
     lists = [["low", "tone"] if c == "low" else ["high", "tone"] for c in labels]
@@ -455,3 +482,64 @@ def test_readme_scores_held_out_clips_and_the_docs_say_where_models_come_from():
     assert "ship inside the package" in models and "MSD_musicnn" in models
     assert "ISC" in models and "samplecnn train" in models
     assert "models.md" in (ROOT / "docs" / "index.md").read_text()
+
+
+# -- waveforms with their rate: (y, sr) pairs (issue 22) --------------------------------
+def test_pairs_are_resampled_like_files(fitted, tmp_path):
+    """``[(y, sr), ...]`` at another rate give what the same audio as files gives: resampled
+    to the model's rate with the same filter (here from 16 kHz to 8 kHz)."""
+    from sklearn_samplecnn import MFCCStatsTransformer, load_audio
+    from sklearn_samplecnn.audio import write_audio
+
+    clf, _, _ = fitted
+    rng = np.random.default_rng(3)
+    paths, pairs = [], []
+    for i in range(4):
+        y16 = tone(300 if i % 2 else 1500, 3300 + 500 * i, 16000, rng=rng)
+        path = tmp_path / f"{i}.wav"
+        write_audio(path, y16, 16000, subtype="FLOAT")
+        paths.append(str(path))
+        pairs.append(load_audio(path, sr=None, return_sr=True))
+    assert [sr for _, sr in pairs] == [16000] * 4
+    np.testing.assert_allclose(clf.predict_proba(pairs), clf.predict_proba(paths), rtol=1e-6)
+    seg = clf.predict_proba_segments(pairs)
+    assert seg.path[0] == "X[0]" and seg.end.max() <= 4800 / 16000 + 1e-9
+    feats = MultiScaleFeatureTransformer(extractors=[clf], layers=(-1,)).fit(paths)
+    np.testing.assert_allclose(feats.transform(pairs), feats.transform(paths), rtol=1e-5)
+    mfcc = MFCCStatsTransformer(sr=8000).fit(paths)
+    np.testing.assert_allclose(mfcc.transform(pairs), mfcc.transform(paths), rtol=1e-5,
+                               atol=1e-5)
+    # at the model's own rate a pair is the plain waveform
+    y8 = load_audio(paths[0], sr=8000)
+    np.testing.assert_array_equal(clf.predict_proba([(y8, 8000)]), clf.predict_proba([y8]))
+    # and training takes them: the same model as on the whole clips resampled beforehand
+    labels = ["low" if i % 2 else "high" for i in range(4)]
+    on_pairs = SampleCNNClassifier(train_split=None, **FAST).fit(pairs, labels)
+    at_8k = [load_audio(p, sr=8000) for p in paths]
+    on_arrays = SampleCNNClassifier(train_split=None, **FAST).fit(at_8k, labels)
+    np.testing.assert_allclose(on_pairs.predict_proba(paths), on_arrays.predict_proba(paths),
+                               rtol=1e-6)
+
+
+def test_bad_pairs_say_what_to_pass(fitted):
+    clf, _, _ = fitted
+    y = np.zeros(400, dtype=np.float32)
+    with pytest.raises(TypeError, match=r"one \(y, sr\) pair; pass a list of pairs"):
+        clf.predict_proba((y, 8000))
+    with pytest.raises(ValueError, match=r"X\[1\] is a \(y, sr\) pair with sr=0"):
+        clf.predict_proba([(y, 8000), (y, 0)])
+    with pytest.raises(ValueError, match=r"X\[0\] is a \(y, sr\) pair whose y has shape "
+                                         r"\(2, 400\); pass mono"):
+        clf.predict_proba([(np.zeros((2, 400)), 8000)])
+    with pytest.raises(TypeError, match=r"X mixes \(y, sr\) pairs with other items, e.g. X\[1\]"):
+        clf.predict_proba([(y, 8000), y])
+
+
+def test_the_feature_cache_keeps_rates_apart(fitted, tmp_path):
+    clf, paths, _ = fitted
+    y = tone(440, 1600, 8000)
+    feats = MultiScaleFeatureTransformer(extractors=[clf], layers=(-1,),
+                                         cache_dir=tmp_path / "cache").fit(paths)
+    at_8k, at_16k = feats.transform([(y, 8000)]), feats.transform([(y, 16000)])
+    assert not np.allclose(at_8k, at_16k)  # the same samples, twice as long at 8 kHz
+    np.testing.assert_array_equal(feats.transform([(y, 16000)]), at_16k)  # from the cache

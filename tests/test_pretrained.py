@@ -446,3 +446,145 @@ def test_imported_weights_become_a_normal_model_file(tiny, tmp_path, capsys):
         MultiScaleFeatureTransformer(extractors=[str(path)]).fit_transform(clips),
         MultiScaleFeatureTransformer(extractors=[(tiny, 8000)]).fit_transform(clips),
         rtol=1e-5)
+
+
+# -- CLMR's released SampleCNN (issue 22) ---------------------------------------------------
+class _ClmrSampleCNN(torch.nn.Module):
+    """A SampleCNN laid out as CLMR's encoder: ``sequential`` blocks of (conv, batch norm,
+    ReLU[, max-pool]), the first strided, the modules of kernel 3 with one zero of padding,
+    the last a kernel-3 conv padded the same way; ``fc`` on the flattened last block."""
+
+    def __init__(self, channels, n_modules, out_dim):
+        super().__init__()
+        nn = torch.nn
+        blocks = [nn.Sequential(nn.Conv1d(1, channels[0], 3, stride=3, padding=0),
+                                nn.BatchNorm1d(channels[0]), nn.ReLU())]
+        for i in range(n_modules):
+            blocks.append(nn.Sequential(nn.Conv1d(channels[i], channels[i + 1], 3, padding=1),
+                                        nn.BatchNorm1d(channels[i + 1]), nn.ReLU(),
+                                        nn.MaxPool1d(3, stride=3)))
+        blocks.append(nn.Sequential(nn.Conv1d(channels[-2], channels[-1], 3, padding=1),
+                                    nn.BatchNorm1d(channels[-1]), nn.ReLU()))
+        self.sequential = nn.Sequential(*blocks)
+        self.fc = nn.Linear(channels[-1], out_dim)
+
+    def forward(self, x):
+        out = self.sequential(x[:, None])
+        return self.fc(out.reshape(x.shape[0], -1))
+
+
+def test_clmr_layout_gives_clmr_outputs(tmp_path):
+    torch.manual_seed(0)
+    source = _random_bn(_ClmrSampleCNN([4, 5, 6, 7, 8], n_modules=3, out_dim=3))
+    torch.save(source.state_dict(), tmp_path / "supervised.pt")
+    model = PretrainedModel.from_state_dict(tmp_path / "supervised.pt", layout="clmr",
+                                            sample_rate=22050, labels=["a", "b", "c"],
+                                            task="tagger")
+    assert model.module.sizes == (3, 3, 3, 3) and model.module.channels == (4, 5, 6, 7, 8)
+    x = torch.randn(5, 81)
+    with torch.no_grad():
+        torch.testing.assert_close(model.module(x), source(x))
+    assert model.config["training"]["layout"] == "clmr"
+
+
+def test_clmr_contrastive_checkpoint_imports_as_a_feature_model(tmp_path):
+    """A PyTorch Lightning checkpoint as CLMR releases them: the encoder under
+    ``model.encoder.`` (no ``fc``), the projection head beside it, hyper-parameters in an
+    ``argparse.Namespace``."""
+    import argparse
+
+    torch.manual_seed(1)
+    source = _random_bn(_ClmrSampleCNN([4, 4, 6, 6, 8], n_modules=3, out_dim=2))
+    encoder = {k: v for k, v in source.state_dict().items() if not k.startswith("fc.")}
+    state = {**{f"model.encoder.{k}": v for k, v in encoder.items()},
+             "model.projector.0.weight": torch.randn(8, 8),
+             "model.projector.2.weight": torch.randn(4, 8)}
+    torch.save({"state_dict": state, "pytorch-lightning_version": "1.4.0", "epoch": 9,
+                "hyper_parameters": argparse.Namespace(batch_size=48, sample_rate=22050)},
+               tmp_path / "epoch=9.ckpt")
+    model = PretrainedModel.from_state_dict(tmp_path / "epoch=9.ckpt", layout="clmr",
+                                            sample_rate=22050)
+    assert model.config["task"] is None and model.module.n_outputs == 1
+    x = torch.randn(3, 81)
+    with torch.no_grad():
+        _, hidden = model.module(x, return_hidden=["conv1x1"])
+        theirs = source.sequential(x[:, None])
+    torch.testing.assert_close(hidden["conv1x1"], theirs)  # the encoder's embedding
+    feats = MultiScaleFeatureTransformer(extractors=[model], layers=(-1,), pooling="paper")
+    np.testing.assert_allclose(feats.fit_transform(x.numpy()), theirs[:, :, 0].numpy(),
+                               rtol=1e-5, atol=1e-6)
+    # the older plain checkpoints: encoder. and projector. prefixes
+    plain = {**{f"encoder.{k}": v for k, v in encoder.items()},
+             "projector.0.weight": torch.randn(8, 8)}
+    again = PretrainedModel.from_state_dict(plain, layout="clmr", sample_rate=22050)
+    assert again.config["weights_sha256"] == model.config["weights_sha256"]
+    with pytest.raises(PretrainedFileError, match="no output layer"):
+        PretrainedModel.from_state_dict(plain, layout="clmr", sample_rate=22050,
+                                        labels=["x"], task="tagger")
+
+
+def test_clmr_layout_refuses_what_it_cannot_map():
+    state = _ClmrSampleCNN([4, 4, 4, 4], n_modules=2, out_dim=2).state_dict()
+    kw = {"layout": "clmr", "sample_rate": 22050}
+    with pytest.raises(PretrainedFileError, match=r"\['spec.weight'\] are not part of the "
+                                                  "'clmr' layout"):
+        PretrainedModel.from_state_dict({**state, "spec.weight": torch.zeros(2)}, **kw)
+    wide = {**state, "sequential.1.0.weight": torch.zeros(4, 4, 5)}
+    with pytest.raises(PretrainedFileError, match="sequential.1.0.weight has kernel 5"):
+        PretrainedModel.from_state_dict(wide, **kw)
+    gap = {k: v for k, v in state.items() if not k.startswith("sequential.2.")}
+    with pytest.raises(PretrainedFileError, match=r"found conv blocks sequential.\[0, 1, 3\]"):
+        PretrainedModel.from_state_dict(gap, **kw)
+
+
+# -- models from the Hugging Face Hub cache (issue 22) --------------------------------------
+def _hub_cache(root, repo_id, files: dict, revision="main"):
+    """A folder laid out as huggingface_hub's cache, as ``huggingface-cli download`` leaves
+    it: ``models--org--name/refs/<revision>`` holds the commit, ``snapshots/<commit>/`` the
+    files (links into ``blobs/``)."""
+    import hashlib
+
+    repo = root / f"models--{repo_id.replace('/', '--')}"
+    commit = hashlib.sha1(repr(sorted(files)).encode()).hexdigest()
+    (repo / "refs").mkdir(parents=True, exist_ok=True)
+    (repo / "refs" / revision).write_text(commit)
+    for name, data in files.items():
+        blob = repo / "blobs" / hashlib.sha256(data).hexdigest()
+        blob.parent.mkdir(parents=True, exist_ok=True)
+        blob.write_bytes(data)
+        target = repo / "snapshots" / commit / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.symlink_to(os.path.relpath(blob, target.parent))
+    return root
+
+
+def test_models_load_from_the_hub_cache_offline(clf, tmp_path, monkeypatch, capsys):
+    huggingface_hub = pytest.importorskip("huggingface_hub")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    data = clf["path"].read_bytes()
+    cache = _hub_cache(tmp_path / "hub", "someone/genres", {"model.samplecnn": data,
+                                                            "README.md": b"# genres\n"})
+    _hub_cache(cache, "someone/several", {"a.samplecnn": data, "b/c.samplecnn": data})
+    model = load_pretrained("someone/genres", cache_dir=cache)
+    assert model.labels == ["high", "low"] and model.path.endswith("model.samplecnn")
+    expected = clf["est"].predict_proba(clf["X"])
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))  # the default
+    est = SampleCNNClassifier.from_pretrained("someone/genres")
+    np.testing.assert_allclose(est.predict_proba(clf["X"]), expected, rtol=1e-6)
+    feats = MultiScaleFeatureTransformer(extractors=["someone/genres"], layers=(-1,))
+    assert feats.fit_transform(clf["X"]).shape == (8, 8)
+    assert load_pretrained("someone/several/b/c.samplecnn").labels == ["high", "low"]
+    with pytest.raises(FileNotFoundError, match=r"several .samplecnn files.*name one, e.g. "
+                                                r"'someone/several/a.samplecnn'"):
+        load_pretrained("someone/several")
+    with pytest.raises(FileNotFoundError, match=r"someone/missing: no such pretrained file, and "
+                                                r"not a model in the Hugging Face Hub cache.*"
+                                                r"huggingface-cli download someone/missing"):
+        load_pretrained("someone/missing")
+    with pytest.raises(FileNotFoundError, match="someone/genres"):
+        load_pretrained("someone/genres", revision="v2")
+    # the command line takes Hub ids too
+    code, out, err = _cli(capsys, "info", "someone/genres")
+    assert code == 0 and "labels: high, low" in out
+    code, out, err = _cli(capsys, "info", "someone/missing")
+    assert code == 1 and "samplecnn: error: someone/missing: no such pretrained file" in err

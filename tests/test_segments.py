@@ -16,9 +16,24 @@ from sklearn_samplecnn.segments import (
 
 def test_non_overlapping_drop_tail():
     y = np.arange(10, dtype=np.float32)
-    seg = segment_signal(y, 3)
+    seg = segment_signal(y, 3, tail="drop")  # the paper's: the last sample is never seen
     assert seg.shape == (3, 3)
     np.testing.assert_array_equal(seg[2], [6, 7, 8])
+
+
+def test_the_default_covers_the_whole_clip_with_real_audio():
+    y = np.arange(10, dtype=np.float32)
+    seg = segment_signal(y, 3)  # tail="overlap": one more segment ending with the clip
+    np.testing.assert_array_equal(seg, [[0, 1, 2], [3, 4, 5], [6, 7, 8], [7, 8, 9]])
+    assert segment_starts(10, 3).tolist() == [0, 3, 6, 7]
+    assert segment_starts(9, 3).tolist() == [0, 3, 6]  # nothing left over: nothing added
+    assert segment_starts(10, 4, hop_length=3).tolist() == [0, 3, 6]  # 6 + 4 reaches 10
+    assert segment_starts(11, 4, hop_length=3).tolist() == [0, 3, 6, 7]
+    assert n_segments(10, 3) == 4 and n_segments(10, 3, tail="drop") == 3
+    covered = np.zeros(1000, dtype=bool)
+    for s in segment_starts(1000, 81):
+        covered[s:s + 81] = True
+    assert covered.all()
 
 
 def test_hop_and_tails():
@@ -45,6 +60,7 @@ def test_short_clips_never_vanish():
 def test_multichannel_and_bad_params():
     y = np.zeros((2, 9), dtype=np.float32)
     assert segment_signal(y, 3).shape == (3, 2, 3)
+    assert segment_signal(np.zeros((2, 10)), 3)[-1].shape == (2, 3)
     with pytest.raises(ValueError, match="tail"):
         segment_signal(y, 3, tail="wrap")
     with pytest.raises(ValueError, match="segment_length"):

@@ -30,7 +30,9 @@ Started as a program (``samplecnn`` or ``python -m sklearn_samplecnn.cli``) on
 Linux with glibc, the command restarts itself once with the malloc settings of
 :data:`sklearn_samplecnn._runtime.GLIBC_TUNABLES` unless ``GLIBC_TUNABLES`` is
 already set or ``SAMPLECNN_NO_REEXEC=1``; ``main([...])`` called from Python
-never restarts the process.
+never restarts the process. The arguments are parsed and checked first (options,
+files and folders that must exist, output names), without importing numpy or
+torch and without the restart: ``--help`` and usage errors answer at once.
 """
 
 
@@ -42,6 +44,7 @@ from collections.abc import Sequence
 
 from .._runtime import reexec_with_tunables
 from ..exceptions import SampleCNNError
+from .io import check_usage
 from .parser import (
     EXIT_FAILURE,
     EXIT_INTERRUPTED,
@@ -72,10 +75,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         The exit status: 0 success, 1 failure while running, 2 usage error,
         130 interrupted (Ctrl-C).
     """
+    restart = argv is None
     if argv is None:
         argv = sys.argv[1:]
-        reexec_with_tunables(["-m", "sklearn_samplecnn.cli", *argv])
-    argv = _join_negative_values(list(argv))
+    raw = list(argv)
+    argv = _join_negative_values(raw)
     parser = build_parser()
     show_traceback = "--traceback" in argv
     try:
@@ -83,6 +87,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             args = parser.parse_args(argv)
         except SystemExit as exc:  # --help, --version
             return exc.code if isinstance(exc.code, int) else EXIT_OK
+        # usage errors (missing files, bad names) before numpy, torch or a restart
+        check_usage(args)
+        if restart:  # only for real work: --help and usage errors answer at once
+            reexec_with_tunables(["-m", "sklearn_samplecnn.cli", *raw])
         from .commands import COMMANDS
 
         return COMMANDS[args.command](args, argv)

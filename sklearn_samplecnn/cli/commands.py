@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,11 +15,11 @@ from .io import (
     _architecture,
     _audio_inputs,
     _check_device,
-    _check_output,
     _cli_warnings,
-    _model_file,
     _say,
     _training_data,
+    count,
+    is_store,
 )
 from .output import (
     per_file_targets,
@@ -29,7 +30,7 @@ from .output import (
     writing,
     wrote,
 )
-from .parser import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, OUTPUT_FORMATS, PROG, CLIError
+from .parser import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, PROG, CLIError
 
 __all__ = ["COMMANDS"]
 
@@ -39,8 +40,6 @@ def _cmd_train(args, argv: Sequence[str]) -> int:
 
     sizes, sr = _architecture(args)
     out = Path(args.output)
-    _check_output(out, "--output")  # before any epoch: a run never ends unsaveable
-    _check_output(args.checkpoint_dir, "--checkpoint-dir", folder=True)
     _check_device(args.device)
     paths, y, names, descr = _training_data(args)
 
@@ -91,16 +90,17 @@ def _cmd_train(args, argv: Sequence[str]) -> int:
                 " (replaced the existing file)" if replaced else "")
         else:
             what = "no model written (--save-interrupted saves it)"
-        _say(f"{PROG}: interrupted (Ctrl-C) after {finished} finished epochs; {what}{resume}")
+        _say(f"{PROG}: interrupted (Ctrl-C) after {count(finished, 'finished epoch')}; "
+             f"{what}{resume}")
         return EXIT_INTERRUPTED
     last = est.history_[-1]
     losses = ", ".join(f"{k} {last[k]:.4f}" for k in ("train_loss", "valid_loss") if k in last)
     replaced = out.exists()
     save_model(est, out, metadata, args.checkpoint_dir)
     print(f"trained {module.name} ({n_weights:,} weights, {module.input_length} samples at "
-          f"{sr} Hz) for {len(est.history_)} epochs; {losses}")
+          f"{sr} Hz) for {count(len(est.history_), 'epoch')}; {losses}")
     if est.skipped_files_:
-        print(f"skipped {len(est.skipped_files_)} files that could not be decoded")
+        print(f"skipped {count(len(est.skipped_files_), 'file')} that could not be decoded")
     print(f"saved {out}" + (" (replaced the existing file)" if replaced else ""))
     return EXIT_OK
 
@@ -146,15 +146,12 @@ def _write_per_file(folder: str, files: list[str], clip_index, header, rows: lis
     ends = [*first[1:].tolist(), len(clip_index)]
     for clip, a, b in zip(clips.tolist(), first.tolist(), ends):
         write_csv(targets[clip], header, rows[a:b])
-    _say(f"wrote {len(clips)} CSV files (one per input) to {folder}")
+    _say(f"wrote {count(len(clips), 'CSV file')} (one per input) to {folder}")
 
 
 def _cmd_predict(args, argv: Sequence[str]) -> int:
     import numpy as np
 
-    args.model = _model_file(args.model, "MODEL")
-    _check_output(args.output, "--output")
-    _check_output(args.per_file, "--per-file", folder=True)
     files = _audio_inputs(args.inputs, args.csv)
     _check_device(args.device)
     from ..pretrained import load_pretrained
@@ -169,11 +166,14 @@ def _cmd_predict(args, argv: Sequence[str]) -> int:
             raise CLIError("--threshold applies to taggers; this model is a "
                            f"{model.config.get('task')}")
         params["threshold"] = args.threshold
+    if args.top is not None and args.top > len(model.labels):
+        raise CLIError(f"--top {args.top}: the model has {len(model.labels)} "
+                       f"{'tags' if model.config.get('task') == 'tagger' else 'labels'}")
     est = model.to_estimator(**params)
     n_inputs = len(files)
     files = _check_headers(files, args.on_error)
     per_segment = args.per_segment or args.per_file is not None
-    _say(f"predicting {len(files)} files with {model.name} ({args.model})")
+    _say(f"predicting {count(len(files), 'file')} with {model.name} ({args.model})")
     with _cli_warnings():  # files whose body fails to decode (--on-error skip)
         if per_segment:
             seg = est.predict_proba_segments(files)
@@ -189,7 +189,11 @@ def _cmd_predict(args, argv: Sequence[str]) -> int:
         raise _nothing_decoded(len(files))
     tagger = model.config.get("task") == "tagger" and getattr(est, "multilabel_", False)
     names = [str(t) for t in (est.tags_ if tagger else est.classes_)]
-    if tagger:
+    if args.top is not None:
+        column = "top_tags" if tagger else "top_labels"
+        order = np.argsort(-proba, axis=1, kind="stable")[:, :args.top]
+        predicted = ["|".join(names[j] for j in row) for row in order]
+    elif tagger:
         column = "tags"
         predicted = ["|".join(n for n, on in zip(names, row) if on)
                      for row in proba >= est.threshold]
@@ -213,7 +217,7 @@ def _cmd_predict(args, argv: Sequence[str]) -> int:
         writer.writerows(rows)
         sys.stdout.flush()
     else:
-        what = f"{len(rows)} {'segment ' if per_segment else ''}predictions"
+        what = count(len(rows), f"{'segment ' if per_segment else ''}prediction")
         with writing("--output", args.output):
             replaced = write_csv(args.output, header, rows)
         wrote(what, args.output, replaced)
@@ -223,17 +227,10 @@ def _cmd_predict(args, argv: Sequence[str]) -> int:
     return EXIT_OK
 
 
-def _is_store(output: str) -> bool:
-    """``-o`` names a feature store (a folder) when it ends with a separator or is a folder."""
-    return output.endswith(("/", os.sep)) or os.path.isdir(output)
-
-
 @contextlib.contextmanager
 def _dask_client(address: str | None, workers: int | None, quiet: bool):
     """A Dask client for ``--dask`` (``None`` without it), closed on the way out."""
     if address is None:
-        if workers is not None:
-            raise CLIError("--dask-workers needs --dask local")
         yield None
         return
     try:
@@ -251,9 +248,6 @@ def _dask_client(address: str | None, workers: int | None, quiet: bool):
                                    preload=[WORKER_PRELOAD])
         client = Client(cluster)
     else:
-        if workers is not None:
-            raise CLIError("--dask-workers applies to --dask local; a cluster's workers are "
-                           "started with the cluster")
         try:
             client = Client(address, timeout="30s")
         except OSError as exc:
@@ -263,36 +257,45 @@ def _dask_client(address: str | None, workers: int | None, quiet: bool):
     try:
         if not quiet:
             n_workers = len(client.scheduler_info(n_workers=-1)["workers"])
-            _say(f"Dask: {n_workers} workers at {client.scheduler.address}, dashboard "
-                 f"{client.dashboard_link}")
+            _say(f"Dask: {count(n_workers, 'worker')} at {client.scheduler.address}, "
+                 f"dashboard {client.dashboard_link}")
         yield client
     except KeyboardInterrupt:
         interrupted = True
         raise
     finally:
-        with quiet_dask_logs(interrupted):  # the stopped work's logs are no news
+        with quiet_dask_logs(interrupted), _quiet_nannies():
             client.close()
             if cluster is not None:
                 cluster.close()
 
 
+class _NannyKills(logging.Filter):
+    """Drops the nannies' "Worker process still alive after 4.0 seconds, killing" and
+    "... was killed by signal 9": what stopping our own LocalCluster does to a worker still
+    busy (after an error or Ctrl-C), not news for the log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        return not ("killing" in text or "was killed by signal" in text)
+
+
+@contextlib.contextmanager
+def _quiet_nannies():
+    logger, quiet = logging.getLogger("distributed.nanny"), _NannyKills()
+    logger.addFilter(quiet)
+    try:
+        yield
+    finally:
+        logger.removeFilter(quiet)
+
+
 def _cmd_extract(args, argv: Sequence[str]) -> int:
-    per_segment = args.per_segment or args.per_file is not None
     out = fmt = None
-    store = args.output is not None and _is_store(args.output)
+    store = args.output is not None and is_store(args.output)
     if args.output is not None:
         out = Path(args.output)
         fmt = out.suffix.lower()
-        if not store and fmt not in OUTPUT_FORMATS:
-            raise CLIError(f"--output {args.output!r}: the extension must be one of "
-                           f"{', '.join(OUTPUT_FORMATS)}, or end the name with / for a "
-                           "feature store folder")
-    if per_segment and len(args.model) > 1:
-        raise CLIError("--per-segment/--per-file take one --model: models of different input "
-                       "lengths cut different segments; run extract once per model")
-    if store and per_segment:
-        raise CLIError("--per-segment writes one row per segment; a feature store holds one "
-                       "row per clip: write .npy, .csv or .parquet")
     if store:
         try:
             import pyarrow.parquet  # noqa: F401
@@ -310,9 +313,6 @@ def _cmd_extract(args, argv: Sequence[str]) -> int:
             raise CLIError(f"--output {args.output!r}: writing .parquet needs pandas and "
                            f"pyarrow ({exc}); install 'sklearn-samplecnn[pandas]' or write "
                            ".npy or .csv instead") from None
-    args.model = [_model_file(m, "--model") for m in args.model]
-    _check_output(args.output, "--output", folder=store)
-    _check_output(args.per_file, "--per-file", folder=True)
     files = _audio_inputs(args.inputs, args.csv)
     _check_device(args.device)
     with _dask_client(args.dask, args.dask_workers, args.quiet) as client:
@@ -348,7 +348,7 @@ def _extract(args, files: list[str], out: Path | None, store: bool, client) -> i
             done = write_feature_store(feats, files, out)
         reused = f", {done.reused} kept from an earlier run" if done.reused else ""
         _say(f"wrote {len(files)} x {feats.n_features_out_} features to the feature store "
-             f"{out} ({done.n_shards} shards: {done.computed} computed{reused})")
+             f"{out} ({count(done.n_shards, 'shard')}: {done.computed} computed{reused})")
         return EXIT_OK
     with _cli_warnings():  # failed files (with their causes), a cache that cannot be written
         if per_segment:
@@ -441,7 +441,6 @@ def _summary(model, path: str) -> str:
 
 
 def _cmd_info(args, argv: Sequence[str]) -> int:
-    args.model = _model_file(args.model, "MODEL")
     from ..pretrained import load_pretrained
 
     model = load_pretrained(args.model)

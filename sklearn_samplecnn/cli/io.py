@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
-import csv
 import os
 import sys
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
-from .parser import EXIT_FAILURE, PROG, CLIError
+from .._hub import looks_like_hub_id
+from .parser import EXIT_FAILURE, OUTPUT_FORMATS, PROG, CLIError
 
 
 def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+
+def count(n: int, noun: str) -> str:
+    """``"1 file"``, ``"2 files"``: a count with its noun in the right number."""
+    return f"{n} {noun if n == 1 else noun + 's'}"
 
 
 @contextmanager
@@ -59,14 +64,19 @@ def _existing_file(path: str, what: str, *, regular: bool = True) -> str:
     return path
 
 
-def _model_file(path: str, what: str) -> str:
-    """A ``.samplecnn`` file, or the name of a model shipped with the library."""
+def _model_source(path: str, what: str) -> str:
+    """A model file that exists, the name of a model shipped with the library (its file),
+    or a Hugging Face Hub id (``org/name``, read from the Hub cache when the model is
+    loaded, see :mod:`sklearn_samplecnn._hub`). Standard library only."""
     from ..models import shipped_model_file, shipped_models
 
     found = shipped_model_file(path)
+    if not os.path.exists(found) and looks_like_hub_id(found):
+        return found
     if not os.path.exists(found):
         raise CLIError(f"{what} {path!r}: no such file (nor a shipped model: "
-                       f"{', '.join(shipped_models()) or 'none'})")
+                       f"{', '.join(shipped_models()) or 'none'}, nor a Hugging Face Hub id "
+                       "such as org/name)")
     return _existing_file(found, what)
 
 
@@ -82,47 +92,31 @@ def _check_output(path: str | os.PathLike | None, option: str, *, folder: bool =
         raise CLIError(f"{option} {os.fspath(path)!r}: {problem}; nothing was done")
 
 
-def _read_csv(path: str) -> tuple[list[str], list[list[str]]]:
-    """Header and rows of a comma-, semicolon- or tab-separated file."""
-    _existing_file(path, "--csv", regular=False)
+def _read_csv(path: str, target=None):
+    """:func:`sklearn_samplecnn.datasets.load_audio_csv` of ``--csv``; a malformed or
+    unreadable CSV is a failure (exit status 1) naming the file and line."""
+    from ..datasets import load_audio_csv
+
     try:
-        with open(path, encoding="utf-8-sig", newline="") as f:
-            text = f.read()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CLIError(f"{path}: cannot be read as a UTF-8 CSV ({exc})", EXIT_FAILURE) from None
-    first = text.split("\n", 1)[0]
-    delimiter = max(",\t;", key=first.count)
-    rows = [r for r in csv.reader(text.splitlines(), delimiter=delimiter) if any(
-        c.strip() for c in r)]
-    if not rows:
-        raise CLIError(f"{path}: the CSV is empty", EXIT_FAILURE)
-    header = [h.strip() for h in rows[0]]
-    if "path" not in header:
-        raise CLIError(f"{path}: no 'path' column in the header {header}", EXIT_FAILURE)
-    body = rows[1:]
-    if not body:
-        raise CLIError(f"{path}: the CSV has a header but no rows", EXIT_FAILURE)
-    for lineno, row in enumerate(body, start=2):
-        if len(row) != len(header):
-            raise CLIError(f"{path} line {lineno}: {len(row)} fields, the header has "
-                           f"{len(header)}", EXIT_FAILURE)
-    return header, body
+        return load_audio_csv(path, target=target)
+    except (OSError, ValueError) as exc:
+        raise CLIError(str(exc), EXIT_FAILURE) from None
 
 
-def _csv_paths(path: str, header: list[str], rows: list[list[str]]) -> list[str]:
-    col = header.index("path")
-    base = os.path.dirname(path)
-    out = []
-    for lineno, row in enumerate(rows, start=2):
-        p = os.path.expanduser(row[col].strip())
-        if not p:
-            raise CLIError(f"{path} line {lineno}: empty path", EXIT_FAILURE)
-        out.append(p if os.path.isabs(p) else os.path.join(base, p))
-    return out
+def _check_inputs(inputs: Sequence[str], csv_path: str | None) -> None:
+    """The named audio files and folders, and ``--csv``, exist; something is named."""
+    for item in inputs:
+        if not os.path.exists(item):
+            raise CLIError(f"{item!r}: no such file or folder")
+    if csv_path is not None:
+        _existing_file(csv_path, "--csv", regular=False)  # a pipe or /dev/stdin is fine
+    if not inputs and csv_path is None:
+        raise CLIError("no audio given: name audio files or folders, or pass --csv FILE")
 
 
 def _audio_inputs(inputs: Sequence[str], csv_path: str | None) -> list[str]:
-    """Files named on the command line, found in folders, or listed in ``--csv``."""
+    """Files named on the command line, found in folders, or listed in ``--csv``
+    (:func:`check_usage` has checked that they exist)."""
     from ..datasets import AUDIO_EXTENSIONS, find_audio_files
 
     files: list[str] = []
@@ -133,71 +127,47 @@ def _audio_inputs(inputs: Sequence[str], csv_path: str | None) -> list[str]:
                 raise CLIError(f"folder {item!r} holds no audio files "
                                f"({', '.join(AUDIO_EXTENSIONS)})")
             files += [str(f) for f in found]
-        elif os.path.exists(item):
-            files.append(item)
         else:
-            raise CLIError(f"{item!r}: no such file or folder")
+            files.append(item)
     if csv_path is not None:
-        header, rows = _read_csv(csv_path)
-        files += _csv_paths(csv_path, header, rows)
-    if not files:
-        raise CLIError("no audio given: name audio files or folders, or pass --csv FILE")
+        files += _read_csv(csv_path).filenames
     return files
 
 
 def _training_data(args) -> tuple[list[str], object, list[str], str]:
-    """(paths, targets, class or tag names, description) for ``train``."""
+    """(paths, targets, class or tag names, description) for ``train`` (its FOLDER or
+    ``--csv``, checked by :func:`check_usage`)."""
     import numpy as np
 
-    if (args.folder is None) == (args.csv is None):
-        raise CLIError("give either a FOLDER (one sub-folder per class) or --csv FILE")
     if args.folder is not None:
-        if args.task == "tags":
-            raise CLIError("--task tags needs --csv with one 0/1 column per tag; a folder "
-                           "gives one label per clip (use --task genre)")
-        if not os.path.isdir(args.folder):
-            raise CLIError(f"FOLDER {args.folder!r}: no such folder")
         from ..datasets import load_audio_folder
 
         data = load_audio_folder(args.folder)  # DatasetNotFoundError: exit 1
         y = np.asarray(data.target_names, dtype=object)[data.target]
-        descr = f"folder {args.folder}: {len(y)} clips"
+        descr = f"folder {args.folder}: {count(len(y), 'clip')}"
         return list(data.filenames), y, list(data.target_names), descr
-    header, rows = _read_csv(args.csv)
-    paths = _csv_paths(args.csv, header, rows)
+    header = _read_csv(args.csv).columns
     if args.task == "genre":
         if "label" not in header:
             raise CLIError(f"{args.csv}: --task genre needs a 'label' column; the header is "
                            f"{header}", EXIT_FAILURE)
-        col = header.index("label")
-        labels = []
-        for lineno, row in enumerate(rows, start=2):
-            if not row[col].strip():
-                raise CLIError(f"{args.csv} line {lineno}: empty label", EXIT_FAILURE)
-            labels.append(row[col].strip())
-        y = np.asarray(labels, dtype=object)
-        names = sorted(set(labels))
+        data = _read_csv(args.csv, target="label")
+        y = np.asarray(data.target_names, dtype=object)[data.target]
     else:
-        cols = [i for i, h in enumerate(header) if h != "path"]
-        if not cols:
+        tags = [h for h in header if h != "path"]
+        if not tags:
             raise CLIError(f"{args.csv}: --task tags needs one 0/1 column per tag besides "
                            "'path'", EXIT_FAILURE)
-        y = np.zeros((len(rows), len(cols)), dtype=np.int64)
-        for i, row in enumerate(rows):
-            for j, c in enumerate(cols):
-                value = row[c].strip()
-                if value not in ("0", "1"):
-                    raise CLIError(f"{args.csv} line {i + 2}: tag {header[c]!r} is {value!r}, "
-                                   "expected 0 or 1", EXIT_FAILURE)
-                y[i, j] = int(value)
-        names = [header[c] for c in cols]
-    return paths, y, names, f"CSV {args.csv}: {len(paths)} clips"
+        data = _read_csv(args.csv, target=tags)
+        y = data.target
+    paths = data.filenames
+    return paths, y, list(data.target_names), f"CSV {args.csv}: {count(len(paths), 'clip')}"
 
 
 def _architecture(args) -> tuple[str | tuple, int]:
     """(module sizes, sample rate) from --preset / --sizes / --sr."""
+    from .._sizes import parse_sizes, preset_sizes
     from ..audio import DEFAULT_SR
-    from ..nn import parse_sizes, preset_sizes
 
     sr = args.sr
     try:
@@ -213,3 +183,67 @@ def _architecture(args) -> tuple[str | tuple, int]:
                        f"{'-'.join(map(str, sizes))} (one per layer and the 1x1 conv), got "
                        f"{len(args.channels)}")
     return sizes, sr or DEFAULT_SR
+
+
+def _check_train(args) -> None:
+    _architecture(args)
+    _check_output(args.output, "--output")  # before any epoch: a run never ends unsaveable
+    _check_output(args.checkpoint_dir, "--checkpoint-dir", folder=True)
+    if (args.folder is None) == (args.csv is None):
+        raise CLIError("give either a FOLDER (one sub-folder per class) or --csv FILE")
+    if args.folder is not None:
+        if args.task == "tags":
+            raise CLIError("--task tags needs --csv with one 0/1 column per tag; a folder "
+                           "gives one label per clip (use --task genre)")
+        if not os.path.isdir(args.folder):
+            raise CLIError(f"FOLDER {args.folder!r}: no such folder")
+    else:
+        _existing_file(args.csv, "--csv", regular=False)
+
+
+def is_store(output: str) -> bool:
+    """``-o`` names a feature store (a folder) when it ends with a separator or is a folder."""
+    return output.endswith(("/", os.sep)) or os.path.isdir(output)
+
+
+def _check_extract(args) -> None:
+    per_segment = args.per_segment or args.per_file is not None
+    store = args.output is not None and is_store(args.output)
+    if args.output is not None and not store \
+            and os.path.splitext(args.output)[1].lower() not in OUTPUT_FORMATS:
+        raise CLIError(f"--output {args.output!r}: the extension must be one of "
+                       f"{', '.join(OUTPUT_FORMATS)}, or end the name with / for a "
+                       "feature store folder")
+    if per_segment and len(args.model) > 1:
+        raise CLIError("--per-segment/--per-file take one --model: models of different input "
+                       "lengths cut different segments; run extract once per model")
+    if store and per_segment:
+        raise CLIError("--per-segment writes one row per segment; a feature store holds one "
+                       "row per clip: write .npy, .csv or .parquet")
+    if args.dask_workers is not None and args.dask != "local":
+        raise CLIError("--dask-workers needs --dask local" if args.dask is None else
+                       "--dask-workers applies to --dask local; a cluster's workers are "
+                       "started with the cluster")
+    args.model = [_model_source(m, "--model") for m in args.model]
+    _check_output(args.output, "--output", folder=store)
+    _check_output(args.per_file, "--per-file", folder=True)
+
+
+def check_usage(args) -> None:
+    """Every usage error (exit status 2) that needs neither numpy nor torch: files and
+    folders that must exist, output names, options that do not go together.
+
+    ``main`` runs it right after parsing, before the commands (and the libraries they
+    import) are loaded, so a mistyped path is answered at once.
+    """
+    if args.command in ("predict", "info"):
+        args.model = _model_source(args.model, "MODEL")
+    if args.command == "predict":
+        _check_output(args.output, "--output")
+        _check_output(args.per_file, "--per-file", folder=True)
+    if args.command == "train":
+        _check_train(args)
+    if args.command == "extract":
+        _check_extract(args)
+    if args.command in ("predict", "extract"):
+        _check_inputs(args.inputs, args.csv)

@@ -254,9 +254,14 @@ def build_parser() -> argparse.ArgumentParser:
                      help="CSV file to write (default: standard output); an existing file is "
                           "replaced once the new one is complete")
     _add_per_segment(p, out, "label or tags and the probabilities")
-    p.add_argument("--threshold", type=_probability,
-                   help="taggers: a tag is predicted when its probability is at least this "
-                        "(default: the model's, 0.5)")
+    pick = p.add_mutually_exclusive_group()
+    pick.add_argument("--threshold", type=_probability,
+                      help="taggers: a tag is predicted when its probability is at least this "
+                           "(default: the model's, 0.5)")
+    pick.add_argument("--top", type=_positive_int, metavar="K",
+                      help="the K most probable tags (or labels) of each clip, most probable "
+                           "first, in a top_tags (top_labels) column joined by '|', instead of "
+                           "those over the threshold")
     p.add_argument("--batch-size", type=_positive_int, default=23,
                    help="segments per forward pass (default: %(default)s)")
     _add_device(p)

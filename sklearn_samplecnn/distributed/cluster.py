@@ -20,6 +20,7 @@ import numpy as np
 
 from .._clips import Clips
 from .._fileio import digest, file_key
+from .._progress import progress as progress_bar
 from ..exceptions import AudioLoadError
 
 __all__ = ["client_address", "resolve_client", "shard_bounds", "transform_on_cluster"]
@@ -205,9 +206,7 @@ def _map_shards(transformer, items: list, kind: str, shards: Sequence[tuple[int,
 def _progress(transformer, total: int, desc: str):
     if not getattr(transformer, "verbose", 0) or not total:
         return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, unit="clip")
+    return progress_bar(total, desc)
 
 
 def transform_on_cluster(transformer, clips: Clips, client
@@ -224,7 +223,7 @@ def transform_on_cluster(transformer, clips: Clips, client
     shards = [(k, a, b) for k, (a, b) in enumerate(shard_bounds(n, transformer.shard_size))]
     progress = _progress(transformer, n, "features on Dask")
     try:
-        for k, (rows, errors, _) in _map_shards(transformer, clips.items, clips.kind, shards,
+        for k, (rows, errors, _) in _map_shards(transformer, *clips.parts(), shards,
                                                 client, on_error=transformer.on_error,
                                                 key=None):
             a = shards[k][1]

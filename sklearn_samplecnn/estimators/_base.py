@@ -145,7 +145,7 @@ class _SampleCNNNet(TrainingLoop, SegmentPrediction, NeuralNet):
         sr: int = DEFAULT_SR,
         segment_mode: str = "fixed",
         hop_length: int | None = None,
-        tail: str = "drop",
+        tail: str = "overlap",
         short: str = "pad",
         aggregate: str = "mean",
         res_type: str = DEFAULT_RES_TYPE,
@@ -468,9 +468,11 @@ class _SampleCNNNet(TrainingLoop, SegmentPrediction, NeuralNet):
 
         Parameters
         ----------
-        X : list of str/Path, ndarray of shape (n_clips, n_samples), or list of 1-D arrays
+        X : list of str/Path, ndarray of shape (n_clips, n_samples), list of 1-D arrays \
+                or list of (array, int) pairs
             Audio files (any sequence of paths: list, numpy array, pandas
-            Series), or waveforms already at ``sr``.
+            Series), waveforms already at ``sr``, or ``(waveform, rate)`` pairs
+            (resampled to ``sr`` like files).
         y : array-like
             Class labels (classifier) or a 0/1 tag matrix (tagger).
         sample_weight : array-like of shape (n_clips,) or None, default=None

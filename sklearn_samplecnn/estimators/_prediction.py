@@ -85,8 +85,9 @@ class SegmentPrediction:
 
         Parameters
         ----------
-        X : list of paths, ndarray of shape (n_clips, n_samples) or list of 1-D arrays
-            A torch dataset of segments (what skorch's ``EpochScoring`` passes
+        X : list of paths, ndarray of shape (n_clips, n_samples), list of 1-D arrays \
+                or list of (array, int) pairs
+            As in ``fit``. A torch dataset of segments (what skorch's ``EpochScoring`` passes
             during training) gives one row per segment instead.
 
         Returns
@@ -117,7 +118,11 @@ class SegmentPrediction:
         sklearn.utils.Bunch
             ``proba`` (n_segments, n_outputs), ``clip`` (the clip index of each
             row), ``path`` (its file, or ``X[i]``), ``start`` and ``end`` (seconds
-            into the clip), ``columns`` (class or tag names). Rows come clip by
+            into the clip; with ``tail="overlap"`` the last segment of a clip ends
+            at the clip's end and starts before the previous one ends, with
+            ``"drop"`` the samples after the last ``end`` were not seen, with
+            ``"pad"``/``"repeat"`` the last ``end`` may pass the clip's end),
+            ``columns`` (class or tag names). Rows come clip by
             clip in time order; clips that failed (``on_error="skip"``) have none.
             ``pandas.DataFrame(bunch.proba, columns=bunch.columns)`` with the
             other fields as columns gives a table.

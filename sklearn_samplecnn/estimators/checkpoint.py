@@ -51,6 +51,7 @@ def _run_fingerprint(net, clips, y, weights) -> str:
         data.append("\n".join(os.path.abspath(p) for p in clips.items))
     else:
         data += [np.ascontiguousarray(a).tobytes() for a in clips.items]
+        data += [] if clips.rates is None else [repr(clips.rates)]
     data.append(b"" if y is None else np.ascontiguousarray(y).tobytes())
     data.append(b"" if weights is None else np.ascontiguousarray(weights).tobytes())
     return digest(*data)

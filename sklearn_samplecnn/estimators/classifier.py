@@ -34,8 +34,13 @@ class SampleCNNClassifier(ClassifierMixin, _SampleCNNNet):
         paper) or the same number of random crops, redrawn every epoch.
     hop_length : int or None, default=None
         Samples between segment starts; ``None`` means non-overlapping.
-    tail : {"drop", "pad", "repeat"}, default="drop"
-        What happens to the samples after a clip's last whole segment.
+    tail : {"overlap", "drop", "pad", "repeat"}, default="overlap"
+        The samples after a clip's last whole segment (up to one segment):
+        ``"overlap"`` adds one segment that ends with the clip (overlapping
+        the one before), so training and prediction see the whole clip;
+        ``"drop"`` ignores them, the paper's protocol (its non-overlapping
+        segments); ``"pad"``/``"repeat"`` fill one more segment with zeros or
+        the clip's start. See :func:`sklearn_samplecnn.segments.segment_starts`.
     short : {"pad", "repeat", "error"}, default="pad"
         What happens to a clip shorter than one segment ("error" applies to
         training; prediction pads).

@@ -56,7 +56,7 @@ class SegmentDataset(torch.utils.data.Dataset):
     """
 
     def __init__(self, clips: Clips, y, segment_length: int, *, mode="fixed",
-                 hop_length=None, tail="drop", short="pad", weights=None,
+                 hop_length=None, tail="overlap", short="pad", weights=None,
                  on_error="raise") -> None:
         self.clips = clips
         self.y = y

@@ -266,12 +266,39 @@ class SampleCNNTagger(ClassifierMixin, _SampleCNNNet):
         tags[np.isnan(proba).any(axis=1)] = -1  # failed clips (on_error="skip"): not "no tag"
         return tags
 
-    def predict_tags(self, X) -> list:
-        """The names of the predicted tags of each clip: ``[["rock", "guitar"], [], ...]``;
-        ``None`` for clips that could not be decoded (``on_error="skip"``)."""
+    def predict_tags(self, X, top_k: int | None = None) -> list:
+        """The names of each clip's tags: ``[["rock", "guitar"], [], ...]``.
+
+        Parameters
+        ----------
+        X : list of paths, ndarray of shape (n_clips, n_samples), list of 1-D arrays \
+                or list of (array, int) pairs
+            As in ``fit``.
+        top_k : int or None, default=None
+            ``None``: the tags whose probability is at least ``threshold``, in
+            the order of ``tags_``. An int: the ``top_k`` most probable tags of
+            every clip, most probable first, whatever the threshold (musicnn's
+            ``top_tags``); ties keep the order of ``tags_``.
+
+        Returns
+        -------
+        list of (list of str or None)
+            One list per clip; ``None`` for clips that could not be decoded
+            (``on_error="skip"``).
+        """
+        if top_k is not None:
+            if isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral) \
+                    or not 1 <= top_k <= self.n_outputs_:
+                raise ValueError(f"top_k must be an integer in [1, {self.n_outputs_}] (the "
+                                 f"number of tags) or None, got {top_k!r}.")
+            proba = self.predict_proba(X)
+            order = np.argsort(-proba, axis=1, kind="stable")[:, :int(top_k)]
+            return [None if np.isnan(p).any() else [str(self.tags_[j]) for j in idx]
+                    for p, idx in zip(proba, order)]
         if not self.multilabel_:
             raise ValueError("predict_tags needs a tagger fitted on tags; this one was fitted "
-                             "on 1-D labels: use predict.")
+                             "on 1-D labels: use predict, or predict_tags(X, top_k=k) for the "
+                             "k most probable labels.")
         return [None if row[0] < 0 else [t for t, on in zip(self.tags_, row) if on]
                 for row in self.predict(X)]
 

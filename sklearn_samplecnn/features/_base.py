@@ -122,7 +122,10 @@ class ClipFeatureTransformer(TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : list of paths, list of 1-D waveforms or ndarray of shape (n_clips, n_samples)
+        X : list of paths, list of 1-D waveforms, list of (waveform, rate) pairs or \
+                ndarray of shape (n_clips, n_samples)
+            Waveforms are taken at each model's rate; pairs are resampled to it
+            like files.
 
         Returns
         -------

@@ -125,4 +125,7 @@ def clip_key(clips: Clips, i: int, how: str = "stat") -> str:
     waveform's bytes for clips given as arrays."""
     if clips.kind == "paths":
         return file_key(clips.items[i], content=how == "content")
-    return hashlib.sha256(np.ascontiguousarray(clips.items[i], dtype=np.float32)).hexdigest()
+    h = hashlib.sha256(np.ascontiguousarray(clips.items[i], dtype=np.float32))
+    if clips.rates is not None:  # a (y, sr) pair: the same samples at another rate differ
+        h.update(f"|{clips.rates[i]} Hz".encode())
+    return h.hexdigest()

@@ -21,6 +21,7 @@ import torch
 from .._clips import Clips
 from .._compat import Interval, StrOptions, _fit_context
 from .._fileio import digest
+from .._progress import progress as progress_bar
 from ..audio import DEFAULT_RES_TYPE, DEFAULT_SR, RES_TYPES
 from ..exceptions import AudioLoadError
 from ..nn.spectral import CONTRAST_FMIN, STATS, ClipStatistics, max_contrast_bands
@@ -112,7 +113,9 @@ class MFCCStatsTransformer(ClipFeatureTransformer):
         Clips per Dask task, and per file of a feature store
         (:func:`sklearn_samplecnn.distributed.write_feature_store`).
     verbose : int, default=0
-        A tqdm progress bar over clips when > 0.
+        Progress over clips when > 0, on standard error: a tqdm bar on a
+        terminal (or in Jupyter), else one plain line per tenth of the clips
+        (no carriage returns or escape sequences in a log).
 
     Attributes
     ----------
@@ -283,9 +286,7 @@ class MFCCStatsTransformer(ClipFeatureTransformer):
         n_jobs = max(1, resolve_n_jobs(self.n_jobs))
         progress = None
         if self.verbose:
-            from tqdm.auto import tqdm
-
-            progress = tqdm(total=len(todo), desc="classic features", unit="clip")
+            progress = progress_bar(len(todo), "classic features")
 
         def work(i):
             try:

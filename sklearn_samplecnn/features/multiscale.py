@@ -21,6 +21,7 @@ from sklearn.utils.validation import check_is_fitted
 from .._clips import Clips
 from .._compat import Interval, StrOptions, _fit_context
 from .._fileio import digest
+from .._progress import progress as progress_bar
 from ..audio import DEFAULT_RES_TYPE, RES_TYPES
 from ..exceptions import list_failures
 from ..nn.runtime import (
@@ -104,7 +105,11 @@ class MultiScaleFeatureTransformer(ClipFeatureTransformer):
     hop_length : int or None, default=None
         Samples between segment starts; ``None``: each model's own, that is
         non-overlapping segments (musicnn: its consecutive 3 s patches).
-    tail : {"drop", "pad", "repeat"}, default="drop"
+    tail : {"overlap", "drop", "pad", "repeat"}, default="overlap"
+        The end of a clip after its last whole segment: ``"overlap"`` covers
+        it with one more segment ending with the clip, so every sample is
+        seen; ``"drop"`` ignores it (the paper's section 4: non-overlapping
+        segments only, up to one segment of each clip unseen).
     short : {"pad", "repeat"}, default="pad"
         See :func:`sklearn_samplecnn.segments.segment_starts`; a clip is never
         cut to nothing.
@@ -175,7 +180,9 @@ class MultiScaleFeatureTransformer(ClipFeatureTransformer):
         Clips per Dask task, and per file of a feature store
         (:func:`sklearn_samplecnn.distributed.write_feature_store`).
     verbose : int, default=0
-        A tqdm progress bar over clips when > 0.
+        Progress over clips when > 0, on standard error: a tqdm bar on a
+        terminal (or in Jupyter), else one plain line per tenth of the clips
+        (no carriage returns or escape sequences in a log).
 
     Attributes
     ----------
@@ -235,7 +242,7 @@ class MultiScaleFeatureTransformer(ClipFeatureTransformer):
     }
 
     def __init__(self, extractors=(), *, layers="all", pooling="max+std",
-                 hop_length=None, tail="drop", short="pad", batch_size="auto", device="cpu",
+                 hop_length=None, tail="overlap", short="pad", batch_size="auto", device="cpu",
                  precision="auto", n_jobs=None, cache_dir=None, cache_key="stat",
                  res_type=DEFAULT_RES_TYPE, on_error="raise", fit_extractors=False,
                  threads=None, compile=False, verbose=0, dask_client="auto", shard_size=256):
@@ -448,7 +455,7 @@ class MultiScaleFeatureTransformer(ClipFeatureTransformer):
         device = self._device()
         batch_size = auto_batch_size(device, ext.module.module) if self.batch_size == "auto" \
             else int(self.batch_size)
-        at_rate = Clips(clips.items, clips.kind, sr=ext.sr, res_type=self.res_type)
+        at_rate = clips.at_rate(ext.sr, self.res_type)
         with torch_threads(self.threads):
             yield from run_segments(at_rate, self._segment_fn(ext),
                                     segment_length=ext.input_length, batch_size=batch_size,
@@ -468,9 +475,7 @@ class MultiScaleFeatureTransformer(ClipFeatureTransformer):
             return
         progress = None
         if self.verbose:
-            from tqdm.auto import tqdm
-
-            progress = tqdm(total=len(todo), desc=f"features {ext.name}", unit="clip")
+            progress = progress_bar(len(todo), f"features {ext.name}")
         try:
             for res in self._run(ext, clips, todo):
                 if progress is not None:
