@@ -30,6 +30,20 @@ folds, so it is slightly optimistic. ::
 
     python benchmarks/bench_transfer.py --quick   # the demo's sizes: 5 min on 2 idle cores
     python benchmarks/bench_transfer.py           # more seeds (5 random, 3 of each pretraining)
+
+Pretrained models. ``--student`` (a ``.samplecnn`` file or a shipped name; by default
+the shipped distilled SampleCNN when there is one) and ``--teacher`` (a shipped musicnn
+name) add rows to the demo's table: the teacher's features (``MusicnnTransformer``),
+the student's (``MultiScaleFeatureTransformer``, its defaults), and the union of the
+MFCC statistics with each. ``--clips-csv FILE`` measures on real recordings instead:
+a CSV of ``path,label,group`` (``scripts/music_pool.py clips`` writes one: 10 s
+excerpts of soundtracks, labelled by game, grouped by track), cross-validated with
+``StratifiedGroupKFold(5)`` (no track on both sides) for each ``--cv-seeds`` shuffle,
+the same folds for every row: MFCC statistics, the teacher, the student, the student's
+architecture with random weights, the small-data recipe (the demo's 3^7 extractor
+pretrained on the generated source tags) and the unions. ::
+
+    python benchmarks/bench_transfer.py --clips-csv /data/eval/clips.csv --cv-seeds 0,1,2
 """
 
 from __future__ import annotations
@@ -120,6 +134,141 @@ def self_supervised(s: dict, seed: int, Xs):
                                 random_state=seed, verbose=0).fit(Xs)
 
 
+# -- pretrained models ----------------------------------------------------------------
+def default_student() -> str | None:
+    """The shipped distilled SampleCNN's name, if the package has one."""
+    from sklearn_samplecnn import shipped_models
+
+    names = [n for n in shipped_models() if n.startswith("samplecnn")]
+    return names[0] if names else None
+
+
+def pretrained_features(X, *, student: str | None, teacher: str | None,
+                        seconds: dict) -> dict:
+    """``{name: matrix}`` of the teacher's and the student's features on ``X``."""
+    from sklearn_samplecnn import MultiScaleFeatureTransformer, MusicnnTransformer
+
+    out = {}
+    if teacher:
+        t0 = time.perf_counter()
+        out["teacher"] = MusicnnTransformer(teacher).fit_transform(X)
+        seconds[f"features: {teacher}"] = time.perf_counter() - t0
+    if student:
+        t0 = time.perf_counter()
+        out["student"] = MultiScaleFeatureTransformer(extractors=[student]).fit_transform(X)
+        seconds[f"features: {student}"] = time.perf_counter() - t0
+    return out
+
+
+def union_blockscaler(n_mfcc: int, n_other: int):
+    """MFCC statistics and another block, a ``BlockScaler`` each, logistic regression C=100
+    (the union recipe of docs/transfer.md)."""
+    return union_pipelines(n_mfcc, n_other, 10)["BlockScaler per block, LR C=100"]
+
+
+def run_csv_target(args, s: dict) -> dict:
+    """Transfer on a labelled CSV of clips (real recordings), grouped folds, several
+    shuffles."""
+    import csv
+
+    from sklearn.model_selection import StratifiedGroupKFold, cross_val_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import SVC
+
+    from sklearn_samplecnn import MFCCStatsTransformer, MultiScaleFeatureTransformer
+    from sklearn_samplecnn.nn import SampleCNN
+
+    with open(args.clips_csv, newline="") as f:
+        table = list(csv.DictReader(f))
+    root = Path(args.clips_csv).parent
+    X = [str(root / r["path"]) if not Path(r["path"]).is_absolute() else r["path"]
+         for r in table]
+    y = np.array([r["label"] for r in table])
+    groups = np.array([r["group"] for r in table])
+    t_start = time.perf_counter()
+    seconds: dict[str, float] = {}
+    t0 = time.perf_counter()
+    blocks = {"mfcc": MFCCStatsTransformer(sr=16000).fit_transform(X)}
+    seconds["features: MFCC statistics"] = time.perf_counter() - t0
+    blocks.update(pretrained_features(X, student=args.student, teacher=args.teacher,
+                                      seconds=seconds))
+    if args.student:
+        from sklearn_samplecnn import load_pretrained
+
+        ref = load_pretrained(args.student)
+        for seed in s["random_seeds"]:
+            import torch
+
+            torch.manual_seed(seed)
+            cfg = ref.config["module_config"]
+            rand = SampleCNN(cfg["sizes"], cfg["channels"], n_outputs=cfg["n_outputs"]).eval()
+            blocks[f"random{seed}"] = MultiScaleFeatureTransformer(
+                extractors=[(rand, ref.sample_rate)]).fit_transform(X)
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        Xs, Ys, _, _ = make_data(Path(tmp), s)  # the demo's generated source tags
+    small = [supervised(s, seed, Xs, Ys, recipe="small-data") for seed in s["supervised_seeds"]]
+    seconds["small-data recipe: pretraining"] = time.perf_counter() - t0
+    for k, est in enumerate(small):
+        blocks[f"small{k}"] = features([est], X, DEFAULT_POOLING)[0]
+
+    def scores(pipe, Z) -> np.ndarray:
+        """(seeds, folds) accuracies: one StratifiedGroupKFold shuffle per seed."""
+        return np.array([cross_val_score(pipe, Z, y, groups=groups, cv=StratifiedGroupKFold(
+            s["folds"], shuffle=True, random_state=seed)) for seed in args.cv_seeds])
+
+    def grid_row(name, per_extractor: list[np.ndarray]) -> dict:
+        acc = np.mean(per_extractor, axis=0)  # (cv seeds, folds)
+        return {"pipeline": name, "mean": float(acc.mean()),
+                "fold_std": float(acc.std(axis=1).mean()),
+                "cv_seed_means": [float(v) for v in acc.mean(axis=1)],
+                "extractor_means": [float(a.mean()) for a in per_extractor]}
+
+    mfcc = blocks["mfcc"]
+    svm = make_pipeline(StandardScaler(), SVC(C=10))
+    rows = [grid_row("MFCC statistics, SVM (RBF, C=10)", [scores(svm, mfcc)]),
+            grid_row("MFCC statistics, logistic regression", [scores(logreg(), mfcc)])]
+    if "teacher" in blocks:
+        rows.append(grid_row(f"musicnn teacher ({args.teacher}), logistic regression",
+                             [scores(logreg(), blocks["teacher"])]))
+    if "student" in blocks:
+        rows.append(grid_row(f"distilled student ({args.student}), logistic regression",
+                             [scores(logreg(), blocks["student"])]))
+        rows.append(grid_row(
+            f"student's architecture, random weights ({len(s['random_seeds'])} seeds)",
+            [scores(logreg(), blocks[f"random{seed}"]) for seed in s["random_seeds"]]))
+    rows.append(grid_row(f"small-data recipe (3^7 on generated tags, "
+                         f"{len(small)} seeds)",
+                         [scores(logreg(), blocks[f"small{k}"]) for k in range(len(small))]))
+    for name in ("student", "teacher"):
+        if name in blocks:
+            Z = np.hstack([mfcc, blocks[name]])
+            rows.append(grid_row(f"union MFCC + {name}: BlockScaler per block, LR C=100",
+                                 [scores(union_blockscaler(mfcc.shape[1],
+                                                           blocks[name].shape[1]), Z)]))
+    seconds["total"] = time.perf_counter() - t_start
+    info = machine_info(packages=("torch", "scikit-learn", "numpy"),
+                        threads=__import__("torch").get_num_threads())
+    print(f"\n{info['cpu_model']}, {info['usable_cores']} cores, "
+          f"torch {info['versions']['torch']}, {info['date']}")
+    print_table(rows, [("pipeline", "pipeline"), ("mean", "accuracy", ".3f"),
+                       ("fold_std", "+- std (folds)", ".3f"),
+                       ("cv_seed_means", "per shuffle"), ("extractor_means", "per extractor")],
+                title=f"\nTarget: {len(y)} clips of {len(set(groups))} tracks, "
+                      f"{len(set(y))} classes ({args.clips_csv}); StratifiedGroupKFold("
+                      f"{s['folds']}) by track, shuffles {args.cv_seeds}")
+    print("seconds: " + ", ".join(f"{k} {v:.0f}" for k, v in seconds.items()))
+    result = {"machine": info, "settings": {**s, "clips_csv": str(args.clips_csv),
+                                             "cv_seeds": args.cv_seeds,
+                                             "student": args.student, "teacher": args.teacher},
+              "rows": rows, "seconds": seconds,
+              "n_clips": len(y), "n_tracks": len(set(groups)), "classes": sorted(set(y))}
+    path = write_json(args.out, result)
+    print(f"wrote {path}")
+    return result
+
+
 # -- features and scores -----------------------------------------------------------
 def features(extractors: list, X, pooling, layers=DEFAULT_LAYERS):
     """(matrix, feature names) of ``MultiScaleFeatureTransformer`` on ``X``."""
@@ -187,8 +336,23 @@ def row(name: str, per_seed: list[np.ndarray], **extra) -> dict:
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_common_arguments(parser, "bench_results/bench_transfer.json")
+    parser.add_argument("--student", default="auto",
+                        help="the distilled student: a .samplecnn file or a shipped name "
+                             "('auto': the shipped one if any; 'none': no student rows)")
+    parser.add_argument("--teacher", default="MSD_musicnn",
+                        help="a shipped musicnn name ('none': no teacher rows)")
+    parser.add_argument("--clips-csv", type=Path,
+                        help="real recordings: a CSV of path,label,group (see above)")
+    parser.add_argument("--cv-seeds", default="0,1,2",
+                        help="--clips-csv: the shuffles of the grouped folds (default 0,1,2)")
     args = parser.parse_args(argv)
+    args.student = default_student() if args.student == "auto" else \
+        None if args.student == "none" else args.student
+    args.teacher = None if args.teacher == "none" else args.teacher
+    args.cv_seeds = [int(v) for v in args.cv_seeds.split(",")]
     s = _settings(args)
+    if args.clips_csv is not None:
+        return run_csv_target(args, s)
     from sklearn.model_selection import StratifiedKFold
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -279,6 +443,14 @@ def main(argv=None) -> dict:
                                 np.hstack([mfcc, Z]), y, cv) for Z in best_blocks]
         union_rows.append(row(f"union MFCC + best SampleCNN: {design}", per_seed))
     rows += union_rows
+    pre = pretrained_features(Xt, student=args.student, teacher=args.teacher, seconds=seconds)
+    for name, Z in pre.items():
+        label = {"teacher": f"musicnn teacher ({args.teacher})",
+                 "student": f"distilled student ({args.student})"}[name]
+        rows.append(row(f"{label}, logistic regression", [fold_scores(logreg(), Z, y, cv)]))
+        rows.append(row(f"union MFCC + {name}: BlockScaler per block, LR C=100",
+                        [fold_scores(union_blockscaler(mfcc.shape[1], Z.shape[1]),
+                                     np.hstack([mfcc, Z]), y, cv)]))
     seconds["total"] = time.perf_counter() - t_start
 
     info = machine_info(packages=("torch", "scikit-learn", "numpy"),

@@ -190,8 +190,9 @@ def test_classifier_augments_training_batches_only():
     spy = _Spy()
     clf = SampleCNNClassifier(augment=spy, sr=SR, max_epochs=2, batch_size=8, train_split=0.25,
                               verbose=0, random_state=0, **TINY).fit(X, y)
-    # 9 training clips x 4 segments = 36 segments: 5 batches of 8 (the last of 4) per epoch
-    assert len(spy.calls) == 2 * 5
+    # 9 training clips x 5 segments (4 whole ones of 81 samples, and the default
+    # tail="overlap"'s last one ending with the clip) = 45: 6 batches of 8 (the last of 5)
+    assert len(spy.calls) == 2 * 6
     assert all(shape[1] == 81 and sr == SR for shape, sr in spy.calls)
     assert "valid_loss" in clf.history_[-1]  # validation ran, unaugmented
     n = len(spy.calls)
