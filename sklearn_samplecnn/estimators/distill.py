@@ -34,6 +34,7 @@ from torch import nn
 
 from .._compat import HasMethods, Interval, StrOptions
 from .._fileio import digest
+from .._progress import progress as progress_bar
 from ..augment import resolve_augment
 from ..exceptions import AudioLoadError, list_failures
 from ..nn import SampleCNN
@@ -358,11 +359,7 @@ accelerator, random_state, callbacks, device, verbose, warm_start, **kwargs
         token = digest(teacher_identity(teacher), str(self.sr), str(length),
                        str(self.hop_length), self.short, str(offset), str(crop),
                        self.res_type)[:24]
-        progress = None
-        if self.verbose:
-            from tqdm.auto import tqdm
-
-            progress = tqdm(total=len(clips), desc="teacher", unit="clip")
+        progress = progress_bar(len(clips), "teacher") if self.verbose else None
         targets: list = [None] * len(clips)
         failed: dict = {}
         pending: list = []  # (clip, views) waiting for one teacher call over many windows
