@@ -145,22 +145,78 @@ def test_licence_for_reads_free_text_copyright_files(mp):
     assert mp.licence_for(later, "a") == "GPL-2+"
     cc = "The music is licensed under the Creative Commons Attribution-ShareAlike 3.0 licence."
     assert mp.licence_for(cc, "a") == "CC-BY-SA-3.0"
+    wrapped = ("are licenced under the terms of the Creative Commons\n"
+               "Attribution ShareAlike licence 3.0")
+    assert mp.licence_for(wrapped, "a") == "CC-BY-SA-3.0"
     assert mp.licence_for("All rights reserved.", "a") == "unknown"
+
+
+def test_free_text_licence_is_the_first_one_named(mp):
+    bsd = ("License:\n    Redistribution and use in source and binary forms, with or without\n"
+           "    modification, are permitted provided that the following conditions\n"
+           "import/SDL*:\n    under the terms of the GNU Library General Public\n"
+           "    License as published by the Free Software Foundation; either\n"
+           "    version 2 of the License, or (at your option) any later version.\n")
+    assert mp.detect_licence(bsd) == "BSD-2-Clause"
+    assert mp.detect_licence(bsd.replace("conditions\n", "conditions\n3. Neither the name "
+                                         "of the author\n")) == "BSD-3-Clause"
+    mit_then_gpl = ("The songs are Copyright (c) 2006 C. V. Iborra\nPermission is hereby granted, "
+                    "free of charge, to any person\nPackaging is licensed under the GPL.")
+    assert mp.detect_licence(mit_then_gpl) == "Expat"
+    assert mp.detect_licence("Released under the GNU GPL.\nSee /usr/share/common-licenses/GPL") \
+        == "GPL"
+
+
+def test_licence_for_reads_the_draft_dep5_spelling(mp):
+    draft = ("Format-Specification: http://wiki.debian.org/Proposals/CopyrightFormat\n"
+             "Upstream-Source: https://github.com/ginkgo/pink-pony\n\n"
+             "Files: *\nCopyright: 2009 T. Weber\nLicence: GPL-3+\n\n"
+             "Files: music/*\nCopyright: 2007 Renich\nLicence: CC-by-sa-3.0\n\n"
+             "Files: textures/grass.tga, sounds/heart.wav\nLicence: CC0-1.0\n")
+    assert mp.licence_for(draft, "usr/share/games/pink-pony/music/a.mp3") == "CC-by-sa-3.0"
+    assert mp.licence_for(draft, "usr/share/games/pink-pony/sounds/heart.wav") == "CC0-1.0"
+    assert mp.licence_for(draft, "usr/share/games/pink-pony/x.png") == "GPL-3+"
 
 
 def test_duplicates_found_across_gain_codec_and_rate_changes(mp):
     sr = mp.SR
     track = _music(60.0, sr, seed=1)[:, 0]
-    quieter_longer = np.concatenate([0.5 * track, np.zeros(sr // 4, np.float32)])
+    quieter_padded = np.concatenate([np.zeros(sr // 2, np.float32), 0.5 * track])
     other = _music(60.0, sr, seed=2)[:, 0]
+    middle = track[10 * sr:50 * sr]
     records = [{"duration_s": len(y) / sr, "envelope": mp.envelope(y).tolist()}
-               for y in (track, other, quieter_longer, track[: 40 * sr])]
+               for y in (track, other, quieter_padded, track[:40 * sr], middle)]
     assert mp.same_track(records[0], records[2])
+    assert mp.same_track(records[0], records[3])  # a shorter render of the same piece
     assert not mp.same_track(records[0], records[1])
-    assert not mp.same_track(records[0], records[3])  # a 40 s cut is not the 60 s track
-    assert mp.find_duplicates(records) == {2: 0}
+    assert not mp.same_track(records[0], records[4])  # an excerpt from the middle: not found
+    assert mp.find_duplicates(records) == {2: 0, 3: 0}
     # The first copy in priority order is kept, whichever it is.
-    assert mp.find_duplicates(records[::-1]) == {3: 1}
+    assert mp.find_duplicates(records[::-1]) == {2: 1, 4: 1}
+    # Identical decoded files are copies whatever their envelopes say.
+    same_file = [{**records[0], "sha1": "ab"}, {**records[1], "sha1": "ab"}]
+    assert mp.find_duplicates(same_file) == {1: 0}
+    assert mp.find_duplicates([]) == {}
+
+
+def test_silence_shared_by_two_tracks_does_not_make_them_copies(mp):
+    sr = mp.SR
+    pad = np.zeros(64 * sr, np.float32)
+    a, b = (np.concatenate([_music(20.0, sr, seed=s)[:, 0], pad]) for s in (5, 6))
+    ra, rb = ({"envelope": mp.envelope(y).tolist()} for y in (a, b))
+    assert not mp.same_track(ra, rb)  # 76 % of both is silence: 40 sounding frames < 56
+    assert mp.same_track(ra, {"envelope": mp.envelope(0.3 * a).tolist()}, min_frames=40)
+
+
+def test_sound_span_and_silent_fraction(mp):
+    sr = 1000
+    y = np.zeros(10 * sr, np.float32)
+    y[2000:7000] = 0.1  # -20 dBFS between 2 s and 7 s
+    y[4000:5000] = 0.0
+    assert mp.sound_span(y, sr) == (2000, 7000)
+    assert mp.silent_fraction(y[2000:7000], sr) == pytest.approx(0.2)
+    assert mp.sound_span(np.zeros(sr, np.float32), sr) == (0, 0)
+    assert mp.silent_fraction(y, sr) == pytest.approx(0.6)
 
 
 def test_write_csv_writes_columns_in_order_and_refuses_missing_ones(mp, tmp_path):
@@ -209,12 +265,19 @@ def test_find_audio_and_decode_track_keep_music_only(mp, tmp_path):
     (music / "theme.flac").write_bytes(_encoded(stereo, sr, "FLAC"))     # same track, lossless
     (music / "jingle").write_bytes(_encoded(_music(5.0, sr), sr, "WAV"))  # no extension
     (music / "silence.wav").write_bytes(_encoded(np.zeros((40 * sr, 1), np.float32), sr, "WAV"))
+    fragment = np.concatenate([_music(20.0, sr, seed=5), np.zeros((40 * sr, 1), np.float32)])
+    (music / "fragment.wav").write_bytes(_encoded(fragment, sr, "WAV"))  # 20 s, then silence
+    gappy = np.concatenate([_music(16.0, sr, seed=6), np.zeros((40 * sr, 1), np.float32),
+                            _music(16.0, sr, seed=7)])
+    (music / "gappy.wav").write_bytes(_encoded(gappy, sr, "WAV"))  # 32 s of sound in 72 s
     (music / "notes.txt").write_text("not audio")
     with zipfile.ZipFile(tree / "usr/share/games/g/pak0.pk3", "w") as archive:
         archive.writestr("music/zipped.ogg", _encoded(_music(35.0, 22050, seed=4), 22050, "OGG"))
         archive.writestr("scripts/a.cfg", "x")
     candidates, aside = mp.find_audio(tree, "g")
     assert [(c.source_path, c.fmt) for c in candidates] == [
+        ("usr/share/games/g/music/fragment.wav", "wav"),
+        ("usr/share/games/g/music/gappy.wav", "wav"),
         ("usr/share/games/g/music/jingle", "wav"),
         ("usr/share/games/g/music/silence.wav", "wav"),
         ("usr/share/games/g/music/theme.flac", "flac"),
@@ -231,7 +294,10 @@ def test_find_audio_and_decode_track_keep_music_only(mp, tmp_path):
     records = {c.source_path.rsplit("/", 1)[-1]: mp.decode_track(c, "g", out) for c in kept}
     assert records["jingle"]["status"] == "skipped"
     assert records["jingle"]["reason"].startswith("short: 5.0 s")
-    assert records["silence.wav"]["reason"].startswith("near-silent")
+    assert records["silence.wav"]["reason"].startswith("short: 0.0 s of sound")
+    assert records["fragment.wav"]["reason"].startswith("short: 20.0 s of sound")
+    assert records["fragment.wav"]["trim_s"] == [0.0, 40.0]
+    assert records["gappy.wav"]["reason"].startswith("mostly silent: 56 %")
     theme = records["theme.flac"]
     assert theme["status"] == "kept" and theme["original_sr"] == sr
     info = sf.info(theme["audio_path"])
@@ -254,3 +320,71 @@ def test_eval_manifest_has_label_and_group_columns(mp):
     with io.StringIO() as buf:
         csv.writer(buf).writerow(mp.CLIPS_COLUMNS)
         assert buf.getvalue().strip() == "path,label,group,start_s"
+
+
+def test_exclusions_name_packages_of_the_sets(mp):
+    assert set(mp.EXCLUDE_PATHS) <= set(mp.POOL_PACKAGES) | set(mp.EVAL_PACKAGES)
+    assert mp.is_excluded("megaglest-data",
+                          "usr/share/games/megaglest/tilesets/winter/sounds/wind.ogg")
+    assert not mp.is_excluded("megaglest-data",
+                              "usr/share/games/megaglest/data/core/menu/music/menu_music.ogg")
+    assert not mp.is_excluded("asc-music", "usr/share/games/asc/music/a.ogg")
+
+
+def _decoded_package(mp, layout, which, package, tracks):
+    """A decoded package on disk: FLACs, tracks.jsonl and done.json, as decode leaves them."""
+    package_dir = layout.package_dir(which, package)
+    lines = []
+    for name, y in tracks:
+        out = package_dir / "music" / f"{name}.flac"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(out, y, mp.SR, subtype="PCM_16")
+        lines.append({"source_path": f"music/{name}.ogg", "status": "kept", "package": package,
+                      "version": "1.0-1", "licence": "GPL-2+", "audio_path": str(out),
+                      "duration_s": len(y) / mp.SR, "original_sr": 44100,
+                      "original_format": "vorbis", "sha1": name,
+                      "envelope": mp.envelope(y).tolist()})
+    lines.append({"source_path": "sfx/boom.ogg", "status": "skipped", "reason": "short: 1.0 s"})
+    (package_dir / "tracks.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    mp.write_json(package_dir / "done.json", {"version": "1.0-1", "copyright_format": "DEP-5"})
+
+
+def test_manifests_drop_pool_copies_of_eval_tracks_and_clips_follow_the_rule(mp, tmp_path,
+                                                                            monkeypatch):
+    sr = mp.SR
+    shared, own, pool_only = (_music(d, sr, seed=s)[:, 0] for d, s in ((40.0, 8), (31.0, 9),
+                                                                       (35.0, 10)))
+    monkeypatch.setattr(mp, "SETS", {"eval": ("evalgame-data",), "pool": ("poolgame-data",)})
+    layout = mp.Layout(tmp_path)
+    _decoded_package(mp, layout, "eval", "evalgame-data", [("a", shared), ("b", own)])
+    _decoded_package(mp, layout, "pool", "poolgame-data", [("copy", 0.7 * shared),
+                                                           ("c", pool_only)])
+    mp.build_manifests(layout)
+
+    pool = mp.read_csv(tmp_path / "pool" / "manifest.csv")
+    assert [r["source_path"] for r in pool] == ["music/c.ogg"]
+    assert list(pool[0]) == mp.MANIFEST_COLUMNS and pool[0]["duration_s"] == "35.000"
+    assert not (layout.package_dir("pool", "poolgame-data") / "music" / "copy.flac").exists()
+    assert mp.read_csv(tmp_path / "duplicates.csv") == [
+        {"set": "pool", "package": "poolgame-data", "source_path": "music/copy.ogg",
+         "duration_s": "40.0", "kept_set": "eval", "kept_package": "evalgame-data",
+         "kept_source_path": "music/a.ogg"}]
+    evals = mp.read_csv(tmp_path / "eval" / "manifest.csv")
+    assert [(r["label"], r["group"]) for r in evals] == [
+        ("evalgame-data", "evalgame-data/music/a"), ("evalgame-data", "evalgame-data/music/b")]
+    assert mp.read_csv(tmp_path / "eval" / "skipped.csv") == [
+        {"package": "evalgame-data", "source_path": "sfx/boom.ogg", "reason": "short: 1.0 s"}]
+
+    clips = mp.write_clips(layout)
+    assert [(c["group"], c["start_s"]) for c in clips] == [
+        ("evalgame-data/music/a", "5.000"), ("evalgame-data/music/a", "15.000"),
+        ("evalgame-data/music/a", "25.000"), ("evalgame-data/music/b", "5.250"),
+        ("evalgame-data/music/b", "15.750")]  # 31 s: two clips centred in 10.5 s halves
+    assert mp.read_csv(tmp_path / "eval" / "clips.csv")[4]["path"] == clips[4]["path"]
+    clip, clip_sr = sf.read(clips[1]["path"], dtype="float32")
+    track, _ = sf.read(evals[0]["audio_path"], dtype="float32")
+    assert clip_sr == sr and np.array_equal(clip, track[15 * sr:25 * sr])
+    summary = mp.report(layout, "pool")
+    assert summary["total"]["tracks"] == 1 and summary["duplicates_removed"] == 1
+    assert json.loads((tmp_path / "pool" / "report.json").read_text())["skipped"] == {
+        "poolgame-data": {"short": 1}}
