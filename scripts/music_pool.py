@@ -92,7 +92,9 @@ SILENCE_DBFS = -60.0
 MAX_SILENT_FRACTION = 0.5
 #: Debs larger than this are not fetched (supertuxkart-data, ~628 MB, fits).
 MAX_DEB_BYTES = 700_000_000
-#: Tracker modules are rendered at this rate, stereo, then decoded like a file.
+#: Tracker modules are rendered at this rate in mono (libopenmpt's own mono mix:
+#: the mean of a stereo render cancels modules that play a voice in antiphase as
+#: "surround", e.g. pingus' rough_journey.it), then decoded like a file.
 RENDER_SR = 48000
 #: A tracker render stops here even if the module loops forever.
 RENDER_MAX_SECONDS = 1200
@@ -677,7 +679,7 @@ def _render_tracker(data: bytes, fmt: str) -> tuple[np.ndarray, int]:
         src, out = Path(tmp) / f"module.{fmt}", Path(tmp) / "render.wav"
         src.write_bytes(data)
         proc = _run([openmpt, "--batch", "--quiet", "--samplerate", str(RENDER_SR),
-                     "--channels", "2", "--end-time", str(RENDER_MAX_SECONDS), "--force",
+                     "--channels", "1", "--end-time", str(RENDER_MAX_SECONDS), "--force",
                      "-o", str(out), "--", str(src)])
         if proc.returncode != 0 or not out.exists():
             raise RuntimeError(f"openmpt123 failed: {proc.stderr.strip()[-200:]}")
@@ -689,7 +691,7 @@ def decode(candidate: Candidate, package: str) -> tuple[np.ndarray, int, str]:
     """Samples ``(frames, channels)`` float32, the original rate, and a format label."""
     if candidate.fmt in TRACKER_FORMATS:
         data, sr = _render_tracker(candidate.read_bytes(), candidate.fmt)
-        return data, sr, f"{candidate.fmt} (rendered by openmpt123 at {RENDER_SR} Hz)"
+        return data, sr, f"{candidate.fmt} (rendered in mono by openmpt123 at {RENDER_SR} Hz)"
     if candidate.fmt == "raw":
         spec = RAW_PCM[package]
         data, sr = sf.read(candidate.file, format="RAW", dtype="float32", always_2d=True, **spec)
@@ -743,8 +745,11 @@ def decode_track(candidate: Candidate, package: str, package_dir: Path) -> dict:
     if not np.all(np.isfinite(data)):
         return {**record, "status": "skipped", "reason": "non-finite samples"}
     mono = data.mean(axis=1, dtype=np.float32)
-    del data
     first, last = sound_span(mono, sr)
+    if last == 0 and any(sound_span(channel, sr)[1] for channel in data.T):
+        return {**record, "status": "skipped",
+                "reason": "channels cancel out in the mono mix (antiphase)"}
+    del data
     record["trim_s"] = [round(first / sr, 3), round((len(mono) - last) / sr, 3)]
     mono = mono[first:last]
     if len(mono) < MIN_MUSIC_SECONDS * sr:
@@ -1068,9 +1073,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "inventory":
         packages = args.packages or sorted({p.name.split("_")[0]
                                             for p in layout.debs.glob("*.deb")})
-        rows = inventory(layout, packages)
-        write_csv(layout.root / "inventory.csv", rows,
-                  ["package", "version", "source_path", "format", "duration_s", "sr"])
+        path = layout.root / "inventory.csv"
+        rows = [r for r in (read_csv(path) if path.exists() else []) if r["package"] not in
+                packages]  # a partial inventory updates the listed packages only
+        rows = sorted(rows + inventory(layout, packages), key=lambda r: r["package"])
+        write_csv(path, rows, ["package", "version", "source_path", "format", "duration_s", "sr"])
     if args.command in ("fetch", "all"):
         fetch(layout, [p for which in chosen for p in chosen[which]])
     if args.command in ("decode", "all"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import shutil
 import sys
 import zipfile
 from importlib.util import module_from_spec, spec_from_file_location
@@ -270,6 +271,8 @@ def test_find_audio_and_decode_track_keep_music_only(mp, tmp_path):
     gappy = np.concatenate([_music(16.0, sr, seed=6), np.zeros((40 * sr, 1), np.float32),
                             _music(16.0, sr, seed=7)])
     (music / "gappy.wav").write_bytes(_encoded(gappy, sr, "WAV"))  # 32 s of sound in 72 s
+    left = _music(35.0, sr, seed=11)
+    (music / "surround.wav").write_bytes(_encoded(np.hstack([left, -left]), sr, "WAV"))
     (music / "notes.txt").write_text("not audio")
     with zipfile.ZipFile(tree / "usr/share/games/g/pak0.pk3", "w") as archive:
         archive.writestr("music/zipped.ogg", _encoded(_music(35.0, 22050, seed=4), 22050, "OGG"))
@@ -280,6 +283,7 @@ def test_find_audio_and_decode_track_keep_music_only(mp, tmp_path):
         ("usr/share/games/g/music/gappy.wav", "wav"),
         ("usr/share/games/g/music/jingle", "wav"),
         ("usr/share/games/g/music/silence.wav", "wav"),
+        ("usr/share/games/g/music/surround.wav", "wav"),
         ("usr/share/games/g/music/theme.flac", "flac"),
         ("usr/share/games/g/music/theme.ogg", "vorbis"),
         ("usr/share/games/g/pak0.pk3!music/zipped.ogg", "vorbis")]
@@ -298,6 +302,7 @@ def test_find_audio_and_decode_track_keep_music_only(mp, tmp_path):
     assert records["fragment.wav"]["reason"].startswith("short: 20.0 s of sound")
     assert records["fragment.wav"]["trim_s"] == [0.0, 40.0]
     assert records["gappy.wav"]["reason"].startswith("mostly silent: 56 %")
+    assert records["surround.wav"]["reason"] == "channels cancel out in the mono mix (antiphase)"
     theme = records["theme.flac"]
     assert theme["status"] == "kept" and theme["original_sr"] == sr
     info = sf.info(theme["audio_path"])
@@ -388,3 +393,33 @@ def test_manifests_drop_pool_copies_of_eval_tracks_and_clips_follow_the_rule(mp,
     assert summary["total"]["tracks"] == 1 and summary["duplicates_removed"] == 1
     assert json.loads((tmp_path / "pool" / "report.json").read_text())["skipped"] == {
         "poolgame-data": {"short": 1}}
+
+
+def _protracker_module(orders: int) -> bytes:
+    """A 4-channel ProTracker module: one looped square-wave note, ``orders`` x 7.68 s."""
+    sample = np.tile(np.r_[np.full(16, 60), np.full(16, -60)], 32).astype(np.int8).tobytes()
+    words = len(sample) // 2
+    header = b"test".ljust(20, b"\0")
+    header += b"square".ljust(22, b"\0") + words.to_bytes(2, "big") + bytes([0, 64]) \
+        + (0).to_bytes(2, "big") + words.to_bytes(2, "big")
+    header += bytes(30 * 30)  # samples 2-31 are empty
+    header += bytes([orders, 127]) + bytes(128) + b"M.K."
+    pattern = bytearray(64 * 4 * 4)
+    pattern[0:4] = bytes([0x01, 0xAC, 0x10, 0x00])  # sample 1, period 428 (C-3), no effect
+    return header + bytes(pattern) + sample
+
+
+@pytest.mark.skipif(shutil.which("openmpt123") is None, reason="needs openmpt123")
+def test_tracker_modules_are_rendered_in_mono(mp, tmp_path):
+    path = tmp_path / "tune.mod"
+    path.write_bytes(_protracker_module(orders=5))
+    assert mp.sniff(path.read_bytes()[:2048], path.name) == "mod"
+    record = mp.decode_track(mp.Candidate("music/tune.mod", "mod", path), "g", tmp_path / "out")
+    assert record["status"] == "kept", record
+    assert record["original_sr"] == 48000
+    assert record["original_format"] == "mod (rendered in mono by openmpt123 at 48000 Hz)"
+    assert record["duration_s"] == pytest.approx(5 * 7.68, abs=0.25)
+    short = tmp_path / "short.mod"
+    short.write_bytes(_protracker_module(orders=1))
+    assert mp.decode_track(mp.Candidate("short.mod", "mod", short), "g", tmp_path)["reason"] \
+        .startswith("short: 7.")
