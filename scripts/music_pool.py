@@ -27,9 +27,12 @@ Commands (each takes ``--set pool|eval|both``; ``fetch``, ``decode`` and
     (Ogg Vorbis/Opus, FLAC, WAV, AIFF, MP3; tracker modules rendered by
     ``openmpt123`` when installed; files inside .zip/.pk3 archives), keep music
     (>= 30 s, not near-silent), downmix (mean of channels), resample (soxr HQ)
-    and write ``<root>/<set>/audio/<package>/<path>.flac``; reads each track's
-    licence from the package's DEP-5 copyright file. One record per file
+    and write ``<root>/<set>/audio/<package>/<path>.flac``. One record per file
     (kept or skipped, with the reason) goes to ``tracks.jsonl`` as it is done.
+``licence``
+    Copy each package's ``usr/share/doc/<package>/copyright`` (read from the
+    deb) to ``<root>/<set>/audio/<package>/copyright``; the manifest takes
+    each track's licence from it (DEP-5: the matching ``Files`` paragraph).
 ``manifest``
     Remove duplicate tracks across packages and sets (the eval copy wins, so the
     pool never holds an eval track), then write ``<root>/pool/manifest.csv``,
@@ -43,7 +46,7 @@ Commands (each takes ``--set pool|eval|both``; ``fetch``, ``decode`` and
     ``<root>/eval/clips`` plus ``<root>/eval/clips.csv`` (path, label, group,
     start_s); see :func:`clip_starts` for the rule.
 ``all``
-    fetch, decode (eval first, then pool), manifest, report, clips.
+    fetch, decode (eval first, then pool), licence, manifest, report, clips.
 
 The decoding helpers come from ``sklearn_samplecnn.audio`` (numpy only), so run
 the script with the project's environment (``make install``). See
@@ -63,6 +66,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 import zipfile
 from collections import Counter, defaultdict
@@ -118,22 +122,23 @@ EVAL_PACKAGES = (
 #: looked at and left out).
 POOL_PACKAGES = (
     "asc-music", "boswars-data", "drascula-music", "extremetuxracer-data", "freedroidrpg-data",
-    "frozen-bubble-data", "hyperrogue-music", "lincity-ng-data", "megaglest-data",
-    "openclonk-data", "planetblupi-music-ogg", "pushover-data", "supertuxkart-data",
-    "tomatoes-data", "xblast-tnt-musics",
+    "frozen-bubble-data", "hyperrogue-music", "lincity-ng-data", "megaglest-data", "openclonk-data",
+    "planetblupi-music-ogg", "pushover-data", "supertuxkart-data", "tomatoes-data",
+    "xblast-tnt-musics",
     "a7xpg-data", "adonthell-data", "alienblaster-data", "amoebax-data", "ardentryst",
-    "bomberclone-data", "brainparty-data", "btanks-data", "caveexpress-data", "cube2-data",
-    "cuyo-data", "enigma-data", "fb-music-high", "freeciv-data", "freecol", "freedink-data",
-    "freeorion-data", "fretsonfire-songs-muldjord", "fretsonfire-songs-sectoid", "funnyboat",
-    "gigalomania-data", "glob2-data", "gunroar-data", "hex-a-hop-data", "holotz-castle-data",
-    "lordsawar-data", "lugaru-data", "marsshooter-data", "mazeofgalious-data", "miceamaze",
-    "mu-cade-data", "neverball-common", "noiz2sa-data", "openarena-088-data", "parsec47-data",
-    "pathological", "pax-britannica-data", "pekka-kana-2-data", "pingus-data", "pink-pony-data",
-    "pinball-data", "plee-the-bear-data", "powermanga-data", "rafkill-data", "raincat-data",
-    "ri-li-data", "rrootage-data", "scorched3d-data", "searchandrescue-data", "solarwolf",
-    "spacezero", "tecnoballz-data", "titanion-data", "torcs-data", "torus-trooper-data",
+    "berusky2-data", "bomberclone-data", "brainparty-data", "btanks-data", "caveexpress-data",
+    "cube2-data", "cuyo-data", "enigma-data", "fb-music-high", "freeciv-data", "freecol",
+    "freedink-data", "freeorion-data", "fretsonfire-songs-muldjord", "fretsonfire-songs-sectoid",
+    "funnyboat", "gigalomania-data", "glob2-data", "gunroar-data", "hex-a-hop-data",
+    "holotz-castle-data", "lordsawar-data", "lugaru-data", "marsshooter-data", "mazeofgalious-data",
+    "miceamaze", "mu-cade-data", "neverball-common", "noiz2sa-data", "open-invaders-data",
+    "openarena-088-data", "parsec47-data", "pathological", "pax-britannica-data",
+    "pekka-kana-2-data", "pinball-data", "pingus-data", "pink-pony-data", "plee-the-bear-data",
+    "powermanga-data", "rafkill-data", "raincat-data", "ri-li-data", "rrootage-data",
+    "scorched3d-data", "seahorse-adventures", "searchandrescue-data", "solarwolf", "spacezero",
+    "tecnoballz-data", "titanion-data", "toppler", "torcs-data", "torus-trooper-data",
     "trackballs-data", "tumiki-fighters-data", "tuxfootball", "tuxmath-data", "tuxtype-data",
-    "wizznic-data", "xmoto-data", "zaz-data",
+    "wizznic-data", "wordwarvi-sound", "xmoto-data", "zaz-data",
 )
 SETS = {"eval": EVAL_PACKAGES, "pool": POOL_PACKAGES}
 
@@ -308,14 +313,18 @@ _VERSIONED = ("LGPL", "GPL", "CC-BY-SA", "CC-BY", "Artistic")
 def detect_licence(text: str) -> str:
     """The licence a free-text copyright file names first, with its version when given.
 
-    Free-text files state the work's licence before the packaging's, so the
-    earliest licence named is the one that covers the package's content.
+    Free-text files mostly state the work's licence first; a licence named
+    within 300 characters after the word "packaging" is the Debian
+    packaging's and is passed over.
     """
     found = []
     for rank, (pattern, name) in enumerate(_FREE_TEXT_LICENCES):
-        match = re.search(pattern, text, flags=re.I)
-        if match:
-            found.append((match.start(), rank, match.end(), name))
+        for match in re.finditer(pattern, text, flags=re.I):
+            # The Debian packaging's own licence is not the work's.
+            if not re.search(r"packaging", text[max(0, match.start() - 300):match.start()],
+                             flags=re.I):
+                found.append((match.start(), rank, match.end(), name))
+                break
     if not found:
         return "unknown"
     _, _, end, name = min(found)
@@ -797,18 +806,41 @@ def _best_per_stem(candidates: list[Candidate]) -> tuple[list[Candidate], list[t
     return sorted(keep, key=lambda c: c.source_path), aside
 
 
-def _copyright_text(tree: Path, package: str) -> tuple[str, str]:
-    doc = tree / "usr/share/doc" / package / "copyright"
-    if doc.is_file() and not doc.is_symlink():
-        return doc.read_text(errors="replace"), doc.relative_to(tree).as_posix()
-    for other in sorted(tree.glob("usr/share/doc/*/copyright")):
-        if other.is_file() and not other.is_symlink():
-            return other.read_text(errors="replace"), other.relative_to(tree).as_posix()
+def read_copyright(deb: Path, package: str) -> tuple[str, str]:
+    """The package's copyright file (text, path inside the package) read from its deb.
+
+    ``usr/share/doc/<package>/copyright``, else the first other copyright file
+    in the deb (a doc folder that is a symbolic link to another package's);
+    ``("", "")`` when there is none.
+    """
+    wanted = f"usr/share/doc/{package}/copyright"
+    proc = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE)
+    found: dict[str, str] = {}
+    try:
+        with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
+            for member in tar:
+                name = member.name.lstrip("./")
+                if member.isfile() and fnmatch.fnmatchcase(name, "usr/share/doc/*/copyright"):
+                    found[name] = tar.extractfile(member).read().decode("utf-8", "replace")
+    finally:
+        proc.stdout.close()
+        proc.wait()
+    for name in [wanted, *sorted(found)]:
+        if name in found:
+            return found[name], name
     return "", ""
 
 
+def copyright_format(text: str) -> str:
+    """``DEP-5`` (machine-readable), ``free text`` or ``missing``."""
+    header = (parse_control(text)[:1] or [{}])[0]
+    if "format" in header or "format-specification" in header:
+        return "DEP-5"
+    return "free text" if text.strip() else "missing"
+
+
 def decode_package(layout: Layout, which: str, package: str, *, keep_extract: bool = False) -> None:
-    """Extract, find, decode and license one package; resumes from its ``tracks.jsonl``."""
+    """Extract, find and decode one package; resumes from its ``tracks.jsonl``."""
     check_package(package)
     package_dir = layout.package_dir(which, package)
     done = package_dir / "done.json"
@@ -820,11 +852,14 @@ def decode_package(layout: Layout, which: str, package: str, *, keep_extract: bo
         return
     package_dir.mkdir(parents=True, exist_ok=True)
     log_path = package_dir / "tracks.jsonl"
-    seen = {r["source_path"] for r in _read_records(log_path)}
+    records = _read_records(log_path)
+    if log_path.exists() and not log_path.read_bytes().endswith(b"\n"):
+        # A kill cut the last line short: keep the whole records, append after them.
+        data = "".join(json.dumps(r) + "\n" for r in records).encode()
+        atomic_write(log_path, lambda f: f.write(data))
+    seen = {r["source_path"] for r in records}
     tree, version = extract(layout, package)
     try:
-        text, copyright_path = _copyright_text(tree, package)
-        dep5 = "format" in (parse_control(text)[:1] or [{}])[0]
         candidates, aside = find_audio(tree, package)
         candidates, same_stem = _best_per_stem(candidates)
         aside = [(p, r) for p, r in aside + same_stem if p not in seen]
@@ -840,9 +875,7 @@ def decode_package(layout: Layout, which: str, package: str, *, keep_extract: bo
                                       "reason": reason}) + "\n")
             for candidate in todo:
                 record = decode_track(candidate, package, package_dir)
-                licence_path = candidate.source_path.replace("!", "/")
-                record.update(package=package, version=version,
-                              licence=licence_for(text, licence_path) if text else "unknown")
+                record.update(package=package, version=version)
                 if record["status"] == "skipped":  # effects and jingles at debug level
                     level = logging.DEBUG if record["reason"].startswith("short") else logging.INFO
                     LOG.log(level, "%s: skip %s: %s", package, candidate.source_path,
@@ -852,8 +885,6 @@ def decode_package(layout: Layout, which: str, package: str, *, keep_extract: bo
         records = _read_records(log_path)
         kept = [r for r in records if r.get("status") == "kept"]
         write_json(done, {"package": package, "version": version, "deb": layout.deb(package).name,
-                          "copyright": copyright_path, "copyright_format":
-                          "DEP-5" if dep5 else ("free text" if text else "missing"),
                           "kept": len(kept), "skipped": len(records) - len(kept),
                           "hours": round(sum(r["duration_s"] for r in kept) / 3600, 3)})
         LOG.info("%s: %d tracks kept, %.2f h", package, len(kept),
@@ -861,6 +892,31 @@ def decode_package(layout: Layout, which: str, package: str, *, keep_extract: bo
     finally:
         if not keep_extract:
             shutil.rmtree(tree, ignore_errors=True)
+
+
+def write_licences(layout: Layout, which: str) -> None:
+    """Keep each decoded package's copyright file next to its audio (``copyright``).
+
+    The manifest reads every track's licence from it (:func:`licence_for`); it
+    also holds the attributions that CC-BY music asks for.
+    """
+    for package in SETS[which]:
+        package_dir = layout.package_dir(which, package)
+        target = package_dir / "copyright"
+        if target.exists() or not (package_dir / "done.json").exists():
+            continue
+        text, path = read_copyright(layout.deb(package), package)
+        if not text:
+            LOG.warning("%s: no copyright file in the deb; licences will read 'unknown'", package)
+        atomic_write(target, lambda f, t=text: f.write(t.encode()))
+        LOG.info("%s: licence from %s (%s)", package, path or "nothing", copyright_format(text))
+
+
+def _package_copyright(layout: Layout, which: str, package: str) -> str:
+    path = layout.package_dir(which, package) / "copyright"
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: not found; run the licence command first.")
+    return path.read_text()
 
 
 # --------------------------------------------------------------------------- inventory
@@ -921,8 +977,11 @@ def _kept_records(layout: Layout, which: str) -> list[dict]:
         if not (package_dir / "done.json").exists():
             LOG.warning("%s set: %s is not decoded yet; left out", which, package)
             continue
+        text = _package_copyright(layout, which, package)
         rows = [r for r in _read_records(package_dir / "tracks.jsonl") if r["status"] == "kept"]
-        records += [{**r, "set": which} for r in sorted(rows, key=lambda r: r["source_path"])]
+        records += [{**r, "set": which, "licence": licence_for(text, r["source_path"]
+                                                              .replace("!", "/"))}
+                    for r in sorted(rows, key=lambda r: r["source_path"])]
     return records
 
 
@@ -998,7 +1057,8 @@ def report(layout: Layout, which: str) -> dict:
                                 .rglob("*.flac"))
     for package, entry in summary["packages"].items():
         done = json.loads((layout.package_dir(which, package) / "done.json").read_text())
-        entry.update(version=done["version"], copyright_format=done["copyright_format"])
+        entry.update(version=done["version"], copyright_format=copyright_format(
+            _package_copyright(layout, which, package)))
     write_json(layout.set_dir(which) / "report.json", summary)
     print(f"\n{which}: {summary['total']['tracks']} tracks, {summary['total']['hours']:.2f} h, "
           f"{summary['total']['packages']} packages, {summary['disk_bytes'] / 1e9:.2f} GB")
@@ -1045,8 +1105,8 @@ def _sets(choice: str) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["inventory", "fetch", "decode", "manifest", "report",
-                                            "clips", "all"])
+    parser.add_argument("command", choices=["inventory", "fetch", "decode", "licence", "manifest",
+                                            "report", "clips", "all"])
     parser.add_argument("--root", type=Path, default=Path("/work/data"),
                         help="data root (debs, extract, pool, eval); default /work/data")
     parser.add_argument("--set", dest="which", choices=["pool", "eval", "both"], default="both")
@@ -1084,6 +1144,9 @@ def main(argv: list[str] | None = None) -> int:
         for which, packages in chosen.items():
             for package in packages:
                 decode_package(layout, which, package, keep_extract=args.keep_extract)
+    if args.command in ("licence", "all"):
+        for which in chosen:
+            write_licences(layout, which)
     if args.command in ("manifest", "all"):
         build_manifests(layout)
     if args.command in ("report", "all"):

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import shutil
+import subprocess
 import sys
 import zipfile
 from importlib.util import module_from_spec, spec_from_file_location
@@ -164,6 +166,12 @@ def test_free_text_licence_is_the_first_one_named(mp):
     mit_then_gpl = ("The songs are Copyright (c) 2006 C. V. Iborra\nPermission is hereby granted, "
                     "free of charge, to any person\nPackaging is licensed under the GPL.")
     assert mp.detect_licence(mit_then_gpl) == "Expat"
+    packaging_first = ("The license of the packaging is:\n\nRedistribution and use in source "
+                       "and binary forms, with or without\n" + "x" * 400 + "\nCopyright:\n This "
+                       "package is free software; under the terms of the GNU General Public "
+                       "License as published by\n the Free Software Foundation; version 2 dated "
+                       "June, 1991.")
+    assert mp.detect_licence(packaging_first) == "GPL-2"
     assert mp.detect_licence("Released under the GNU GPL.\nSee /usr/share/common-licenses/GPL") \
         == "GPL"
 
@@ -345,13 +353,14 @@ def _decoded_package(mp, layout, which, package, tracks):
         out.parent.mkdir(parents=True, exist_ok=True)
         sf.write(out, y, mp.SR, subtype="PCM_16")
         lines.append({"source_path": f"music/{name}.ogg", "status": "kept", "package": package,
-                      "version": "1.0-1", "licence": "GPL-2+", "audio_path": str(out),
+                      "version": "1.0-1", "audio_path": str(out),
                       "duration_s": len(y) / mp.SR, "original_sr": 44100,
                       "original_format": "vorbis", "sha1": name,
                       "envelope": mp.envelope(y).tolist()})
     lines.append({"source_path": "sfx/boom.ogg", "status": "skipped", "reason": "short: 1.0 s"})
     (package_dir / "tracks.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
-    mp.write_json(package_dir / "done.json", {"version": "1.0-1", "copyright_format": "DEP-5"})
+    (package_dir / "copyright").write_text(DEP5.replace("data/music/*", "music/b.ogg"))
+    mp.write_json(package_dir / "done.json", {"version": "1.0-1"})
 
 
 def test_manifests_drop_pool_copies_of_eval_tracks_and_clips_follow_the_rule(mp, tmp_path,
@@ -375,6 +384,7 @@ def test_manifests_drop_pool_copies_of_eval_tracks_and_clips_follow_the_rule(mp,
          "duration_s": "40.0", "kept_set": "eval", "kept_package": "evalgame-data",
          "kept_source_path": "music/a.ogg"}]
     evals = mp.read_csv(tmp_path / "eval" / "manifest.csv")
+    assert [r["licence"] for r in evals] == ["GPL-3+", "CC-BY-SA-3.0"]  # per Files paragraph
     assert [(r["label"], r["group"]) for r in evals] == [
         ("evalgame-data", "evalgame-data/music/a"), ("evalgame-data", "evalgame-data/music/b")]
     assert mp.read_csv(tmp_path / "eval" / "skipped.csv") == [
@@ -391,6 +401,7 @@ def test_manifests_drop_pool_copies_of_eval_tracks_and_clips_follow_the_rule(mp,
     assert clip_sr == sr and np.array_equal(clip, track[15 * sr:25 * sr])
     summary = mp.report(layout, "pool")
     assert summary["total"]["tracks"] == 1 and summary["duplicates_removed"] == 1
+    assert summary["packages"]["poolgame-data"]["copyright_format"] == "DEP-5"
     assert json.loads((tmp_path / "pool" / "report.json").read_text())["skipped"] == {
         "poolgame-data": {"short": 1}}
 
@@ -423,3 +434,53 @@ def test_tracker_modules_are_rendered_in_mono(mp, tmp_path):
     short.write_bytes(_protracker_module(orders=1))
     assert mp.decode_track(mp.Candidate("short.mod", "mod", short), "g", tmp_path)["reason"] \
         .startswith("short: 7.")
+
+
+@pytest.mark.skipif(shutil.which("dpkg-deb") is None, reason="needs dpkg-deb")
+def test_decode_package_from_a_deb_resumes_and_records_licences(mp, tmp_path, monkeypatch):
+    # A small deb built here (no download): two tracks and a sound effect.
+    root = tmp_path / "build"
+    (root / "DEBIAN").mkdir(parents=True)
+    (root / "DEBIAN" / "control").write_text(
+        "Package: toygame-data\nVersion: 2.0-3\nArchitecture: all\nMaintainer: A <a@b.c>\n"
+        "Description: test\n")
+    doc = root / "usr/share/doc/toygame-data"
+    doc.mkdir(parents=True)
+    (doc / "copyright").write_text(DEP5)
+    music = root / "usr/share/games/game/data/music"
+    music.mkdir(parents=True)
+    for name, seconds, seed in (("level1.ogg", 32.0, 12), ("menu.ogg", 31.0, 13),
+                                ("boom.ogg", 2.0, 14)):
+        (music / name).write_bytes(_encoded(_music(seconds, 22050, seed=seed), 22050, "OGG"))
+    layout = mp.Layout(tmp_path / "data")
+    layout.debs.mkdir(parents=True)
+    deb = layout.debs / "toygame-data_2.0-3_all.deb"
+    assert subprocess.run(["dpkg-deb", "-b", str(root), str(deb)], capture_output=True
+                          ).returncode == 0
+    assert mp.read_copyright(deb, "toygame-data") == (DEP5,
+                                                      "usr/share/doc/toygame-data/copyright")
+
+    # A run killed after its first track left one record (and a cut-off line).
+    package_dir = layout.package_dir("pool", "toygame-data")
+    package_dir.mkdir(parents=True)
+    first = "usr/share/games/game/data/music/boom.ogg"
+    (package_dir / "tracks.jsonl").write_text(
+        json.dumps({"source_path": first, "status": "skipped", "reason": "short: 2.0 s"})
+        + '\n{"source_path": "usr/sh')
+    monkeypatch.setattr(mp, "SETS", {"eval": (), "pool": ("toygame-data",)})
+    mp.decode_package(layout, "pool", "toygame-data")
+    records = mp._read_records(package_dir / "tracks.jsonl")
+    assert sorted(r["source_path"].rsplit("/", 1)[1] for r in records) == [
+        "boom.ogg", "level1.ogg", "menu.ogg"]  # boom.ogg decoded once, not again
+    assert {r.get("version") for r in records if r["status"] == "kept"} == {"2.0-3"}
+    assert not (layout.extract / "toygame-data").exists()  # the extracted tree is removed
+    mp.write_licences(layout, "pool")
+    mp.build_manifests(layout)
+    rows = mp.read_csv(layout.set_dir("pool") / "manifest.csv")
+    assert [(Path(r["source_path"]).name, r["licence"]) for r in rows] == [
+        ("level1.ogg", "CC-BY-SA-3.0"), ("menu.ogg", "CC0-1.0")]
+    assert all(r["sha1"] == hashlib.sha1(Path(r["audio_path"]).read_bytes()).hexdigest()
+               for r in rows)
+    mtime = (package_dir / "done.json").stat().st_mtime_ns
+    mp.decode_package(layout, "pool", "toygame-data")  # done: nothing happens
+    assert (package_dir / "done.json").stat().st_mtime_ns == mtime
