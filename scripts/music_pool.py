@@ -169,6 +169,19 @@ EXCLUDE_PATHS: dict[str, tuple[str, ...]] = {
     "unknown-horizons": ("*/audio/sounds/*",),
 }
 
+#: Licences read by hand where the copyright file's text gives no per-file
+#: answer the parser can find (globs on the path inside the package).
+LICENCE_OVERRIDES: dict[str, dict[str, str]] = {
+    # copyright: "Most media files (images, sounds, musics, ...) are distributed
+    # under the terms of the Creative Commons paternity share alike licence in
+    # version 3.0"; the code is GPL-2+.
+    "plee-the-bear-data": {"*/music/*": "CC-BY-SA-3.0"},
+    # README-REPLACEMENTS.txt lists each recording that replaced a MIDI file.
+    "freedink-data": {"*/Sound/1.ogg": "CC-BY-SA-3.0", "*/Sound/5.ogg": "GPL-3+",
+                      "*/Sound/106.ogg": "OAL-1.0", "*/Sound/denube.ogg": "public-domain",
+                      "*/Sound/lovin.ogg": "CC-BY-3.0"},
+}
+
 AUDIO_EXTENSIONS = {".ogg", ".oga", ".opus", ".mp3", ".flac", ".wav", ".aif", ".aiff",
                     ".mod", ".xm", ".it", ".s3m", ".raw"}
 TRACKER_FORMATS = ("mod", "xm", "it", "s3m")
@@ -366,6 +379,15 @@ def licence_for(copyright_text: str, path: str) -> str:
         if paragraph and paragraph.get("license"):
             return paragraph["license"].splitlines()[0].strip()
     return "unknown"
+
+
+def track_licence(package: str, copyright_text: str, source_path: str) -> str:
+    """A track's licence: a hand-read override, else :func:`licence_for` on the copyright file."""
+    path = source_path.replace("!", "/")
+    for pattern, licence in LICENCE_OVERRIDES.get(package, {}).items():
+        if fnmatch.fnmatchcase(path, pattern):
+            return licence
+    return licence_for(copyright_text, path)
 
 
 # --------------------------------------------------------------------------- fingerprints
@@ -979,8 +1001,8 @@ def _kept_records(layout: Layout, which: str) -> list[dict]:
             continue
         text = _package_copyright(layout, which, package)
         rows = [r for r in _read_records(package_dir / "tracks.jsonl") if r["status"] == "kept"]
-        records += [{**r, "set": which, "licence": licence_for(text, r["source_path"]
-                                                              .replace("!", "/"))}
+        records += [{**r, "set": which,
+                     "licence": track_licence(package, text, r["source_path"])}
                     for r in sorted(rows, key=lambda r: r["source_path"])]
     return records
 
@@ -1090,6 +1112,10 @@ def write_clips(layout: Layout, *, clip_seconds: float = 10.0, max_clips: int = 
                                                               subtype="PCM_16"))
             rows.append({"path": str(out), "label": track["label"], "group": track["group"],
                          "start_s": f"{start:.3f}"})
+    listed = {r["path"] for r in rows}
+    for stale in clips_dir.rglob("*.flac"):  # clips of tracks no longer in the target
+        if str(stale) not in listed:
+            stale.unlink()
     write_csv(layout.set_dir("eval") / "clips.csv", rows, CLIPS_COLUMNS)
     LOG.info("eval: %d clips from %d tracks in %s", len(rows),
              len({r["group"] for r in rows}), clips_dir)

@@ -176,6 +176,15 @@ def test_free_text_licence_is_the_first_one_named(mp):
         == "GPL"
 
 
+def test_hand_read_licences_override_the_parser(mp):
+    text = "Copyright: 2008\nLicense:\n under the GNU General Public License version 2"
+    assert mp.track_licence("plee-the-bear-data", text,
+                            "usr/share/games/plee-the-bear/music/castle.ogg") == "CC-BY-SA-3.0"
+    assert mp.track_licence("plee-the-bear-data", text, "usr/share/games/x.ogg") == "GPL-2"
+    assert mp.track_licence("freedink-data", text,
+                            "usr/share/games/dink/dink/Sound/denube.ogg") == "public-domain"
+
+
 def test_licence_for_reads_the_draft_dep5_spelling(mp):
     draft = ("Format-Specification: http://wiki.debian.org/Proposals/CopyrightFormat\n"
              "Upstream-Source: https://github.com/ginkgo/pink-pony\n\n"
@@ -390,7 +399,11 @@ def test_manifests_drop_pool_copies_of_eval_tracks_and_clips_follow_the_rule(mp,
     assert mp.read_csv(tmp_path / "eval" / "skipped.csv") == [
         {"package": "evalgame-data", "source_path": "sfx/boom.ogg", "reason": "short: 1.0 s"}]
 
+    stale = tmp_path / "eval" / "clips" / "evalgame-data" / "music" / "gone__clip0.flac"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"")
     clips = mp.write_clips(layout)
+    assert not stale.exists()
     assert [(c["group"], c["start_s"]) for c in clips] == [
         ("evalgame-data/music/a", "5.000"), ("evalgame-data/music/a", "15.000"),
         ("evalgame-data/music/a", "25.000"), ("evalgame-data/music/b", "5.250"),
