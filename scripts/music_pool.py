@@ -1072,6 +1072,11 @@ def report(layout: Layout, which: str) -> dict:
     """Hours and tracks per package and in total; printed and written as report.json."""
     rows = read_csv(layout.set_dir(which) / "manifest.csv")
     summary = summarise(rows)
+    for package in SETS[which]:  # decoded packages without a track are listed too
+        if (layout.package_dir(which, package) / "done.json").exists():
+            summary["packages"].setdefault(package, {"tracks": 0, "hours": 0.0, "licences": {}})
+    summary["packages"] = dict(sorted(summary["packages"].items()))
+    summary["total"]["packages"] = sum(e["tracks"] > 0 for e in summary["packages"].values())
     summary["skipped"] = _skip_reasons(layout.set_dir(which) / "skipped.csv")
     dups = [r for r in read_csv(layout.root / "duplicates.csv") if r["set"] == which]
     summary["duplicates_removed"] = len(dups)

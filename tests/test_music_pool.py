@@ -412,7 +412,16 @@ def test_manifests_drop_pool_copies_of_eval_tracks_and_clips_follow_the_rule(mp,
     clip, clip_sr = sf.read(clips[1]["path"], dtype="float32")
     track, _ = sf.read(evals[0]["audio_path"], dtype="float32")
     assert clip_sr == sr and np.array_equal(clip, track[15 * sr:25 * sr])
+    empty = layout.package_dir("pool", "emptygame-data")
+    empty.mkdir(parents=True)
+    (empty / "copyright").write_text("")
+    mp.write_json(empty / "done.json", {"version": "1"})
+    monkeypatch.setattr(mp, "SETS", {"eval": ("evalgame-data",),
+                                     "pool": ("poolgame-data", "emptygame-data")})
     summary = mp.report(layout, "pool")
+    assert summary["packages"]["emptygame-data"] == {
+        "tracks": 0, "hours": 0.0, "licences": {}, "version": "1", "copyright_format": "missing"}
+    assert summary["total"]["packages"] == 1
     assert summary["total"]["tracks"] == 1 and summary["duplicates_removed"] == 1
     assert summary["packages"]["poolgame-data"]["copyright_format"] == "DEP-5"
     assert json.loads((tmp_path / "pool" / "report.json").read_text())["skipped"] == {
