@@ -83,9 +83,10 @@ LOG = logging.getLogger("music_pool")
 
 #: Output sample rate (Hz) of every decoded track and clip.
 SR = 16000
-#: Shorter files are sound effects, jingles or stingers, not music. Game
-#: effects and jingles run a few seconds; the shortest real loops in these
-#: packages run about a minute, so 30 s keeps every piece and drops the rest.
+#: Shorter sound (after trimming silence) is an effect, jingle or stinger, not
+#: music: those run a few seconds in these packages, the music kept runs 30 s to
+#: 29 min (median 2 min). A few short music loops go too; nothing else told
+#: them apart from effects.
 MIN_MUSIC_SECONDS = 30.0
 #: A track whose overall RMS is below this (dBFS) is silence or a placeholder.
 SILENT_DBFS = -50.0
@@ -110,7 +111,7 @@ NEVER_USE_GAMES = ("wesnoth", "0ad", "ufoai", "nexuiz", "naev", "warzone2100", "
                    "supertux", "hedgewars", "singularity")
 
 #: The labelled target, one label per package ("which game's soundtrack"): the
-#: eight packages outside the issue's list with the most music tracks (11 to 20
+#: eight packages outside the issue's list with the most music tracks (11 to 18
 #: each, 44.1 kHz Vorbis except fillets-ng at 22.05 kHz; no tracker modules, so
 #: no class is told apart by its synthesiser). None of them is in the pool.
 EVAL_PACKAGES = (
@@ -227,7 +228,10 @@ def check_package(package: str) -> None:
 
 
 def sniff(head: bytes, name: str) -> str | None:
-    """The audio format of a file from its first 2,048 bytes (and its name for MP3 and MOD).
+    """The audio format of a file from its first 2,048 bytes.
+
+    The name counts only for MP3 without an ID3 tag (a frame sync alone is too
+    common) and for archives (.zip, .pk3), which are searched for audio.
 
     Returns one of ``vorbis``, ``opus``, ``ogg``, ``flac``, ``wav``, ``aiff``,
     ``mp3``, ``xm``, ``it``, ``s3m``, ``mod``, ``midi``, ``zip`` or None.
@@ -243,8 +247,8 @@ def sniff(head: bytes, name: str) -> str | None:
         return "wav"
     if head.startswith(b"FORM") and head[8:12] in (b"AIFF", b"AIFC"):
         return "aiff"
-    if head.startswith(b"ID3") or (suffix in (".mp3", ".mp2") and head[:1] == b"\xff"
-                                   and head[1] & 0xE0 == 0xE0):
+    if head.startswith(b"ID3") or (suffix in (".mp3", ".mp2") and len(head) > 1
+                                   and head[0] == 0xFF and head[1] & 0xE0 == 0xE0):
         return "mp3"
     if head.startswith(b"Extended Module:"):
         return "xm"
