@@ -23,7 +23,7 @@ demo: $(VENV)/.installed
 	$(PY) examples/demo.py $(DEMO_ARGS)
 
 lint: $(VENV)/.installed
-	$(PY) -m ruff check sklearn_samplecnn tests benchmarks examples docs
+	$(PY) -m ruff check sklearn_samplecnn tests benchmarks examples docs scripts
 
 test: lint
 	$(PY) -m pytest -q tests sklearn_samplecnn $(PYTEST_ARGS)
