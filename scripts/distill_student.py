@@ -186,6 +186,75 @@ def export(args) -> int:
     return 0
 
 
+def held_out_clips(files: list[str], valid_size: float = 0.05) -> list[str]:
+    """The clips the training run held out for its validation loss (the same
+    ``ClipSplit`` draw): never trained on, so the agreement is measured there."""
+    from sklearn_samplecnn.estimators import ClipSplit
+
+    class _Indexes:  # what ClipSplit reads of a dataset, over clip numbers
+        y = None
+
+        def __init__(self, index):
+            self.clips, self.index = index, index
+
+        def subset(self, ids):
+            return _Indexes([self.index[i] for i in ids])
+
+    _, valid = ClipSplit(valid_size, random_state=0)(_Indexes(list(range(len(files)))))
+    return [files[i] for i in valid.index]
+
+
+def agreement(args) -> int:
+    """Macro ROC-AUC of the student's tag scores against the teacher's top tags, per window
+    of the held-out clips (and per clip, over their windows' means)."""
+    from sklearn.metrics import roc_auc_score
+
+    from sklearn_samplecnn import load_pretrained
+    from sklearn_samplecnn.estimators.distill import default_teacher
+
+    work = Path(args.work)
+    files = read_manifests(args.manifest)
+    if args.generated:
+        files += generated_clips(work / "generated", args.generated, 16000)
+    held = held_out_clips(files)
+    student = load_pretrained(work / "student.samplecnn").to_estimator(tail="drop")
+    gram = student.predict_proba_segments(held)
+    teacher = default_teacher("MSD_musicnn").fit([np.zeros(47616, np.float32)] * 2)
+    length, crop = student.module_.input_length, 47616
+    offset = (length - crop) // 2
+    from sklearn_samplecnn.audio import load_audio
+
+    rows = []
+    for k, f in enumerate(held):
+        y = load_audio(f, sr=16000)
+        starts = np.round(gram.start[gram.clip == k] * 16000).astype(int)
+        views = [y[s + offset:s + offset + crop] for s in starts]
+        rows.append(teacher.transform(views)[:, :50])
+    t_prob = np.concatenate(rows)
+    s_prob = gram.proba
+
+    def macro_auc(truth_scores, student_scores, top=args.top):
+        positive = np.zeros_like(truth_scores, dtype=bool)
+        best = np.argsort(-truth_scores, axis=1)[:, :top]
+        np.put_along_axis(positive, best, True, axis=1)
+        aucs = [roc_auc_score(positive[:, t], student_scores[:, t])
+                for t in range(positive.shape[1]) if 0 < positive[:, t].sum() < len(positive)]
+        return float(np.mean(aucs)), len(aucs)
+
+    per_window, n_tags = macro_auc(t_prob, s_prob)
+    clip_t = np.stack([t_prob[gram.clip == k].mean(axis=0) for k in range(len(held))])
+    clip_s = np.stack([s_prob[gram.clip == k].mean(axis=0) for k in range(len(held))])
+    per_clip, n_clip_tags = macro_auc(clip_t, clip_s)
+    corr = float(np.corrcoef(t_prob.ravel(), s_prob.ravel())[0, 1])
+    result = {"held_out_clips": len(held), "windows": int(len(s_prob)), "top": args.top,
+              "macro_roc_auc_windows": per_window, "tags_scored_windows": n_tags,
+              "macro_roc_auc_clips": per_clip, "tags_scored_clips": n_clip_tags,
+              "probability_correlation": corr}
+    (work / "agreement.json").write_text(json.dumps(result, indent=1))
+    print(json.dumps(result, indent=1))
+    return 0
+
+
 def status(args) -> int:
     work = Path(args.work)
     for name in ("budget.json", "history.json"):
@@ -215,11 +284,18 @@ def main(argv=None) -> int:
     e.add_argument("--work", required=True)
     e.add_argument("--name", default="samplecnn_musicnn_16k")
     e.add_argument("--out", type=Path, required=True)
+    a = sub.add_parser("agreement", help="the student against the teacher on held-out clips")
+    a.add_argument("--manifest", type=Path, action="append", required=True)
+    a.add_argument("--work", required=True)
+    a.add_argument("--generated", type=int, default=100)
+    a.add_argument("--top", type=int, default=3,
+                   help="the teacher's top tags per window count as positives (default: 3)")
     s = sub.add_parser("status", help="the budget used and the history")
     s.add_argument("--work", required=True)
     args = parser.parse_args(argv)
     np.seterr(all="ignore")
-    return {"train": train, "export": export, "status": status}[args.command](args)
+    return {"train": train, "export": export, "agreement": agreement,
+            "status": status}[args.command](args)
 
 
 if __name__ == "__main__":
