@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 from _common import _cpu_pressure, add_common_arguments, machine_info, print_table, write_json
 
-from sklearn_samplecnn._runtime import reexec_with_tunables
+from sklearn_samplecnn.tunables import reexec_with_tunables
 
 SR = 22050
 FILE_SR = 44100

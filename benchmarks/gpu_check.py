@@ -344,9 +344,9 @@ def pipeline_probe(s, device, files, model_path, jobs, log) -> dict:
     import torch
 
     from sklearn_samplecnn import MultiScaleFeatureTransformer
-    from sklearn_samplecnn._clips import Clips
+    from sklearn_samplecnn.engine import Clips, SegmentBatches, run_segments
+    from sklearn_samplecnn.engine.loop import _loader
     from sklearn_samplecnn.nn import InferenceRunner
-    from sklearn_samplecnn.pipeline import SegmentBatches, _loader, run_segments
 
     paths = files["wav22"][: s["probe_entries"]]
     feats = MultiScaleFeatureTransformer(extractors=[str(model_path)], layers=LAYERS,

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sklearn_samplecnn import _runtime, cli
+from sklearn_samplecnn import cli, tunables
 from sklearn_samplecnn.datasets import make_music
 
 TINY = ["--sizes", "3-3-3-3", "--channels", "4,4,4,4,4", "--sr", "8000"]
@@ -319,11 +319,11 @@ def test_extract_defaults_are_the_transformer_defaults():
 
 
 def test_tunables_defined_once():
-    """The tunables string lives in _runtime only (the Makefile has the shell copy)."""
+    """The tunables string lives in tunables only (the Makefile has the shell copy)."""
     root = Path(__file__).resolve().parents[1]
     holders = [p for p in (root / "sklearn_samplecnn").rglob("*.py")
                if "trim_threshold=17179869184" in p.read_text()]
-    assert holders == [root / "sklearn_samplecnn" / "_runtime.py"]
+    assert holders == [root / "sklearn_samplecnn" / "tunables.py"]
 
 
 class _Execed(Exception):
@@ -338,8 +338,8 @@ def fake_execve(monkeypatch):
         calls.append((path, args, env))
         raise _Execed
 
-    monkeypatch.setattr(_runtime.os, "execve", execve)
-    monkeypatch.setattr(_runtime, "_is_glibc", lambda: True)
+    monkeypatch.setattr(tunables.os, "execve", execve)
+    monkeypatch.setattr(tunables, "_is_glibc", lambda: True)
     monkeypatch.delenv("GLIBC_TUNABLES", raising=False)
     monkeypatch.delenv("SAMPLECNN_NO_REEXEC", raising=False)
     return calls
@@ -354,7 +354,7 @@ def test_main_restarts_itself_with_the_tunables(fake_execve, monkeypatch, tmp_pa
     path, args, env = fake_execve[0]
     assert path == sys.executable
     assert args == [sys.executable, "-m", "sklearn_samplecnn.cli", "info", "m.samplecnn"]
-    assert env["GLIBC_TUNABLES"] == _runtime.GLIBC_TUNABLES
+    assert env["GLIBC_TUNABLES"] == tunables.GLIBC_TUNABLES
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["info", "missing.samplecnn"], ["predict"],
@@ -372,8 +372,8 @@ def test_help_and_usage_errors_answer_without_restarting(fake_execve, monkeypatc
 def test_no_restart_when_set_or_opted_out(fake_execve, monkeypatch, env):
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    assert not _runtime.should_reexec()
-    _runtime.reexec_with_tunables(["-m", "sklearn_samplecnn.cli", "--help"])
+    assert not tunables.should_reexec()
+    tunables.reexec_with_tunables(["-m", "sklearn_samplecnn.cli", "--help"])
     assert fake_execve == []
 
 

@@ -10,10 +10,9 @@ import pytest
 import torch
 
 from sklearn_samplecnn import AudioLoadError, MultiScaleFeatureTransformer
-from sklearn_samplecnn._clips import Clips
 from sklearn_samplecnn.audio import write_audio
+from sklearn_samplecnn.engine import Clips, SegmentBatches, resolve_n_jobs, run_segments
 from sklearn_samplecnn.nn import InferenceRunner, SampleCNN
-from sklearn_samplecnn.pipeline import SegmentBatches, resolve_n_jobs, run_segments
 from sklearn_samplecnn.segments import segment_signal
 
 from .conftest import tone
@@ -60,9 +59,10 @@ def test_every_segment_once_in_order_and_errors_per_clip(files, n_jobs, ring):
 
 
 def test_ring_buffers_serve_the_next_run_and_never_an_aborted_ones(files):
-    from sklearn_samplecnn import _ring, pipeline
+    from sklearn_samplecnn import engine
+    from sklearn_samplecnn.engine import _ring
 
-    pipeline.release_buffers()
+    engine.release_buffers()
     clips = Clips(files, "paths", sr=SR)
 
     def run(**kw):
@@ -83,7 +83,7 @@ def test_ring_buffers_serve_the_next_run_and_never_an_aborted_ones(files):
     next(stream)
     stream.close()
     assert _ring._spare_ring == []
-    pipeline.release_buffers()
+    engine.release_buffers()
     assert _ring._spare_ring == []
 
 

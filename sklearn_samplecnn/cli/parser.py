@@ -9,7 +9,7 @@ import argparse
 import sys
 
 from .. import __version__
-from .._runtime import NO_REEXEC_ENV
+from ..tunables import NO_REEXEC_ENV
 
 __all__ = ["CLIError", "build_parser", "EXIT_OK", "EXIT_FAILURE", "EXIT_USAGE",
            "EXIT_INTERRUPTED", "PROG", "POOLING_CHOICES", "OUTPUT_FORMATS"]

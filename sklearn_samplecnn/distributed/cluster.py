@@ -18,9 +18,9 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-from .._clips import Clips
 from .._fileio import digest, file_key
 from .._progress import progress as progress_bar
+from ..engine import Clips
 from ..exceptions import AudioLoadError
 
 __all__ = ["client_address", "resolve_client", "shard_bounds", "transform_on_cluster"]

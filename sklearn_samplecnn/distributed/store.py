@@ -21,8 +21,8 @@ import numpy as np
 from sklearn.utils import Bunch
 from sklearn.utils.validation import check_is_fitted
 
-from .._clips import Clips
 from .._fileio import atomic_write, digest
+from ..engine import Clips
 from ..exceptions import FeatureStoreError
 from .cluster import _INSTALL, _map_shards, _progress, resolve_client, shard_bounds
 

@@ -1,7 +1,7 @@
 """skorch estimators that train SampleCNNs on audio files or waveforms: with labels, without
 (contrastive), or from a teacher (distillation)."""
 
-from .._clips import AudioCache, Clips
+from ..engine import AudioCache, Clips
 from .callbacks import PaperSchedule
 from .checkpoint import ResumableCheckpoint
 from .classifier import SampleCNNClassifier

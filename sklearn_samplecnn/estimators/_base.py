@@ -20,7 +20,6 @@ from sklearn import get_config
 from skorch import NeuralNet
 from skorch.callbacks import PrintLog
 
-from .._clips import AudioCache, Clips, clips_from_X
 from .._compat import (
     HasMethods,
     Interval,
@@ -29,6 +28,7 @@ from .._compat import (
     validate_parameter_constraints,
 )
 from ..audio import DEFAULT_RES_TYPE, DEFAULT_SR, RES_TYPES
+from ..engine import AudioCache, Clips, clips_from_X
 from ..exceptions import AudioLoadError, list_failures
 from ..nn import SampleCNN
 from ..nn.runtime import PRECISIONS, resolve_precision

@@ -8,10 +8,9 @@ import numpy as np
 import torch
 from sklearn.utils.validation import check_is_fitted
 
-from .._clips import Clips
+from ..engine import Clips, run_segments
 from ..exceptions import list_failures
 from ..nn.runtime import InferenceRunner, torch_threads
-from ..pipeline import run_segments
 from ..segments import aggregate_segments
 
 __all__ = ["SegmentPrediction"]
@@ -27,7 +26,7 @@ class SegmentPrediction:
     def _segment_outputs(self, X) -> tuple[np.ndarray, np.ndarray, np.ndarray, Clips]:
         """Per-segment probabilities, their clip index, their start sample, and the clips.
 
-        Runs the input pipeline (:func:`sklearn_samplecnn.pipeline.run_segments`):
+        Runs the input pipeline (:func:`sklearn_samplecnn.engine.run_segments`):
         ``iterator_valid__num_workers`` worker processes decode while the model
         runs. Clips that fail to decode raise (``on_error="raise"``) or are
         recorded in ``failed_files_`` with no segments (``"skip"``).

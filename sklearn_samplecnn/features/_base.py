@@ -22,9 +22,9 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
-from .._clips import Clips, clips_from_X
 from .._compat import HasMethods, Interval, validate_parameter_constraints
 from ..distributed import client_address, resolve_client, transform_on_cluster
+from ..engine import Clips, clips_from_X
 from ..exceptions import list_failures
 from .cache import FeatureCache, clip_key
 

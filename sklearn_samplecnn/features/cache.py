@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .._clips import Clips
 from .._fileio import atomic_write, file_key
+from ..engine import Clips
 
 __all__ = ["CACHE_KEYS", "FeatureCache", "clip_key"]
 

@@ -18,14 +18,13 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import torch
 
-from .._clips import Clips
 from .._compat import Interval, StrOptions, _fit_context
 from .._fileio import digest
 from .._progress import progress as progress_bar
 from ..audio import DEFAULT_RES_TYPE, DEFAULT_SR, RES_TYPES
+from ..engine import Clips, resolve_n_jobs
 from ..exceptions import AudioLoadError
 from ..nn.spectral import CONTRAST_FMIN, STATS, ClipStatistics, max_contrast_bands
-from ..pipeline import resolve_n_jobs
 from ._base import DASK_CONSTRAINTS, ClipFeatureTransformer, FeaturePass
 from .cache import CACHE_KEYS
 

@@ -18,11 +18,11 @@ import numpy as np
 import torch
 from sklearn.utils.validation import check_is_fitted
 
-from .._clips import Clips
 from .._compat import Interval, StrOptions, _fit_context
 from .._fileio import digest
 from .._progress import progress as progress_bar
 from ..audio import DEFAULT_RES_TYPE, RES_TYPES
+from ..engine import Clips, run_segments
 from ..exceptions import list_failures
 from ..nn.runtime import (
     PRECISIONS,
@@ -31,7 +31,6 @@ from ..nn.runtime import (
     resolve_precision,
     torch_threads,
 )
-from ..pipeline import run_segments
 from ..segments import SHORTS, TAILS
 from ._base import DASK_CONSTRAINTS, ClipFeatureTransformer, FeaturePass
 from .cache import CACHE_KEYS
@@ -468,7 +467,7 @@ class MultiScaleFeatureTransformer(ClipFeatureTransformer):
     def _compute(self, ext: Extractor, clips: Clips, todo: list[int]):
         """Yield ``(clip index, feature row, error)`` for the clips in ``todo``.
 
-        Runs :func:`sklearn_samplecnn.pipeline.run_segments`: ``n_jobs`` worker
+        Runs :func:`sklearn_samplecnn.engine.run_segments`: ``n_jobs`` worker
         processes decode, resample and batch while the model runs.
         """
         if not todo:

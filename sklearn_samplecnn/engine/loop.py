@@ -1,4 +1,4 @@
-"""The input pipeline: clips decoded, segmented and batched in worker processes, one device loop.
+"""The segment loop: clips decoded, segmented and batched in worker processes, one device loop.
 
 Every inference path of the library runs here: the feature transformers'
 ``transform``, the estimators' ``predict`` / ``predict_proba`` and the command line.
@@ -6,7 +6,7 @@ Every inference path of the library runs here: the feature transformers'
 * :class:`SegmentBatches` is a torch ``IterableDataset``. Each DataLoader worker
   process takes every ``n_workers``-th clip, decodes and resamples it, cuts it
   into segments and writes them straight into a slot of a ring of shared
-  batch buffers (``sklearn_samplecnn._ring``; page-locked on CUDA) and sends
+  batch buffers (:mod:`sklearn_samplecnn.engine._ring`; page-locked on CUDA) and sends
   only the slot number, so batch assembly never runs in the main process. A
   clip that fails to decode becomes an error record; the other clips go on.
 * :func:`run_segments` is the device loop: it copies each slot to the device
@@ -31,10 +31,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ._clips import Clips
+from ..exceptions import AudioLoadError, ClipTooShortError
+from ..segments import segment_starts, take_segment
 from ._ring import Ring, give_back_ring, release_buffers, take_ring
-from .exceptions import AudioLoadError, ClipTooShortError
-from .segments import segment_starts, take_segment
+from .clips import Clips
 
 __all__ = ["ClipResult", "SegmentBatch", "SegmentBatches", "release_buffers", "resolve_n_jobs",
            "run_segments"]

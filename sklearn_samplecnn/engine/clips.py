@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 from sklearn.utils.validation import validate_data
 
-from ._fileio import atomic_write, digest, file_key
-from .audio import (
+from .._fileio import atomic_write, digest, file_key
+from ..audio import (
     DEFAULT_RES_TYPE,
     _no_frames_error,
     audio_info,
@@ -30,8 +30,8 @@ from .audio import (
     resample,
     warn_if_loud,
 )
-from .exceptions import AudioLoadError
-from .segments import take_segment
+from ..exceptions import AudioLoadError
+from ..segments import take_segment
 
 __all__ = ["AudioCache", "Clips", "clips_from_X"]
 
