@@ -40,14 +40,15 @@ def tone_files(tmp_path):
 
 def check_bad_file_rows_are_kept(make_transformer, paths, tmp_path) -> None:
     """A clip-feature transformer on [good, unreadable, good]: ``on_error="raise"`` names
-    the file; ``"zeros"``/``"nan"`` fill its row, warn, list it and keep the good rows."""
+    the file; ``"skip"`` (and the deprecated ``"zeros"``) fill its row, warn, list it and
+    keep the good rows."""
     (tmp_path / "bad.wav").write_bytes(b"nope" * 100)
     X = [paths[0], str(tmp_path / "bad.wav"), paths[1]]
     feats = make_transformer().fit(X)
     with pytest.raises(OSError, match="bad.wav"):
         feats.transform(X)
     good = feats.transform([paths[0], paths[1]])
-    for fill in ("zeros", "nan"):
+    for fill in ("zeros", "skip"):
         feats.set_params(on_error=fill)
         with pytest.warns(UserWarning, match="bad.wav"):
             out = feats.transform(X)

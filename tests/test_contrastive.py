@@ -229,5 +229,5 @@ def test_bad_files_per_on_error(tmp_path):
         warnings.simplefilter("always")
         est = ContrastiveSampleCNN(on_error="skip", **FAST).fit(bad)
     assert any("broken.wav" in str(w.message) for w in caught)
-    assert est.skipped_files_ == [str(tmp_path / "broken.wav")]
+    assert est.failed_files_ == [str(tmp_path / "broken.wav")]
     assert len(est.history_) == 3

@@ -155,7 +155,7 @@ def test_bad_files_are_skipped_or_named(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         est = DistilledSampleCNN(WindowStats(), on_error="skip", **kw).fit(X)
-    assert est.skipped_files_ == [str(bad)] and est.n_windows_ == 4 * (800 // 81)
+    assert est.failed_files_ == [str(bad)] and est.n_windows_ == 4 * (800 // 81)
 
 
 def test_teacher_rate_and_parameters_are_checked():

@@ -163,7 +163,7 @@ def test_bad_files_in_fit_and_predict(tone_files, tmp_path):
         warnings.simplefilter("always")
         clf.set_params(on_error="skip").fit(bad, y)
     assert any("broken.wav" in str(w.message) for w in caught)
-    assert sorted(clf.skipped_files_) == sorted(bad[-2:])
+    assert sorted(clf.failed_files_) == sorted(bad[-2:])
     # predicting with on_error="skip": NaN rows / None labels for the bad files, rest kept
     with pytest.warns(UserWarning, match="2 of 14 clips"):
         proba = clf.predict_proba(bad)

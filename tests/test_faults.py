@@ -228,7 +228,7 @@ def test_fit_skip_trains_on_the_good_files(good, bad, cls):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         est.fit([*paths, *failed], [*labels, *["low", "high"] * 4, "low"])
-    assert sorted(est.skipped_files_) == sorted(failed)
+    assert sorted(est.failed_files_) == sorted(failed)
     text = _messages(caught)
     for kind in DECODE_KINDS:  # each file named, with its cause
         assert bad[kind] in text and BAD[kind][1] in text, kind
@@ -272,13 +272,14 @@ def clone_with(est, **params):
     return copy.deepcopy(est).set_params(**params)
 
 
-@pytest.mark.parametrize("on_error", ["zeros", "nan", "segments"])
+@pytest.mark.filterwarnings("ignore:on_error='zeros' is deprecated:FutureWarning")
+@pytest.mark.parametrize("on_error", ["zeros", "skip", "segments"])
 def test_transform_keeps_every_good_row(good, bad, model_file, on_error):
     paths, _ = good
     failed = [bad[k] for k in DECODE_KINDS]
     X = [*paths[:3], *failed, *paths[3:]]
     feats = MultiScaleFeatureTransformer(extractors=[str(model_file)],
-                                         on_error="nan" if on_error == "segments" else on_error)
+                                         on_error="skip" if on_error == "segments" else on_error)
     ref = feats.fit(paths).transform(paths)
     with pytest.warns(UserWarning) as caught:
         if on_error == "segments":
@@ -327,7 +328,7 @@ PARAMS = [
     (SampleCNNClassifier, {"class_weight": "even"}, "class_weight", "'even'"),
     (SampleCNNTagger, {"threshold": 1.5}, "threshold", "1.5"),
     (SampleCNNTagger, {"aggregate": "median"}, "aggregate", "'median'"),
-    (MultiScaleFeatureTransformer, {"on_error": "skip"}, "on_error", "'skip'"),
+    (MultiScaleFeatureTransformer, {"on_error": "ignore"}, "on_error", "'ignore'"),
     (MultiScaleFeatureTransformer, {"batch_size": 0}, "batch_size", "0"),
     (MultiScaleFeatureTransformer, {"cache_key": "mtime"}, "cache_key", "'mtime'"),
     (MultiScaleFeatureTransformer, {"short": "error"}, "short", "'error'"),
@@ -640,7 +641,7 @@ def test_cli_predict_keeps_the_good_predictions(model_file, mixed, tmp_path, cap
     np.testing.assert_allclose([[float(v) for v in r[2:]] for r in rows[1:]], ref, atol=1e-5)
 
 
-@pytest.mark.parametrize("on_error", ["nan", "zeros"])
+@pytest.mark.parametrize("on_error", ["skip", "zeros"])
 def test_cli_extract_keeps_the_good_rows(model_file, mixed, tmp_path, capsys, on_error):
     folder, good_paths, bad = mixed
     out = tmp_path / "f.npy"

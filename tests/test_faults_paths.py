@@ -132,7 +132,7 @@ def test_content_keys_never_read_a_device_or_a_pipe(not_regular, good, model_fil
         with no_hang(), pytest.raises(AudioLoadError, match=re.escape(what)):
             file_key(path, content=True)
     feats = MultiScaleFeatureTransformer(extractors=[str(model_file)], cache_dir=tmp_path / "c",
-                                         cache_key="content", on_error="nan").fit(paths)
+                                         cache_key="content", on_error="skip").fit(paths)
     with no_hang(), pytest.warns(UserWarning) as caught:
         out = feats.transform([paths[0], *bad, paths[1]])
     assert feats.failed_files_ == bad and np.isnan(out[1:3]).all()
@@ -147,7 +147,7 @@ def test_feature_store_content_keys_never_read_a_device_or_a_pipe(not_regular, g
     from sklearn_samplecnn.distributed import read_feature_store, write_feature_store
 
     paths = [good[0][0], *not_regular, good[0][1]]
-    feats = MultiScaleFeatureTransformer(extractors=[str(model_file)], on_error="nan",
+    feats = MultiScaleFeatureTransformer(extractors=[str(model_file)], on_error="skip",
                                          shard_size=2).fit(good[0][:2])
     with no_hang(), pytest.warns(UserWarning, match="character device"):
         done = write_feature_store(feats, paths, tmp_path / "store", key="content")

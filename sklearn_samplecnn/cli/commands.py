@@ -9,7 +9,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..exceptions import SampleCNNError, list_failures
+from ..exceptions import SampleCNNError
 from ._dask_worker import WORKER_PRELOAD, quiet_dask_logs, workers_deaf_to_ctrl_c
 from .io import (
     _architecture,
@@ -78,7 +78,7 @@ def _cmd_train(args, argv: Sequence[str]) -> int:
     n_weights = sum(p.numel() for p in module.parameters())
     finished = sum(1 for row in est.history_ if "dur" in row)  # epochs that ran to the end
     metadata = {"command": " ".join([PROG, *argv]), "source": args.folder or args.csv,
-                "n_clips": len(paths) - len(est.skipped_files_)}
+                "n_clips": len(paths) - len(est.failed_files_)}
     if est.interrupted_:
         resume = (f"; rerun the same command to resume from {args.checkpoint_dir}"
                   if args.checkpoint_dir else "")
@@ -99,31 +99,24 @@ def _cmd_train(args, argv: Sequence[str]) -> int:
     save_model(est, out, metadata, args.checkpoint_dir)
     print(f"trained {module.name} ({n_weights:,} weights, {module.input_length} samples at "
           f"{sr} Hz) for {count(len(est.history_), 'epoch')}; {losses}")
-    if est.skipped_files_:
-        print(f"skipped {count(len(est.skipped_files_), 'file')} that could not be decoded")
+    if est.failed_files_:
+        print(f"skipped {count(len(est.failed_files_), 'file')} that could not be decoded")
     print(f"saved {out}" + (" (replaced the existing file)" if replaced else ""))
     return EXIT_OK
 
 
-def _check_headers(files: list[str], on_error: str) -> list[str]:
-    """The files whose header reads; the others raise or are reported (``on_error``)."""
-    from ..audio import audio_info
-    from ..exceptions import AudioLoadError
+def _check_headers(files: list[str], on_error: str, sr: int) -> list[str]:
+    """The files whose header reads; the others raise or are reported (``on_error``, the
+    engine's :func:`~sklearn_samplecnn.engine.check_headers`)."""
+    from ..engine import Clips, FailureReport, check_headers
 
-    good, bad = [], []
-    for f in files:
-        try:
-            audio_info(f)
-            good.append(f)
-        except AudioLoadError as exc:
-            bad.append(exc)
-    if bad:
-        if on_error == "raise" or not good:
-            raise CLIError(f"{len(bad)} of {len(files)} audio files cannot be read:"
-                           f"{list_failures(bad)}", EXIT_FAILURE)
-        _say(f"{PROG}: warning: left out {len(bad)} of {len(files)} files that cannot be "
-              f"read:{list_failures(bad)}")
-    return good
+    clips = Clips(files, "paths", sr=sr)
+    report = FailureReport(clips, on_error)
+    keep = check_headers(clips, report)
+    if len(report):
+        _say(f"{PROG}: warning: left out {len(report)} of {len(files)} files that cannot be "
+             f"read:{report.listing()}")
+    return [files[i] for i in keep]
 
 
 def _nothing_decoded(n: int) -> CLIError:
@@ -171,7 +164,7 @@ def _cmd_predict(args, argv: Sequence[str]) -> int:
                        f"{'tags' if model.config.get('task') == 'tagger' else 'labels'}")
     est = model.to_estimator(**params)
     n_inputs = len(files)
-    files = _check_headers(files, args.on_error)
+    files = _check_headers(files, args.on_error, model.sample_rate)
     per_segment = args.per_segment or args.per_file is not None
     _say(f"predicting {count(len(files), 'file')} with {model.name} ({args.model})")
     with _cli_warnings():  # files whose body fails to decode (--on-error skip)
@@ -328,10 +321,15 @@ def _extract(args, files: list[str], out: Path | None, store: bool, client) -> i
 
     from ..features import MultiScaleFeatureTransformer
 
+    zeros = args.on_error == "zeros"
+    if args.on_error in ("nan", "zeros"):
+        _say(f"{PROG}: warning: --on-error {args.on_error} is deprecated; use --on-error skip "
+             "(NaN rows)")
     feats = MultiScaleFeatureTransformer(
         extractors=list(args.model), layers=args.layers, pooling=args.pooling,
         cache_dir=args.cache_dir, batch_size=args.batch_size, device=args.device,
-        n_jobs=args.jobs, on_error=args.on_error, threads=args.threads,
+        n_jobs=args.jobs, on_error="raise" if args.on_error == "raise" else "skip",
+        threads=args.threads,
         verbose=0 if args.quiet else 1, dask_client=client, shard_size=args.shard_size)
     try:
         feats.fit(files)
@@ -359,6 +357,9 @@ def _extract(args, files: list[str], out: Path | None, store: bool, client) -> i
             X, names, paths, times = feats.transform(files), feats.get_feature_names_out(), \
                 files, {}
             clip_index = np.arange(len(files))
+            if zeros:  # the deprecated --on-error zeros
+                failed = set(feats.failed_files_)
+                X[[i for i, f in enumerate(files) if f in failed]] = 0.0
     if feats.failed_files_ and len(feats.failed_files_) == len(files):
         raise _nothing_decoded(len(files))
     names = [str(n) for n in names]

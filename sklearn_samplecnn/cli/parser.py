@@ -104,7 +104,7 @@ def _batch_size(text: str) -> int | str:
 
 # -- the parser ------------------------------------------------------------------------
 _EPILOG = (
-    "Exit status: 0 success (also when --on-error skip or nan/zeros left files out: they are "
+    "Exit status: 0 success (also when --on-error skip left files out: they are "
     "listed on stderr), 1 failure while running (unreadable audio or CSV, invalid model "
     "file, missing dataset, no file could be decoded), 2 usage error, 130 interrupted "
     "(Ctrl-C). Outputs are written atomically: an existing file is replaced only once the "
@@ -131,6 +131,23 @@ def _add_device(p: argparse.ArgumentParser) -> None:
                    help="torch threads for the model on CPU (default: torch's own setting, "
                         "usually the number of cores; 1 or 2 is often faster on a shared "
                         "machine)")
+
+
+#: ``--on-error`` values (the library's ``on_error``, engine.failures.ON_ERROR; a test keeps
+#: them equal; listed here so ``--help`` does not import torch).
+ON_ERROR_CHOICES = ("raise", "skip")
+
+
+def _add_on_error(p: argparse.ArgumentParser, deprecated: tuple[str, ...] = ()) -> None:
+    """``--on-error``, one text for every command; ``deprecated`` values still parse."""
+    p.add_argument("--on-error", choices=(*ON_ERROR_CHOICES, *deprecated), default="raise",
+                   metavar="{" + ",".join(ON_ERROR_CHOICES) + "}",
+                   help="files that cannot be decoded (header, body or resampling): raise "
+                        "stops with the list of them (exit 1, nothing written); skip goes "
+                        "on without them and lists them on stderr (exit 0 when any file was "
+                        "done): they get no training segments, no predict rows and no "
+                        "per-segment rows, and NaN rows in extract's matrix "
+                        "(default: %(default)s)")
 
 
 def _add_per_segment(p: argparse.ArgumentParser, output, what: str) -> None:
@@ -213,10 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--audio-cache", type=_folder, metavar="memory|DIR",
                    help="keep decoded, resampled clips in memory or as .npy files in DIR, "
                         "so later epochs skip decoding")
-    p.add_argument("--on-error", choices=("raise", "skip"), default="raise",
-                   help="training files that cannot be decoded (header, body or "
-                        "resampling): stop with a list of them, or train without them and "
-                        "list them on stderr (default: %(default)s)")
+    _add_on_error(p)
     p.add_argument("--seed", type=_non_negative_int, default=0,
                    help="seeds weights, shuffling, dropout and the validation split "
                         "(default: %(default)s)")
@@ -267,11 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_device(p)
     p.add_argument("--workers", type=_non_negative_int, default=0,
                    help="worker processes decoding audio (default: %(default)s)")
-    p.add_argument("--on-error", choices=("raise", "skip"), default="raise",
-                   help="files that cannot be decoded (header, body or resampling): stop "
-                        "(exit 1, nothing written), or leave them out of the output and list "
-                        "them on stderr (exit 0 when any file was predicted) "
-                        "(default: %(default)s)")
+    _add_on_error(p)
     p.set_defaults(command="predict")
 
     # extract -------------------------------------------------------------------------
@@ -317,11 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_device(p)
     p.add_argument("--jobs", type=_positive_int, metavar="N",
                    help="threads decoding audio ahead of the model (default: 2)")
-    p.add_argument("--on-error", choices=("raise", "nan", "zeros"), default="raise",
-                   help="files that fail to decode (header, body or resampling): stop "
-                        "(exit 1, nothing written), or fill their row with NaN or zeros "
-                        "(per-segment output: give them no rows) and list them on stderr "
-                        "(default: %(default)s)")
+    _add_on_error(p, deprecated=("nan", "zeros"))
     p.add_argument("--dask", metavar="ADDRESS|local",
                    help="run on a Dask cluster: a scheduler address such as "
                         "tcp://scheduler:8786, or 'local' for a LocalCluster on this machine "

@@ -22,7 +22,7 @@ from sklearn.utils import Bunch
 from sklearn.utils.validation import check_is_fitted
 
 from .._fileio import atomic_write, digest
-from ..engine import Clips
+from ..engine import FailureReport
 from ..exceptions import FeatureStoreError
 from .cluster import _INSTALL, _map_shards, _progress, resolve_client, shard_bounds
 
@@ -275,7 +275,9 @@ def write_feature_store(transformer, paths: Sequence[str | os.PathLike],
     for k, (a, _) in enumerate(bounds):
         errors = pq.read_table(_shard_file(store, k), columns=["error"]).column("error")
         failed.update({a + i: e for i, e in enumerate(errors.to_pylist()) if e is not None})
-    transformer._report_failed(Clips(paths, "paths", sr=1), failed)
+    report = FailureReport(paths, transformer.on_error)
+    report.update(failed)
+    transformer._report_failed(report)
     return Bunch(store=store, n_shards=len(bounds), computed=len(todo),
                  reused=len(bounds) - len(todo), failed_files=[paths[i] for i in sorted(failed)])
 

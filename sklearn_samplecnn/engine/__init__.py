@@ -7,9 +7,12 @@
   decode, segment and batch; one device loop (:func:`run_segments`) runs a
   function over every segment and hands each clip's rows back as soon as
   they are complete. Every inference path of the library runs through it.
+* :mod:`~sklearn_samplecnn.engine.failures`: the one ``on_error`` policy for
+  clips that cannot be decoded, and its one report (:class:`FailureReport`).
 """
 
 from .clips import AudioCache, Clips, clips_from_X
+from .failures import ON_ERROR, FailureReport, check_headers, on_error_constraint, resolve_on_error
 from .loop import (
     ClipResult,
     SegmentBatch,
@@ -19,5 +22,6 @@ from .loop import (
     run_segments,
 )
 
-__all__ = ["AudioCache", "ClipResult", "Clips", "SegmentBatch", "SegmentBatches",
-           "clips_from_X", "release_buffers", "resolve_n_jobs", "run_segments"]
+__all__ = ["AudioCache", "ClipResult", "Clips", "FailureReport", "ON_ERROR", "SegmentBatch",
+           "SegmentBatches", "check_headers", "clips_from_X", "on_error_constraint",
+           "release_buffers", "resolve_n_jobs", "resolve_on_error", "run_segments"]

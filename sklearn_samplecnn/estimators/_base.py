@@ -12,7 +12,6 @@ from __future__ import annotations
 import inspect
 import numbers
 import os
-import warnings
 
 import numpy as np
 import torch
@@ -27,9 +26,16 @@ from .._compat import (
     _check_sample_weight,
     validate_parameter_constraints,
 )
+from .._deprecate import warn_deprecated
 from ..audio import DEFAULT_RES_TYPE, DEFAULT_SR, RES_TYPES
-from ..engine import AudioCache, Clips, clips_from_X
-from ..exceptions import AudioLoadError, list_failures
+from ..engine import (
+    AudioCache,
+    Clips,
+    FailureReport,
+    check_headers,
+    clips_from_X,
+    on_error_constraint,
+)
 from ..nn import SampleCNN
 from ..nn.runtime import PRECISIONS, resolve_precision
 from ..segments import AGGREGATIONS, SHORTS, TAILS
@@ -123,7 +129,7 @@ class _SampleCNNNet(TrainingLoop, SegmentPrediction, NeuralNet):
         "aggregate": [StrOptions(set(AGGREGATIONS))],
         "res_type": [StrOptions(set(RES_TYPES))],
         "audio_cache": [StrOptions({"memory"}), str, os.PathLike, None],
-        "on_error": [StrOptions({"raise", "skip"})],
+        "on_error": [on_error_constraint()],
         "precision": [StrOptions(set(PRECISIONS))],
         "schedule": [StrOptions({"paper"}), None],
         "augment": [StrOptions({"default"}), callable, None],
@@ -258,6 +264,7 @@ class _SampleCNNNet(TrainingLoop, SegmentPrediction, NeuralNet):
     def __getstate__(self):
         state = super().__getstate__()
         state.pop("_audio_cache_obj", None)  # decoded audio is not part of the model
+        state.pop("_fit_report", None)  # the report of a fit in progress
         state.pop("_previous_start_weights", None)  # a training-time copy of the weights
         return state
 
@@ -321,31 +328,37 @@ class _SampleCNNNet(TrainingLoop, SegmentPrediction, NeuralNet):
             self._audio_cache_obj = cache  # not an estimator parameter: starts with "_"
         return clips_from_X(self, X, reset=fit, sr=self.sr, res_type=self.res_type, cache=cache)
 
-    def _check_readable(self, clips: Clips, *, fit: bool) -> np.ndarray:
-        """Read all file headers; report every unreadable file at once.
+    # -- the failure report of fit ------------------------------------------------------
+    def _start_fit_report(self, clips: Clips) -> np.ndarray:
+        """Open the report of this fit's failed clips and read every header: the indexes
+        of the clips to train on (``on_error``, :func:`~sklearn_samplecnn.engine.check_headers`)."""
+        self._fit_report = FailureReport(clips, self.on_error)
+        return check_headers(clips, self._fit_report)
 
-        Returns the indexes of the clips to keep (all of them unless
-        ``on_error="skip"`` during fit).
-        """
-        keep = np.arange(len(clips))
-        if clips.kind != "paths":
-            return keep
-        errors = clips.check_files()
-        if not errors:
-            return keep
-        if fit and self.on_error == "skip":
-            bad = {e.path for e in errors}
-            warnings.warn(f"Skipping {len(errors)} of {len(clips)} files that cannot be read:"
-                          f"{list_failures(errors)}", stacklevel=3)
-            self.skipped_files_ = sorted(bad)
-            keep = np.array([i for i, p in enumerate(clips.items) if p not in bad], dtype=np.int64)
-            if len(keep) == 0:
-                raise AudioLoadError(errors[0].path, "no readable file left to train on")
-            return keep
-        raise AudioLoadError(
-            errors[0].path if len(errors) == 1 else f"{len(errors)} of {len(clips)} files",
-            f"cannot be read:{list_failures(errors)}" if len(errors) > 1 else errors[0].reason,
-        )
+    def _fit_failed(self, name: str, error) -> None:
+        """Clip ``name`` (its path, or ``X[i]``) failed while training or for a teacher."""
+        report = self._fit_report
+        index = report.index_of(name)
+        report.add(index, error)
+
+    def _close_fit_report(self, *, reset: bool) -> None:
+        """``failed_files_`` of this fit and its one warning."""
+        report = self.__dict__.pop("_fit_report", None)
+        if report is None:
+            return
+        self.failed_files_ = report.files
+        before = [] if reset else getattr(self, "_fit_failed_files", [])
+        self._fit_failed_files = sorted({*before, *report.files})  # skipped_files_ (deprecated)
+        report.warn("they are left out of training (failed_files_ lists them)", stacklevel=4)
+
+    @property
+    def skipped_files_(self) -> list[str]:
+        """Deprecated: the files left out of training are in ``failed_files_`` after ``fit``."""
+        warn_deprecated("skipped_files_", "failed_files_ (the files the last fit, predict or "
+                        "transform call could not decode)")
+        if not hasattr(self, "_fit_failed_files"):
+            raise AttributeError(f"{type(self).__name__} is not fitted: no skipped_files_.")
+        return list(self._fit_failed_files)
 
     # -- skorch hooks --------------------------------------------------------------
     def _n_outputs_unfitted(self) -> int | None:
@@ -484,15 +497,16 @@ class _SampleCNNNet(TrainingLoop, SegmentPrediction, NeuralNet):
         -------
         self : object
         """
-        clips, y, weights = self._prepare_fit(X, y, sample_weight, reset=True)
-        self._fit_weights = weights
         try:
-            with self._fit_context():
+            clips, y, weights = self._prepare_fit(X, y, sample_weight, reset=True)
+            self._fit_weights = weights
+            with self._training_context():
                 if not self.warm_start or not self.initialized_:
                     self.initialize()
                 self._train(clips, y, **fit_params)
         finally:
             self._fit_weights = None
+            self._close_fit_report(reset=True)
         return self
 
     def partial_fit(self, X, y=None, classes=None, sample_weight=None, **fit_params):
@@ -508,15 +522,16 @@ class _SampleCNNNet(TrainingLoop, SegmentPrediction, NeuralNet):
         self : object
         """
         first = not self.initialized_
-        clips, y, weights = self._prepare_fit(X, y, sample_weight, reset=first)
-        self._fit_weights = weights
         try:
-            with self._fit_context(seeded=first):
+            clips, y, weights = self._prepare_fit(X, y, sample_weight, reset=first)
+            self._fit_weights = weights
+            with self._training_context(seeded=first):
                 if first:
                     self.initialize()
                 self._train(clips, y, resume=False, **fit_params)
         finally:
             self._fit_weights = None
+            self._close_fit_report(reset=first)
         return self
 
     def _fit_clips(self, X, *, reset: bool) -> tuple[Clips, np.ndarray]:
@@ -524,13 +539,10 @@ class _SampleCNNNet(TrainingLoop, SegmentPrediction, NeuralNet):
         records) and read the headers: the clips and the indexes of those to keep."""
         self._check_params()
         clips = self._as_clips(X, fit=reset)
-        if reset:
-            if clips.kind == "paths":
-                for attr in ("n_features_in_", "feature_names_in_"):
-                    self.__dict__.pop(attr, None)
-            self.skipped_files_ = []
-            self.failed_files_ = []
-        return clips, self._check_readable(clips, fit=True)
+        if reset and clips.kind == "paths":
+            for attr in ("n_features_in_", "feature_names_in_"):
+                self.__dict__.pop(attr, None)
+        return clips, self._start_fit_report(clips)
 
     def _prepare_fit(self, X, y, sample_weight, *, reset: bool):
         if y is None:

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import torch
 from sklearn.utils.validation import check_is_fitted
 
-from ..engine import Clips, run_segments
-from ..exceptions import list_failures
+from ..engine import Clips, FailureReport, check_headers, run_segments
 from ..nn.runtime import InferenceRunner, torch_threads
 from ..segments import aggregate_segments
 
@@ -33,8 +30,9 @@ class SegmentPrediction:
         """
         check_is_fitted(self, "module_")
         clips = self._as_clips(X, fit=False)
+        report = FailureReport(clips, self.on_error)
         if self.on_error == "raise":
-            self._check_readable(clips, fit=False)  # every unreadable header listed at once
+            check_headers(clips, report)  # every unreadable header listed at once
         runner = InferenceRunner(self.module_, self._device, self.precision)
         valid = self.get_params_for("iterator_valid")
         batch_size = valid.get("batch_size", self.batch_size)
@@ -42,7 +40,7 @@ class SegmentPrediction:
         def fn(x):
             return self._nonlinearity(runner(x))
 
-        probs, clip_index, starts, failed = [], [], [], {}
+        probs, clip_index, starts = [], [], []
         with torch_threads(self.threads):
             for res in run_segments(clips, fn, segment_length=self._raw_module.input_length,
                                     batch_size=batch_size, device=self._device,
@@ -52,18 +50,14 @@ class SegmentPrediction:
                                     static_batch=self._device.type == "cuda",
                                     dtype=runner.input_dtype):
                 if res.error is not None:
-                    if self.on_error == "raise":
-                        raise res.error
-                    failed[res.index] = res.error
+                    report.add(res.index, res.error)
                     continue
                 probs.append(res.rows)
                 clip_index.append(np.full(len(res.rows), res.index, dtype=np.int64))
                 starts.append(res.starts)
-        self.failed_files_ = [clips.name(i) for i in sorted(failed)]
-        if failed:
-            warnings.warn(f"{len(failed)} of {len(clips)} clips could not be decoded and get "
-                          f"no prediction (on_error='skip'; failed_files_ lists them):"
-                          f"{list_failures(failed[i] for i in sorted(failed))}", stacklevel=3)
+        self.failed_files_ = report.files
+        report.warn("they get no prediction: NaN rows, no segments (failed_files_ lists them)",
+                    stacklevel=4)
         if not probs:
             return (np.zeros((0, self.n_outputs_), np.float32), np.zeros(0, np.int64),
                     np.zeros(0, np.int64), clips)

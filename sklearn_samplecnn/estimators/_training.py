@@ -27,7 +27,6 @@ import torch
 from skorch.utils import TeeGenerator
 
 from ..augment import resolve_augment
-from ..exceptions import list_failures
 from ..nn.runtime import torch_threads
 from .checkpoint import ResumableCheckpoint
 
@@ -226,23 +225,12 @@ class TrainingLoop:
                 )
         if training:
             self._previous_start_weights = start_weights
-        if failed:
-            self._report_failed(iterator.dataset, failed)
-
-    def _report_failed(self, dataset, errors: dict[int, str]) -> None:
-        """Add the files behind ``{clip index: error}`` to ``skipped_files_`` and warn
-        once for each file, with its cause."""
-        new = {dataset.clips.name(i): msg for i, msg in errors.items()}
-        names = sorted(set(new) - set(self.skipped_files_))
-        if not names:
-            return
-        self.skipped_files_ = sorted({*self.skipped_files_, *names})
-        warnings.warn(f"{len(names)} files failed to decode during training; their segments "
-                      f"are left out (on_error='skip'):{list_failures(new[n] or n for n in names)}",
-                      stacklevel=2)
+        for i, error in failed.items():  # into this fit's one report
+            name = iterator.dataset.clips.name(i)
+            self._fit_failed(name, error or name)
 
     @contextmanager
-    def _fit_context(self, seeded: bool = True):
+    def _training_context(self, seeded: bool = True):
         """Seed torch for one fit (weights, shuffling, crops, dropout; restored after),
         set the thread count, turn cuDNN's autotuner on for CUDA, and tell a Ctrl-C
         from a callback's stop."""

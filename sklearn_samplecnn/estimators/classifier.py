@@ -53,10 +53,11 @@ class SampleCNNClassifier(ClassifierMixin, _SampleCNNNet):
     on_error : {"raise", "skip"}, default="raise"
         Files that cannot be decoded, wherever it fails (header, body,
         resampling). ``"raise"``: an error naming them (every unreadable
-        header at once). ``"skip"``: training leaves them out with a warning
-        (``skipped_files_``; a file whose body fails mid-training loses only
-        its segments); prediction gives NaN probabilities and ``None`` labels
-        for them (``failed_files_``) and keeps every other row.
+        header at once). ``"skip"``: training leaves them out (a file whose
+        body fails mid-training loses only its segments); prediction gives NaN
+        probabilities and ``None`` labels for them and keeps every other row.
+        Either way one warning lists them with their causes and
+        ``failed_files_`` records them (:mod:`sklearn_samplecnn.engine.failures`).
     precision : {"auto", "fp32", "fp16", "bf16"}, default="auto"
         Arithmetic on CUDA: ``"auto"`` trains in bf16 autocast where the card
         supports it (fp16 with a gradient scaler otherwise) and predicts in
@@ -128,10 +129,10 @@ class SampleCNNClassifier(ClassifierMixin, _SampleCNNNet):
         Per epoch: losses, learning rate, duration, batch records.
     n_outputs_ : int
         Outputs of the network (the number of classes).
-    skipped_files_ : list of str
-        Training files left out (``on_error="skip"``).
     failed_files_ : list of str
-        Files the last prediction could not decode (``on_error="skip"``).
+        Files the last ``fit`` left out, or the last prediction could not
+        decode (``on_error="skip"``). ``skipped_files_`` is its deprecated
+        name for the files ``fit`` left out.
     interrupted_ : bool
         Whether the last fit was stopped by Ctrl-C (a warning says so too,
         and the history's last epoch has ``interrupted=True``).

@@ -110,7 +110,8 @@ class ContrastiveSampleCNN(_SampleCNNNet):
         Only used by the loss; not saved with the encoder.
     history_ : skorch History
         ``train_loss`` and ``valid_loss`` are NT-Xent values.
-    skipped_files_ : list of str
+    failed_files_ : list of str
+        Files ``fit`` left out (``on_error="skip"``).
     n_features_in_ : int
         Only when fitted on a 2-D waveform array.
 

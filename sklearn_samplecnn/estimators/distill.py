@@ -35,7 +35,7 @@ from torch import nn
 from .._compat import HasMethods, Interval, StrOptions
 from .._fileio import digest
 from ..augment import resolve_augment
-from ..exceptions import AudioLoadError, list_failures
+from ..exceptions import AudioLoadError
 from ..nn import SampleCNN
 from ..segments import segment_starts, take_segment
 from ._base import _SampleCNNNet
@@ -219,7 +219,7 @@ accelerator, random_state, callbacks, device, verbose, warm_start, **kwargs
         windows (the head predicts standardised values).
     n_windows_ : int
         Training windows (all clips, before the validation split).
-    history_, skipped_files_, failed_files_, interrupted_, n_features_in_
+    history_, failed_files_, interrupted_, n_features_in_
         As in :class:`SampleCNNClassifier`.
 
     See Also
@@ -364,7 +364,6 @@ accelerator, random_state, callbacks, device, verbose, warm_start, **kwargs
 
             progress = tqdm(total=len(clips), desc="teacher", unit="clip")
         targets: list = [None] * len(clips)
-        failed: dict = {}
         pending: list = []  # (clip, views) waiting for one teacher call over many windows
 
         def flush():
@@ -399,9 +398,7 @@ accelerator, random_state, callbacks, device, verbose, warm_start, **kwargs
                 try:
                     y = clips.load(i)
                 except AudioLoadError as exc:
-                    if self.on_error != "skip":
-                        raise
-                    failed[i] = exc
+                    self._fit_failed(clips.name(i), exc)  # raises under on_error="raise"
                     continue
                 fill = self.short if len(y) < length else "drop"
                 pending.append((i, [take_segment(y, int(s), length, fill)[offset:offset + crop]
@@ -412,12 +409,6 @@ accelerator, random_state, callbacks, device, verbose, warm_start, **kwargs
         finally:
             if progress is not None:
                 progress.close()
-        if failed:
-            names = [clips.name(i) for i in sorted(failed)]
-            self.skipped_files_ = sorted({*self.skipped_files_, *names})
-            warnings.warn(f"{len(failed)} files failed to decode for the teacher; they are "
-                          f"left out (on_error='skip'):{list_failures(failed.values())}",
-                          stacklevel=3)
         if all(t is None for t in targets):
             raise AudioLoadError(clips.name(0), "no clip could be read for the teacher")
         return targets, teacher

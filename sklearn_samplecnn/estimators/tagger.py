@@ -68,7 +68,7 @@ class SampleCNNTagger(ClassifierMixin, _SampleCNNNet):
         ``predict`` returns labels.
     n_outputs_ : int
         Sigmoid outputs (tags, or classes for 1-D labels).
-    module_, history_, skipped_files_, failed_files_, interrupted_, n_features_in_
+    module_, history_, failed_files_, interrupted_, n_features_in_
         As for :class:`SampleCNNClassifier`.
 
     See Also

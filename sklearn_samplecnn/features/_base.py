@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import copy
 import numbers
-import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -24,8 +23,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._compat import HasMethods, Interval, validate_parameter_constraints
 from ..distributed import client_address, resolve_client, transform_on_cluster
-from ..engine import Clips, clips_from_X
-from ..exceptions import list_failures
+from ..engine import Clips, FailureReport, clips_from_X, resolve_on_error
 from .cache import FeatureCache, clip_key
 
 __all__ = ["DASK_CONSTRAINTS", "ClipFeatureTransformer", "FeaturePass"]
@@ -70,6 +68,7 @@ class ClipFeatureTransformer(TransformerMixin, BaseEstimator):
     def _validate_params(self) -> None:
         validate_parameter_constraints(self._parameter_constraints, self.get_params(deep=False),
                                        caller_name=type(self).__name__)
+        resolve_on_error(self.on_error)  # the deprecated values warn once, at fit
         if self.cache_dir is not None:
             FeatureCache(self.cache_dir)  # an empty name is refused at fit, not at transform
 
@@ -130,26 +129,31 @@ class ClipFeatureTransformer(TransformerMixin, BaseEstimator):
         Returns
         -------
         ndarray of shape (n_clips, n_features_out_), float32
-            Rows of clips that failed to decode are zeros or NaN
-            (``on_error``), and the files are listed in ``failed_files_``.
+            Rows of clips that failed to decode are NaN (``on_error="skip"``),
+            and the files are listed in ``failed_files_``.
         """
         check_is_fitted(self, "feature_names_out_")
         clips = self._as_clips(X, reset=False)
+        report = FailureReport(clips, self.on_error)
         client = resolve_client(self.dask_client)
         if client is None:
             out, failed = self._rows(clips, self.on_error)
         else:
             out, failed = transform_on_cluster(self, clips, client)
-        self._report_failed(clips, failed)
+        report.update(failed)
+        self._report_failed(report)
         return out
 
     def _rows(self, clips: Clips, on_error: str) -> tuple[np.ndarray, dict[int, Exception]]:
         """Every clip's row, in this process, and the clips that failed (index -> error).
 
         Looks every block up in the cache, computes the rest and fills the
-        cache; a failed clip's blocks are zeros or NaN (``on_error``), or its
-        error is raised at once (``on_error="raise"``).
+        cache; a failed clip's blocks are NaN (``on_error="skip"``; zeros
+        under the deprecated ``"zeros"``), or its error is raised at once
+        (``on_error="raise"``).
         """
+        _, fill = resolve_on_error(on_error, warn=False)
+        report = FailureReport(clips, on_error)
         n = len(clips)
         out = np.empty((n, self.n_features_out_), dtype=np.float32)
         cache = FeatureCache(self.cache_dir) if self.cache_dir is not None else None
@@ -160,7 +164,6 @@ class ClipFeatureTransformer(TransformerMixin, BaseEstimator):
                     keys[i] = clip_key(clips, i, self.cache_key)
                 except OSError:
                     keys[i] = None  # unreadable: decoding reports it
-        failed: dict[int, Exception] = {}
         passes = self._passes()
         found: list[dict] = [{} for _ in range(n)]  # the cached blocks this transform needs
         if cache is not None:
@@ -184,22 +187,18 @@ class ClipFeatureTransformer(TransformerMixin, BaseEstimator):
                     block[i] = np.concatenate(pieces)
             for i, row, err in fp.compute(clips, todo):
                 if err is not None:
-                    if on_error == "raise":
-                        raise err
-                    failed[i] = err
-                    block[i] = 0.0 if on_error == "zeros" else np.nan
+                    report.add(i, err)
+                    block[i] = fill
                     continue
                 block[i] = row
                 if cache is not None and keys[i] is not None:
                     cache.update(keys[i], {t: row[a:b] for t, a, b in
                                            zip(fp.tokens, bounds[:-1], bounds[1:])})
-        return out, failed
+        return out, report.errors
 
-    def _report_failed(self, clips: Clips, failed: dict[int, Exception]) -> None:
+    def _report_failed(self, report: FailureReport) -> None:
         """Record the failed files in ``failed_files_`` and warn with their list."""
-        n = len(clips)
-        self.failed_files_ = [clips.name(i) for i in sorted(failed)]
-        if failed:
-            listing = list_failures(failed[i] for i in sorted(failed))
-            warnings.warn(f"{len(failed)} of {n} clips could not be decoded; their rows are "
-                          f"{self.on_error}:{listing}", stacklevel=3)
+        self.failed_files_ = report.files
+        fill = resolve_on_error(self.on_error, warn=False)[1]
+        report.warn(f"their rows are {'zeros' if fill == 0 else 'NaN'} (on_error="
+                    f"{self.on_error!r}; failed_files_ lists them)", stacklevel=4)

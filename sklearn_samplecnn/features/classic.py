@@ -22,7 +22,7 @@ from .._compat import Interval, StrOptions, _fit_context
 from .._fileio import digest
 from .._progress import progress as progress_bar
 from ..audio import DEFAULT_RES_TYPE, DEFAULT_SR, RES_TYPES
-from ..engine import Clips, resolve_n_jobs
+from ..engine import Clips, on_error_constraint, resolve_n_jobs
 from ..exceptions import AudioLoadError
 from ..nn.spectral import CONTRAST_FMIN, STATS, ClipStatistics, max_contrast_bands
 from ._base import DASK_CONSTRAINTS, ClipFeatureTransformer, FeaturePass
@@ -94,10 +94,12 @@ class MFCCStatsTransformer(ClipFeatureTransformer):
         :class:`MultiScaleFeatureTransformer`.
     res_type : str, default="soxr_hq"
         Resampling filter, see :func:`sklearn_samplecnn.audio.resample`.
-    on_error : {"raise", "zeros", "nan"}, default="raise"
-        A file that fails to decode: raise an error naming it, or fill its
-        row with zeros or NaN, warn with the list of failed files and record
-        them in ``failed_files_``. The other rows are always kept.
+    on_error : {"raise", "skip"}, default="raise"
+        A clip that fails to decode: raise an error naming it, or skip it:
+        its row is NaN, one warning lists the failed files with their causes
+        and ``failed_files_`` records them. The other rows are always kept
+        (:mod:`sklearn_samplecnn.engine.failures`). The former ``"nan"``
+        (now ``"skip"``) and ``"zeros"`` are deprecated.
     dask_client : "auto", None, str or distributed.Client, default="auto"
         Where ``transform`` runs. ``"auto"``: on the active Dask client (the
         last ``distributed.Client`` created, or the one of a ``with Client():``
@@ -123,7 +125,7 @@ class MFCCStatsTransformer(ClipFeatureTransformer):
         ``"<block>__<stat>__<coefficient>"``: ``"mfcc__mean__c00"``,
         ``"mfcc_delta__std__c19"``, ``"logmel__max__m127"``, ``"contrast__mean__b6"``.
     failed_files_ : list of str
-        Files the last ``transform`` could not decode (``on_error`` not "raise").
+        Files the last ``transform`` could not decode (``on_error="skip"``).
     n_features_in_ : int
         Only when fitted on a 2-D waveform array.
 
@@ -171,7 +173,7 @@ class MFCCStatsTransformer(ClipFeatureTransformer):
         "cache_dir": [str, os.PathLike, None],
         "cache_key": [StrOptions(set(CACHE_KEYS))],
         "res_type": [StrOptions(set(RES_TYPES))],
-        "on_error": [StrOptions({"raise", "zeros", "nan"})],
+        "on_error": [on_error_constraint(deprecated=True)],
         "verbose": ["verbose"],
         **DASK_CONSTRAINTS,
     }

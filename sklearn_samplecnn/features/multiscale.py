@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import numbers
 import os
-import warnings
 from functools import partial
 
 import numpy as np
@@ -22,8 +21,7 @@ from .._compat import Interval, StrOptions, _fit_context
 from .._fileio import digest
 from .._progress import progress as progress_bar
 from ..audio import DEFAULT_RES_TYPE, RES_TYPES
-from ..engine import Clips, run_segments
-from ..exceptions import list_failures
+from ..engine import Clips, FailureReport, on_error_constraint, run_segments
 from ..nn.runtime import (
     PRECISIONS,
     InferenceRunner,
@@ -146,10 +144,12 @@ class MultiScaleFeatureTransformer(ClipFeatureTransformer):
         files and the cache elsewhere; reads every file once per transform).
     res_type : str, default="soxr_hq"
         Resampling filter, see :func:`sklearn_samplecnn.audio.resample`.
-    on_error : {"raise", "zeros", "nan"}, default="raise"
-        A file that fails to decode: raise an error naming it, or fill its
-        row with zeros or NaN, warn with the list of failed files and record
-        them in ``failed_files_``. The other rows are always kept.
+    on_error : {"raise", "skip"}, default="raise"
+        A clip that fails to decode: raise an error naming it, or skip it:
+        its row is NaN, one warning lists the failed files with their causes
+        and ``failed_files_`` records them. The other rows are always kept
+        (:mod:`sklearn_samplecnn.engine.failures`). The former ``"nan"``
+        (now ``"skip"``) and ``"zeros"`` are deprecated.
     threads : int or None, default=None
         torch threads running the models on CPU (``None``: torch's setting);
         the decoding workers always use one each. With a cheap model (a tiny
@@ -193,7 +193,7 @@ class MultiScaleFeatureTransformer(ClipFeatureTransformer):
         ``"3-9__conv1x1__max-std__ch017"`` (``layers="all"``: layer names) or
         ``"3-9__layer-1__max-mean__ch017"`` (``layers=(-1,)``: as given).
     failed_files_ : list of str
-        Files the last ``transform`` could not decode (``on_error`` not "raise").
+        Files the last ``transform`` could not decode (``on_error="skip"``).
     n_features_in_ : int
         Only when fitted on a 2-D waveform array.
 
@@ -234,7 +234,7 @@ class MultiScaleFeatureTransformer(ClipFeatureTransformer):
         "threads": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "compile": ["boolean"],
         "res_type": [StrOptions(set(RES_TYPES))],
-        "on_error": [StrOptions({"raise", "zeros", "nan"})],
+        "on_error": [on_error_constraint(deprecated=True)],
         "fit_extractors": ["boolean"],
         "verbose": ["verbose"],
         **DASK_CONSTRAINTS,
@@ -388,29 +388,27 @@ class MultiScaleFeatureTransformer(ClipFeatureTransformer):
         check_is_fitted(self, "extractors_")
         clips = self._as_clips(X, reset=False)
         seg_pool = self._pools[0]
-        out, failed = [], {}
+        out, report = [], FailureReport(clips, self.on_error)
         for ext in self.extractors_:
-            bunch = self._segment_rows(ext, clips, failed)
+            bunch = self._segment_rows(ext, clips, report)
             bunch.feature_names = np.array(
                 [f"{ext.name}__{t}__{seg_pool}__ch{k:03d}"
                  for t, c in zip(ext.layer_tokens, ext.channels) for k in range(c)],
                 dtype=object)
             out.append(bunch)
-        self._warn_no_rows(clips, failed)
+        self._report_no_rows(report)
         return out
 
-    def _segment_rows(self, ext: Extractor, clips: Clips, failed: dict):
+    def _segment_rows(self, ext: Extractor, clips: Clips, report: FailureReport):
         """Every segment's row of one extractor, clip by clip in time order, as a Bunch
         (``name``, ``features``, ``clip``, ``path``, ``start``, ``end``); clips that fail go
-        into ``failed`` (index -> message) or raise (``on_error="raise"``)."""
+        into ``report`` (or raise: ``on_error="raise"``)."""
         from sklearn.utils import Bunch
 
         rows, index, starts = [], [], []
         for res in self._run(ext, clips, list(range(len(clips)))):
             if res.error is not None:
-                if self.on_error == "raise":
-                    raise res.error
-                failed[res.index] = str(res.error)
+                report.add(res.index, res.error)
                 continue
             rows.append(res.rows)
             index.append(np.full(len(res.rows), res.index, dtype=np.int64))
@@ -427,12 +425,10 @@ class MultiScaleFeatureTransformer(ClipFeatureTransformer):
                      start=np.maximum(first, 0) / ext.sr,
                      end=(first + ext.input_length) / ext.sr)
 
-    def _warn_no_rows(self, clips: Clips, failed: dict) -> None:
-        self.failed_files_ = [clips.name(i) for i in sorted(failed)]
-        if failed:
-            warnings.warn(f"{len(failed)} of {len(clips)} clips could not be decoded and have "
-                          f"no rows:{list_failures(failed[i] for i in sorted(failed))}",
-                          stacklevel=3)
+    def _report_no_rows(self, report: FailureReport) -> None:
+        """``failed_files_`` and the warning of a per-segment output."""
+        self.failed_files_ = report.files
+        report.warn("they have no rows (failed_files_ lists them)", stacklevel=4)
 
     def _segment_fn(self, ext: Extractor):
         """``x (batch, input_length) -> (batch, sum of channels)``: the requested layers,
