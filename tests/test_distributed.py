@@ -117,16 +117,23 @@ def test_raise_names_the_bad_file(client, data):
                                .transform(data["paths"][:BAD]), rtol=1e-5, atol=1e-6)
 
 
+def _plugin_on(client) -> bool:
+    from sklearn_samplecnn.distributed.plugin import NAME
+
+    return all(NAME in names for names in client.run(
+        lambda dask_worker: list(dask_worker.plugins)).values())
+
+
 def test_each_worker_loads_the_transformer_once(client, data):
-    before = client.run(dist._worker_loads)
+    before = client.run(dist.worker_loads) if _plugin_on(client) else {}
     est = _multiscale(data, on_error="skip", shard_size=2, pooling="mean").fit(data["paths"])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for _ in range(2):  # 2 transforms x 7 shards = 14 tasks
             est.transform(data["paths"])
-    after = client.run(dist._worker_loads)
-    new = {w: {t: c - before[w].get(t, 0) for t, c in counts.items()
-               if c != before[w].get(t, 0)} for w, counts in after.items()}
+    after = client.run(dist.worker_loads)
+    new = {w: {t: c - before.get(w, {}).get(t, 0) for t, c in counts.items()
+               if c != before.get(w, {}).get(t, 0)} for w, counts in after.items()}
     tokens = {t for counts in new.values() for t in counts}
     assert len(tokens) == 1, new  # one fitted transformer...
     assert all(c == 1 for counts in new.values() for c in counts.values()), new  # ...loaded once
@@ -210,7 +217,7 @@ def test_store_on_the_cluster_equals_transform(client, data, tmp_path):
 _KILLED_RUN = """
 import json, os, sys
 from sklearn_samplecnn import MultiScaleFeatureTransformer, write_feature_store
-from sklearn_samplecnn.distributed import store as distributed
+from sklearn_samplecnn.features import store as distributed
 
 model, store, listing = sys.argv[1:4]
 kill_after = int(os.environ.get("TEST_KILL_AFTER_SHARDS", "0"))

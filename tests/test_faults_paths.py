@@ -144,7 +144,7 @@ def test_content_keys_never_read_a_device_or_a_pipe(not_regular, good, model_fil
 def test_feature_store_content_keys_never_read_a_device_or_a_pipe(not_regular, good,
                                                                   model_file, tmp_path):
     pytest.importorskip("pyarrow")
-    from sklearn_samplecnn.distributed import read_feature_store, write_feature_store
+    from sklearn_samplecnn.features import read_feature_store, write_feature_store
 
     paths = [good[0][0], *not_regular, good[0][1]]
     feats = MultiScaleFeatureTransformer(extractors=[str(model_file)], on_error="skip",
@@ -287,7 +287,7 @@ def test_a_checkpoint_that_cannot_be_written_warns_and_training_goes_on(tmp_path
 def test_cli_write_errors_name_the_option_and_the_path(good, model_file, tmp_path, capsys,
                                                        monkeypatch, command):
     import sklearn_samplecnn.cli.output as output
-    import sklearn_samplecnn.distributed.store as store
+    import sklearn_samplecnn.features.store as store
 
     def full(path, *args, **kwargs):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))

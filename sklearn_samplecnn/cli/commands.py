@@ -340,7 +340,7 @@ def _extract(args, files: list[str], out: Path | None, store: bool, client) -> i
         layers = args.layers if isinstance(args.layers, str) else ",".join(map(str, args.layers))
         raise CLIError(f"--layers {layers}: {exc}") from None
     if store:
-        from ..distributed import write_feature_store
+        from ..features import write_feature_store
 
         with _cli_warnings(), writing("--output", args.output):  # failed files as warnings
             done = write_feature_store(feats, files, out)

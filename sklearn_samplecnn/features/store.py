@@ -22,9 +22,9 @@ from sklearn.utils import Bunch
 from sklearn.utils.validation import check_is_fitted
 
 from .._fileio import atomic_write, digest
+from ..distributed import INSTALL, resolve_client, shard_bounds
 from ..engine import FailureReport
 from ..exceptions import FeatureStoreError
-from .cluster import _INSTALL, _map_shards, _progress, resolve_client, shard_bounds
 
 __all__ = ["STORE_FORMAT", "read_feature_store", "write_feature_store"]
 
@@ -40,7 +40,7 @@ def _pyarrow():
         import pyarrow.parquet as pq
     except ImportError as exc:
         raise ImportError(f"the feature store is written in Parquet and needs pyarrow ({exc}); "
-                          f"{_INSTALL}") from None
+                          f"{INSTALL}") from None
     return pa, pq
 
 
@@ -259,10 +259,10 @@ def write_feature_store(transformer, paths: Sequence[str | os.PathLike],
     todo = [(k, a, b) for k, (a, b) in enumerate(bounds)
             if not _finished(store, k, paths[a:b], columns)]
     client = resolve_client(transformer.dask_client)
-    progress = _progress(transformer, sum(b - a for _, a, b in todo), "feature store")
+    progress = transformer._progress(sum(b - a for _, a, b in todo), "feature store")
+    shards = [(k, (paths[a:b], "paths", key)) for k, a, b in todo]
     try:
-        for k, (rows, errors, keys) in _map_shards(transformer, paths, "paths", todo, client,
-                                                   on_error=transformer.on_error, key=key):
+        for k, (rows, errors, keys) in transformer._map_shards(shards, client):
             a, b = bounds[k]
             _write_shard(store, k, paths[a:b], keys, errors, rows, names)
             if progress is not None:
