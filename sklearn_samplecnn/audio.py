@@ -9,6 +9,7 @@ every call decodes the file again.
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import warnings
 from collections.abc import Sequence
@@ -19,7 +20,7 @@ import numpy as np
 import soundfile as sf
 
 from ._checks import check_int, check_option, check_real
-from ._fileio import not_regular
+from ._fileio import digest, not_regular
 from .exceptions import AudioLoadError
 
 __all__ = [
@@ -32,8 +33,10 @@ __all__ = [
     "AudioInfo",
     "audio_info",
     "check_resampling",
+    "file_key",
     "load_audio",
     "resample",
+    "resampled_length",
     "warn_if_loud",
     "write_audio",
 ]
@@ -188,6 +191,76 @@ def audio_info(path: str | os.PathLike) -> AudioInfo:
     with _open(name) as f:
         frames, rate = int(f.frames), int(f.samplerate)
         return AudioInfo(name, rate, int(f.channels), frames, frames / rate, f.format, f.subtype)
+
+
+def file_key(path: str | os.PathLike, *, content: bool = False) -> str:
+    """A cache key for a file: its stat identity, or (``content=True``) its bytes.
+
+    The stat key covers the absolute path, size, modification time, inode and
+    status-change time: replacing a file (even by one of the same size and
+    modification time) or editing it in place changes the key, at the cost of
+    one ``stat`` call. The content key hashes every byte: it survives copies
+    to another folder or machine and costs a full read.
+
+    Raises
+    ------
+    AudioLoadError
+        ``path`` is not a regular file (a folder, a device such as a link to
+        ``/dev/zero``, a named pipe): it is never read (also an ``OSError``).
+    OSError
+        ``path`` cannot be looked up or read.
+    """
+    name = os.path.abspath(os.fspath(path))
+    if content:
+        # opened without blocking (a FIFO would wait for a writer), checked on the open file
+        fd = os.open(name, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+        with os.fdopen(fd, "rb") as f:
+            what = not_regular(os.fstat(fd).st_mode)
+            if what is not None:
+                raise AudioLoadError(os.fspath(path), f"is {what}, not an audio file; only "
+                                                      "regular files are read")
+            h = hashlib.sha256()
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        return h.hexdigest()
+    st = os.stat(name)
+    what = not_regular(st.st_mode)
+    if what is not None:
+        raise AudioLoadError(os.fspath(path), f"is {what}, not an audio file")
+    return digest("stat", name, str(st.st_size), str(st.st_mtime_ns), str(st.st_ino),
+                  str(st.st_ctime_ns))
+
+
+def resampled_length(info: AudioInfo, sr: int) -> int:
+    """A clip's length in samples at ``sr``, from its header alone (nothing decoded).
+
+    Parameters
+    ----------
+    info : AudioInfo
+        What :func:`audio_info` read.
+    sr : int
+        The rate the clip will be read at.
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    AudioLoadError
+        No samples at all, or none left at ``sr``, or an absurd resampled
+        length (:func:`check_resampling`); the message names the file, as
+        :func:`load_audio` would.
+    """
+    if info.frames == 0:
+        raise _no_frames_error(info.path)
+    if info.sample_rate == sr:
+        return info.frames
+    n = check_resampling(info.path, info.frames, info.sample_rate, sr)
+    if n == 0:
+        raise AudioLoadError(info.path, f"{info.frames} samples at {info.sample_rate} Hz "
+                                        f"resample to 0 samples at {sr} Hz")
+    return n
 
 
 def resample(

@@ -14,6 +14,7 @@ import pytest
 
 from sklearn_samplecnn import cli, tunables
 from sklearn_samplecnn.datasets import make_music
+from sklearn_samplecnn.estimators import from_pretrained
 
 TINY = ["--sizes", "3-3-3-3", "--channels", "4,4,4,4,4", "--sr", "8000"]
 
@@ -119,7 +120,7 @@ def test_predict_classifier_csv(work, capsys, tmp_path):
     assert [r[1] for r in rows[1:]] == [["jazz", "metal"][i] for i in proba.argmax(axis=1)]
     from sklearn_samplecnn import load_pretrained
 
-    expected = load_pretrained(work["classifier"]).to_estimator().predict_proba(
+    expected = from_pretrained(load_pretrained(work["classifier"])).predict_proba(
         [r[0] for r in rows[1:]])
     np.testing.assert_allclose(proba, expected, atol=1e-5)
 
@@ -153,7 +154,7 @@ def test_predict_top_k_tags_and_labels(work, capsys):
     # the same ranking as the Python API
     from sklearn_samplecnn import load_pretrained
 
-    tagger = load_pretrained(work["tagger"]).to_estimator()
+    tagger = from_pretrained(load_pretrained(work["tagger"]))
     assert [r[1].split("|") for r in rows[1:]] == tagger.predict_tags([r[0] for r in rows[1:]],
                                                                       top_k=3)
     code, out, err = run(capsys, "predict", work["classifier"], work["root"] / "genre",

@@ -26,8 +26,7 @@ from sklearn_samplecnn import (
     save_pretrained,
     write_feature_store,
 )
-from sklearn_samplecnn._fileio import file_key
-from sklearn_samplecnn.audio import write_audio
+from sklearn_samplecnn.audio import file_key, write_audio
 from sklearn_samplecnn.distributed import cluster as dist
 from sklearn_samplecnn.nn import SampleCNN
 

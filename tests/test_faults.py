@@ -41,6 +41,7 @@ from sklearn_samplecnn import (
 from sklearn_samplecnn import cli as cli_module
 from sklearn_samplecnn.audio import audio_info, load_audio, write_audio
 from sklearn_samplecnn.cli.output import write_csv
+from sklearn_samplecnn.estimators import from_pretrained
 from sklearn_samplecnn.exceptions import SampleCNNError
 
 from .conftest import TINY, tone
@@ -637,7 +638,7 @@ def test_cli_predict_keeps_the_good_predictions(model_file, mixed, tmp_path, cap
     for p, cause in zip(bad, ["corrupt audio data", "contains NaN or infinite"]):
         assert f"{p}: {cause}" in err
     assert "2 of 8 files could not be decoded and are left out" in err
-    ref = load_pretrained(model_file).to_estimator().predict_proba([r[0] for r in rows[1:]])
+    ref = from_pretrained(load_pretrained(model_file)).predict_proba([r[0] for r in rows[1:]])
     np.testing.assert_allclose([[float(v) for v in r[2:]] for r in rows[1:]], ref, atol=1e-5)
 
 
@@ -681,7 +682,7 @@ def test_cli_taggram_per_segment_and_per_file(model_file, mixed, tmp_path, capsy
     assert code == 0, err
     rows = read_csv(tmp_path / "seg.csv")
     assert rows[0] == ["path", "start", "end", "label", "prob_high", "prob_low"]
-    ref = load_pretrained(model_file).to_estimator().predict_proba_segments(good_paths)
+    ref = from_pretrained(load_pretrained(model_file)).predict_proba_segments(good_paths)
     assert sorted(r[0] for r in rows[1:]) == sorted(ref.path)
     first = [r for r in rows[1:] if r[0] == good_paths[0]]
     assert [float(r[1]) for r in first] == pytest.approx(ref.start[ref.path == good_paths[0]])

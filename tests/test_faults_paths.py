@@ -32,8 +32,8 @@ from sklearn_samplecnn import (
     save_pretrained,
 )
 from sklearn_samplecnn import cli as cli_module
-from sklearn_samplecnn._fileio import atomic_write, file_key
-from sklearn_samplecnn.audio import audio_info, load_audio, write_audio
+from sklearn_samplecnn._fileio import atomic_write
+from sklearn_samplecnn.audio import audio_info, file_key, load_audio, write_audio
 from sklearn_samplecnn.exceptions import SampleCNNError
 from sklearn_samplecnn.pretrained import PretrainedModel
 

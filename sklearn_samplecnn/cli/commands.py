@@ -147,7 +147,7 @@ def _cmd_predict(args, argv: Sequence[str]) -> int:
 
     files = _audio_inputs(args.inputs, args.csv)
     _check_device(args.device)
-    from ..pretrained import load_pretrained
+    from ..pretrained import TAGGER, load_pretrained
 
     model = load_pretrained(args.model)
     params = {"device": args.device, "batch_size": args.batch_size, "on_error": args.on_error,
@@ -155,14 +155,16 @@ def _cmd_predict(args, argv: Sequence[str]) -> int:
     if args.workers:
         params["iterator_valid__num_workers"] = args.workers
     if args.threshold is not None:
-        if model.config.get("task") != "tagger":
+        if model.task != TAGGER:
             raise CLIError("--threshold applies to taggers; this model is a "
                            f"{model.config.get('task')}")
         params["threshold"] = args.threshold
     if args.top is not None and args.top > len(model.labels):
         raise CLIError(f"--top {args.top}: the model has {len(model.labels)} "
-                       f"{'tags' if model.config.get('task') == 'tagger' else 'labels'}")
-    est = model.to_estimator(**params)
+                       f"{'tags' if model.task == TAGGER else 'labels'}")
+    from ..estimators import from_pretrained
+
+    est = from_pretrained(model, **params)
     n_inputs = len(files)
     files = _check_headers(files, args.on_error, model.sample_rate)
     per_segment = args.per_segment or args.per_file is not None
@@ -180,7 +182,7 @@ def _cmd_predict(args, argv: Sequence[str]) -> int:
             lead = [[files[i]] for i in clip_index]
     if est.failed_files_ and len(est.failed_files_) == len(files):
         raise _nothing_decoded(len(files))
-    tagger = model.config.get("task") == "tagger" and getattr(est, "multilabel_", False)
+    tagger = model.task == TAGGER and getattr(est, "multilabel_", False)
     names = [str(t) for t in (est.tags_ if tagger else est.classes_)]
     if args.top is not None:
         column = "top_tags" if tagger else "top_labels"
@@ -412,6 +414,8 @@ def _sidecars(out: Path) -> tuple[Path, Path]:
 
 
 def _summary(model, path: str) -> str:
+    from ..pretrained import TAGGER
+
     cfg = model.config
     module_cfg = cfg.get("module_config", {})
     n_weights = sum(p.numel() for p in model.module.parameters())
@@ -426,7 +430,7 @@ def _summary(model, path: str) -> str:
     labels = [str(v) for v in model.labels]
     task = cfg.get("task") or "bare module (features only)"
     if labels:
-        what = "tags" if task == "tagger" and cfg.get("multilabel", True) else "labels"
+        what = "tags" if task == TAGGER and cfg.get("multilabel", True) else "labels"
         task = f"{task}, {len(labels)} {what}: {', '.join(labels)}"
     lines.append(("task", task))
     if cfg.get("estimator"):

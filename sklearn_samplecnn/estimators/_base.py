@@ -23,7 +23,7 @@ from .._compat import (
     HasMethods,
     Interval,
     StrOptions,
-    _check_sample_weight,
+    check_sample_weight,
     validate_parameter_constraints,
 )
 from .._deprecate import warn_deprecated
@@ -36,12 +36,15 @@ from ..engine import (
     clips_from_X,
     on_error_constraint,
 )
+from ..exceptions import PretrainedFileError
 from ..nn import SampleCNN
+from ..nn.protocol import check_segment_model
 from ..nn.runtime import PRECISIONS, resolve_precision
+from ..pretrained import ESTIMATOR_SETTINGS, PretrainedModel, load_pretrained
 from ..segments import AGGREGATIONS, SHORTS, TAILS
 from ._prediction import SegmentPrediction
 from ._training import TrainingLoop, seed_from
-from .callbacks import PaperSchedule
+from .callbacks import PaperSchedule, unwrapped_module
 from .checkpoint import ResumableCheckpoint
 from .data import ClipSplit, SegmentDataset
 
@@ -215,9 +218,7 @@ class _SampleCNNNet(TrainingLoop, SegmentPrediction, NeuralNet):
     @property
     def _raw_module(self) -> torch.nn.Module:
         """``module_`` without the accelerator's (DDP) wrapper, for its attributes."""
-        if getattr(self, "_wrapped", False):
-            return self.accelerator.unwrap_model(self.module_)
-        return self.module_
+        return unwrapped_module(self)
 
     @property
     def _device(self) -> torch.device:
@@ -268,8 +269,48 @@ class _SampleCNNNet(TrainingLoop, SegmentPrediction, NeuralNet):
         state.pop("_previous_start_weights", None)  # a training-time copy of the weights
         return state
 
-    # -- from a model file ------------------------------------------------------------
-    _pretrained_task: str = ""
+    # -- to and from a model file -------------------------------------------------------
+    _pretrained_task: str | None = None  # one of sklearn_samplecnn.pretrained.TASKS
+
+    def _pretrained_outputs(self) -> tuple[str | None, list, bool | None, dict]:
+        """``(task, labels, multilabel, notes)`` a model file records for this fitted
+        estimator; subclasses give their labels or tags."""
+        return self._pretrained_task, [], None, {}
+
+    def to_pretrained(self):
+        """This fitted estimator as a :class:`~sklearn_samplecnn.PretrainedModel`.
+
+        What :func:`~sklearn_samplecnn.save_pretrained` writes: the module, the
+        rate, the task and the labels or tags, the settings a rebuilt estimator
+        needs to predict the same (``from_pretrained``) and training notes
+        (epochs, last losses).
+
+        Returns
+        -------
+        PretrainedModel
+            Holding this estimator's ``module_`` itself (not a copy).
+
+        Raises
+        ------
+        PretrainedFileError
+            The estimator is not fitted.
+        """
+        module = getattr(self, "module_", None)
+        if module is None:
+            raise PretrainedFileError(f"{type(self).__name__} is not fitted; call fit() first.")
+        task, labels, multilabel, notes = self._pretrained_outputs()
+        training = {}
+        history = getattr(self, "history_", None)
+        if history:
+            last = history[-1]
+            training["epochs"] = len(history)
+            for key in ("train_loss", "valid_loss"):
+                if key in last:
+                    training[key] = float(last[key])
+        return PretrainedModel.from_module(
+            module, sample_rate=int(self.sr), task=task, labels=labels, multilabel=multilabel,
+            estimator={k: getattr(self, k) for k in ESTIMATOR_SETTINGS if hasattr(self, k)},
+            training={**notes, **training})
 
     @classmethod
     def from_pretrained(cls, model, **params):
@@ -288,20 +329,17 @@ class _SampleCNNNet(TrainingLoop, SegmentPrediction, NeuralNet):
             Same predictions as the estimator that was saved. Its settings (rate,
             segments, aggregation...) come from the file; labels or tags too.
         """
-        from ..exceptions import PretrainedFileError
-        from ..pretrained import load_pretrained
-
         if isinstance(model, (str, os.PathLike)):
             model = load_pretrained(model)
-        task = model.config.get("task")
-        if task != cls._pretrained_task:
+        if model.task != cls._pretrained_task:
             raise PretrainedFileError(
-                f"{model.path}: holds a {task or 'bare module'} (task={task!r}); "
+                f"{model.path}: holds a {model.task or 'bare module'} (task={model.task!r}); "
                 f"{cls.__name__} rebuilds files saved from a fitted {cls.__name__}."
             )
         names = set(cls._get_param_names(cls(verbose=0)))
         settings = {k: v for k, v in (model.config.get("estimator") or {}).items()
                     if k in names}
+        settings["sr"] = model.sample_rate  # files before 0.1.0's release also held "sr"
         module_kwargs = {f"module__{k}": v for k, v in model.config["module_config"].items()
                          if k != "n_outputs"}
         est = cls(module=type(model.module), verbose=0,
@@ -380,8 +418,7 @@ class _SampleCNNNet(TrainingLoop, SegmentPrediction, NeuralNet):
                 "sr" in inspect.signature(self.module).parameters:
             kwargs["sr"] = self.sr  # e.g. the mel front end's filterbank
         self.module_ = self.initialized_instance(self.module, kwargs)
-        if not hasattr(self.module_, "input_length"):
-            raise TypeError(f"module {self.module!r} must have an input_length attribute.")
+        check_segment_model(self.module_, f"module {self.module!r}:")
         return self
 
     def initialize(self):
@@ -473,7 +510,7 @@ class _SampleCNNNet(TrainingLoop, SegmentPrediction, NeuralNet):
         """Per-clip weights from ``sample_weight`` (and ``class_weight`` in subclasses)."""
         if sample_weight is None:
             return None
-        return _check_sample_weight(sample_weight, np.empty((len(y_encoded), 0)),
+        return check_sample_weight(sample_weight, np.empty((len(y_encoded), 0)),
                                     dtype=np.float32, ensure_non_negative=True)
 
     def fit(self, X, y, sample_weight=None, **fit_params):

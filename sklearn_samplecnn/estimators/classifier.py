@@ -12,6 +12,7 @@ from sklearn.utils.validation import column_or_1d
 
 from .._compat import StrOptions
 from ..nn import SampleCNN
+from ..pretrained import CLASSIFIER
 from ._base import _check_labels, _encode_labels, _labels, _SampleCNNNet
 
 __all__ = ["SampleCNNClassifier"]
@@ -190,7 +191,10 @@ class SampleCNNClassifier(ClassifierMixin, _SampleCNNNet):
             self.n_outputs_ = len(self.classes_)
         return _encode_labels(y, self.classes_)
 
-    _pretrained_task = "classifier"
+    _pretrained_task = CLASSIFIER
+
+    def _pretrained_outputs(self):
+        return CLASSIFIER, list(self.classes_), None, {}
 
     def _restore_outputs(self, model) -> None:
         self.classes_ = np.asarray(model.labels, dtype=object if any(

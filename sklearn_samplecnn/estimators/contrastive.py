@@ -18,7 +18,8 @@ from skorch.utils import to_tensor
 
 from .._compat import Interval
 from ..augment import resolve_augment
-from ..nn import NTXentLoss, ProjectionHead, SampleCNN
+from ..nn import NTXentLoss, ProjectionHead, SampleCNN, check_segment_model
+from ..pretrained import CONTRASTIVE
 from ._base import _SampleCNNNet
 from .data import CropPairDataset
 
@@ -142,6 +143,8 @@ class ContrastiveSampleCNN(_SampleCNNNet):
     (81, 2)
     """
 
+    _pretrained_task = CONTRASTIVE
+
     _parameter_constraints = {
         **{k: v for k, v in _SampleCNNNet._parameter_constraints.items()
            if k not in _SEGMENT_ONLY},
@@ -194,11 +197,10 @@ class ContrastiveSampleCNN(_SampleCNNNet):
         kwargs = self.get_params_for("module")
         kwargs.setdefault("n_outputs", 1)  # the encoder's output layer is not trained
         self.module_ = self.initialized_instance(self.module, kwargs)
-        if not hasattr(self.module_, "input_length") or \
-                not hasattr(self.module_, "hidden_layers") or \
-                not isinstance(getattr(self.module_, "classifier", None), torch.nn.Linear):
+        check_segment_model(self.module_, f"module {self.module!r}:")
+        if not isinstance(getattr(self.module_, "classifier", None), torch.nn.Linear):
             raise TypeError(f"module {self.module!r} must be a SampleCNN-like encoder "
-                            "(input_length, hidden_layers, a Linear classifier).")
+                            "(a segment model with a Linear classifier).")
         if hasattr(self.module_, "fit_standardizer"):
             raise TypeError(f"module {self.module!r} learns input statistics; contrastive "
                             "training supports raw-waveform encoders (SampleCNN, FrameLevelCNN).")

@@ -36,7 +36,8 @@ from .._compat import HasMethods, Interval, StrOptions
 from .._fileio import digest
 from ..augment import resolve_augment
 from ..exceptions import AudioLoadError
-from ..nn import SampleCNN
+from ..nn import SampleCNN, check_segment_model
+from ..pretrained import TAGGER
 from ..segments import segment_starts, take_segment
 from ._base import _SampleCNNNet
 from .contrastive import _Unavailable
@@ -304,7 +305,13 @@ accelerator, random_state, callbacks, device, verbose, warm_start, **kwargs
     tail = "drop"
     aggregate = "mean"
     segment_mode = "fixed"
-    _pretrained_task = "tagger"
+    _pretrained_task = TAGGER
+
+    def _pretrained_outputs(self):
+        notes = {"distilled_from": repr(self.teacher_)}
+        if len(self.soft_columns_) == 0:  # no tags learnt: an encoder for features
+            return None, [], None, notes
+        return TAGGER, list(self.tags_), True, notes
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -439,9 +446,7 @@ accelerator, random_state, callbacks, device, verbose, warm_start, **kwargs
     def initialize_module(self):
         super().initialize_module()
         module = self.module_
-        if not hasattr(module, "hidden_layers"):
-            raise TypeError(f"module {self.module!r} must name its hidden layers "
-                            "(hidden_layers, forward(x, return_hidden=...)).")
+        check_segment_model(module, f"module {self.module!r}:")
         n_embed = len(getattr(self, "embedding_columns_", ()))
         with torch.no_grad():
             probe = torch.zeros(2, module.input_length)

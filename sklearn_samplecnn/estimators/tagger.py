@@ -15,6 +15,7 @@ from sklearn.utils.validation import column_or_1d
 
 from .._compat import Interval, StrOptions
 from ..nn import SampleCNN
+from ..pretrained import TAGGER
 from ._base import _check_labels, _encode_labels, _labels, _SampleCNNNet
 
 __all__ = ["SampleCNNTagger"]
@@ -102,7 +103,11 @@ class SampleCNNTagger(ClassifierMixin, _SampleCNNNet):
         self.tags = tags
         self.class_weight = class_weight
 
-    _pretrained_task = "tagger"
+    _pretrained_task = TAGGER
+
+    def _pretrained_outputs(self):
+        return TAGGER, list(self.tags_ if self.multilabel_ else self.classes_), \
+            bool(self.multilabel_), {}
 
     def _restore_outputs(self, model) -> None:
         labels = np.asarray(model.labels, dtype=object if any(

@@ -22,8 +22,8 @@ from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
 from .._compat import HasMethods, Interval, validate_parameter_constraints
-from .._fileio import file_key
 from .._progress import progress as progress_bar
+from ..audio import file_key
 from ..distributed import client_address, map_shards, preload, resolve_client, shard_bounds
 from ..engine import Clips, FailureReport, clips_from_X, resolve_on_error
 from ..exceptions import AudioLoadError

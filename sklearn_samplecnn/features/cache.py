@@ -9,12 +9,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .._fileio import atomic_write, file_key
+from .._fileio import atomic_write
+from ..audio import file_key
 from ..engine import Clips
 
 __all__ = ["CACHE_KEYS", "FeatureCache", "clip_key"]
 
-#: How a file is keyed in the cache (see :func:`sklearn_samplecnn._fileio.file_key`).
+#: How a file is keyed in the cache (see :func:`sklearn_samplecnn.audio.file_key`).
 CACHE_KEYS = ("stat", "content")
 _CHECK = 16  # bytes of SHA-256 in front of every entry
 _MAGIC = b"SCF2"

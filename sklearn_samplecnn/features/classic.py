@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import torch
 
-from .._compat import Interval, StrOptions, _fit_context
+from .._compat import Interval, StrOptions, fit_context
 from .._fileio import digest
 from .._progress import progress as progress_bar
 from ..audio import DEFAULT_RES_TYPE, DEFAULT_SR, RES_TYPES
@@ -232,7 +232,7 @@ class MFCCStatsTransformer(ClipFeatureTransformer):
                               fmax=self.fmax, top_db=self.top_db, deltas=self.deltas,
                               stats=self.stats, contrast_bands=self._contrast_bands())
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Check the parameters and ``X`` and record the output columns (no learning).
 

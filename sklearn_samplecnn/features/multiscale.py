@@ -17,11 +17,12 @@ import numpy as np
 import torch
 from sklearn.utils.validation import check_is_fitted
 
-from .._compat import Interval, StrOptions, _fit_context
+from .._compat import Interval, StrOptions, fit_context
 from .._fileio import digest
 from .._progress import progress as progress_bar
 from ..audio import DEFAULT_RES_TYPE, RES_TYPES
 from ..engine import Clips, FailureReport, on_error_constraint, run_segments
+from ..nn.protocol import check_segment_model, edge_pad, segment_hop
 from ..nn.runtime import (
     PRECISIONS,
     InferenceRunner,
@@ -269,7 +270,7 @@ class MultiScaleFeatureTransformer(ClipFeatureTransformer):
     def _clips_sr(self) -> int:
         return 1  # files are read at each extractor's rate, in its pass
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Check and load the extractors and record the output size (no training).
 
@@ -303,10 +304,7 @@ class MultiScaleFeatureTransformer(ClipFeatureTransformer):
         precision = resolve_precision(self.precision, self.device)
         resolved, names, seen = [], [], {}
         for i, (module, sr, fingerprint) in enumerate(models):
-            if not all(hasattr(module, a) for a in ("resolve_layer", "hidden_layers",
-                                                      "input_length")):
-                raise TypeError(f"extractors[{i}] module {type(module).__name__} has no named "
-                                "hidden layers (resolve_layer/hidden_layers/input_length).")
+            check_segment_model(module, f"extractors[{i}] module")
             if self.layers == "all":
                 layers = tuple(module.hidden_layers)
                 tokens = layers
@@ -328,8 +326,7 @@ class MultiScaleFeatureTransformer(ClipFeatureTransformer):
             channels = tuple(int(hidden[la].shape[1]) for la in layers)
             resolved.append(Extractor(
                 name, run, sr, int(module.input_length), fingerprint, layers, tokens, channels,
-                hop=int(getattr(module, "segment_hop", module.input_length)),
-                edge_pad=int(getattr(module, "edge_pad", 0))))
+                hop=segment_hop(module), edge_pad=edge_pad(module)))
             names.append(name)
         self.extractors_ = resolved
         seg_pool, clip_pool = self._pools

@@ -17,7 +17,7 @@ import os
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
-from .._compat import _fit_context
+from .._compat import fit_context
 from ..audio import DEFAULT_RES_TYPE
 from ..engine import FailureReport
 from ..nn.musicnn import Musicnn, MusicnnVGG
@@ -136,7 +136,7 @@ on_error, threads, compile, verbose, dask_client, shard_size
         self.dask_client = dask_client
         self.shard_size = shard_size
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Load the musicnn model and record the output size (no training).
 
