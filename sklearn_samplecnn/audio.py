@@ -32,6 +32,7 @@ __all__ = [
     "RES_TYPES",
     "AudioInfo",
     "audio_info",
+    "FILE_KEYS",
     "check_resampling",
     "file_key",
     "load_audio",
@@ -191,6 +192,12 @@ def audio_info(path: str | os.PathLike) -> AudioInfo:
     with _open(name) as f:
         frames, rate = int(f.frames), int(f.samplerate)
         return AudioInfo(name, rate, int(f.channels), frames, frames / rate, f.format, f.subtype)
+
+
+#: How a file is recognised (:func:`file_key`): ``"stat"``, its stat identity (one
+#: ``stat`` call); ``"content"``, a SHA-256 of its bytes (survives copies, reads the file).
+#: The feature cache's ``cache_key`` and the feature store's ``key`` take these values.
+FILE_KEYS = ("stat", "content")
 
 
 def file_key(path: str | os.PathLike, *, content: bool = False) -> str:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -423,3 +425,43 @@ def test_help_and_usage_errors_never_import_torch(tmp_path, argv, code, message)
         assert "usage: samplecnn" in proc.stdout
     else:
         assert f"samplecnn: error: {message}" in proc.stderr
+
+
+def _option_helps(command: str) -> dict[str, str]:
+    """``{option: help text}`` of one sub-command, defaults left out."""
+    from sklearn_samplecnn.cli.parser import build_parser
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command").choices[command]
+    out = {}
+    for action in sub._actions:
+        if action.help and action.help != argparse.SUPPRESS:
+            text = re.sub(r"\s*\(default: %\(default\)s\)", "", action.help)
+            for flag in action.option_strings or [action.dest]:
+                out[flag] = (text, action.metavar)  # what --help shows
+    return out
+
+
+def test_predict_and_extract_describe_shared_options_identically():
+    """An option of both commands has one text (its default may differ); only the outputs
+    differ by nature: a CSV of predictions against a feature matrix or store."""
+    predict, extract = _option_helps("predict"), _option_helps("extract")
+    shared = sorted(set(predict) & set(extract) - {"-o", "--output", "-h", "--help"})
+    assert {"--jobs", "--on-error", "--batch-size", "--device", "--threads",
+            "--per-segment", "--per-file", "--csv", "inputs"} <= set(shared)
+    assert [o for o in shared if predict[o] != extract[o]] == []
+    assert _option_helps("train")["--jobs"] == predict["--jobs"]
+    assert _option_helps("train")["--on-error"] == predict["--on-error"]
+
+
+def test_on_error_choices_are_the_librarys():
+    from sklearn_samplecnn.engine import ON_ERROR
+
+    assert cli.parser.ON_ERROR_CHOICES == ON_ERROR
+
+
+@pytest.mark.parametrize("old, value", [(["--workers", "0"], 0), (["--jobs", "0"], 0)])
+def test_workers_is_the_deprecated_spelling_of_jobs(work, capsys, old, value):
+    code, out, err = run(capsys, "predict", work["classifier"], work["root"] / "genre", *old)
+    assert code == 0
+    assert ("--workers is deprecated; use --jobs" in err) == (old[0] == "--workers")
+    assert len(out.splitlines()) > 1

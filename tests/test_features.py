@@ -158,7 +158,7 @@ def test_two_extractors_at_different_rates(tiny_model, fitted_clf, tone_files):
 def _count_forwards(feats, calls=None):
     calls = [] if calls is None else calls
     for ext in feats.extractors_:
-        ext.module.module.register_forward_hook(lambda *a: calls.append(1))
+        ext.runner.module.register_forward_hook(lambda *a: calls.append(1))
     return calls
 
 
@@ -340,10 +340,10 @@ def test_extractor_modules_are_never_shared(tmp_path):
     X = np.random.default_rng(0).normal(size=(2, 800)).astype(np.float32)
     a = MultiScaleFeatureTransformer(extractors=[str(path)], layers=(-1,)).fit(X)
     b = MultiScaleFeatureTransformer(extractors=[str(path)], layers=(-1,)).fit(X)
-    assert a.extractors_[0].module is not b.extractors_[0].module
+    assert a.extractors_[0].runner is not b.extractors_[0].runner
     user = PretrainedModel(module=module, config={"sample_rate": 8000, "input_length": 729})
     c = MultiScaleFeatureTransformer(extractors=[user], layers=(-1,)).fit(X)
-    assert c.extractors_[0].module is not module
+    assert c.extractors_[0].runner is not module
     assert module.training  # the caller's module was not switched to eval mode
     np.testing.assert_allclose(a.transform(X), b.transform(X))
 

@@ -407,11 +407,11 @@ def test_cache_tokens_differ_by_device_and_precision(fitted):
     feats = MultiScaleFeatureTransformer(extractors=[clf], layers=(-2, -1)).fit(paths[:1])
     ext = feats.extractors_[0]
     cpu = feats._layer_tokens(ext)
-    assert ext.module.precision == "fp32" and len(set(cpu)) == 2
+    assert ext.runner.precision == "fp32" and len(set(cpu)) == 2
     feats.device = "cuda"  # the tokens read the device type and the runner's precision
-    ext.module.precision = "fp32"
+    ext.runner.precision = "fp32"
     gpu32 = feats._layer_tokens(ext)
-    ext.module.precision = "fp16"
+    ext.runner.precision = "fp16"
     gpu16 = feats._layer_tokens(ext)
     assert len({*cpu, *gpu32, *gpu16}) == 6
 

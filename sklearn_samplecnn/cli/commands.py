@@ -57,10 +57,7 @@ def _cmd_train(args, argv: Sequence[str]) -> int:
     }
     if args.channels is not None:
         params["module__channels"] = args.channels
-    if args.workers:
-        params["iterator_train__num_workers"] = args.workers
-        params["iterator_valid__num_workers"] = args.workers
-    est = cls(**params)
+    est = cls(**params, n_jobs=args.jobs)
     what = "classes" if args.task == "genre" else "tags"
     print(f"{descr}; {len(names)} {what}: {', '.join(names[:12])}"
           f"{', ...' if len(names) > 12 else ''}", flush=True)
@@ -150,10 +147,13 @@ def _cmd_predict(args, argv: Sequence[str]) -> int:
     from ..pretrained import TAGGER, load_pretrained
 
     model = load_pretrained(args.model)
-    params = {"device": args.device, "batch_size": args.batch_size, "on_error": args.on_error,
-              "threads": args.threads}
-    if args.workers:
-        params["iterator_valid__num_workers"] = args.workers
+    batch_size = args.batch_size
+    if batch_size == "auto":
+        from ..nn import auto_batch_size
+
+        batch_size = max(2, auto_batch_size(args.device, model.module))
+    params = {"device": args.device, "batch_size": batch_size, "on_error": args.on_error,
+              "threads": args.threads, "n_jobs": args.jobs}
     if args.threshold is not None:
         if model.task != TAGGER:
             raise CLIError("--threshold applies to taggers; this model is a "

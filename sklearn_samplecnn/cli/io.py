@@ -236,6 +236,9 @@ def check_usage(args) -> None:
     ``main`` runs it right after parsing, before the commands (and the libraries they
     import) are loaded, so a mistyped path is answered at once.
     """
+    if getattr(args, "workers", None) is not None:  # the deprecated spelling of --jobs
+        print(f"{PROG}: warning: --workers is deprecated; use --jobs", file=sys.stderr)
+        args.jobs = args.workers
     if args.command in ("predict", "info"):
         args.model = _model_source(args.model, "MODEL")
     if args.command == "predict":

@@ -133,6 +133,23 @@ def _add_device(p: argparse.ArgumentParser) -> None:
                         "machine)")
 
 
+def _add_jobs(p: argparse.ArgumentParser, default: int) -> None:
+    """``--jobs`` (the library's ``n_jobs``), one text for every command; the former
+    ``--workers`` still parses (hidden; a warning says to use ``--jobs``)."""
+    p.add_argument("--jobs", type=_non_negative_int, default=default, metavar="N",
+                   help="worker processes decoding audio while the model runs (n_jobs); 0 "
+                        "decodes in the main process; fewer than 4 files are always decoded "
+                        "there (default: %(default)s)")
+    p.add_argument("--workers", type=_non_negative_int, help=argparse.SUPPRESS)
+
+
+def _add_batch_size(p: argparse.ArgumentParser, default: int | str) -> None:
+    """``--batch-size`` of the commands that run a saved model, one text for both."""
+    p.add_argument("--batch-size", type=_batch_size, default=default, metavar="N|auto",
+                   help="segments per forward pass: a number, or auto for the device's best "
+                        "(docs/performance.md) (default: %(default)s)")
+
+
 #: ``--on-error`` values (the library's ``on_error``, engine.failures.ON_ERROR; a test keeps
 #: them equal; listed here so ``--help`` does not import torch).
 ON_ERROR_CHOICES = ("raise", "skip")
@@ -150,16 +167,17 @@ def _add_on_error(p: argparse.ArgumentParser, deprecated: tuple[str, ...] = ()) 
                         "(default: %(default)s)")
 
 
-def _add_per_segment(p: argparse.ArgumentParser, output, what: str) -> None:
+def _add_per_segment(p: argparse.ArgumentParser, output) -> None:
     """``--per-segment`` on ``p``; ``--per-file`` on ``output``, the group of ``-o``."""
     p.add_argument("--per-segment", action="store_true",
-                   help=f"one row per segment instead of per clip: path, start and end "
-                        f"(seconds into the clip), then the {what}")
+                   help="one row per segment instead of per clip: path, start and end "
+                        "(seconds into the clip), then the command's columns (predict: "
+                        "label or tags and probabilities; extract: features)")
     output.add_argument("--per-file", type=_folder, metavar="DIR",
-                        help=f"instead of --output: one CSV per input file in DIR (named "
-                             f"after its path below the inputs' common folder, plus .csv), "
-                             f"one row per segment: path, start, end, {what} (implies "
-                             f"--per-segment)")
+                        help="instead of --output: one CSV per input file in DIR (named "
+                             "after its path below the inputs' common folder, plus .csv), "
+                             "one row per segment: path, start, end, then the command's "
+                             "columns (implies --per-segment)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -221,9 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "validation-loss plateau, stop after 4 decreases; none: plain SGD "
                         "for --epochs (default: %(default)s)")
     _add_device(p)
-    p.add_argument("--workers", type=_non_negative_int, default=0,
-                   help="worker processes decoding audio for training "
-                        "(iterator_train__num_workers; default: %(default)s)")
+    _add_jobs(p, default=0)
     p.add_argument("--valid-fraction", type=_fraction, default=0.1, metavar="F",
                    help="fraction of clips held out for the validation loss; 0 trains on "
                         "all clips (default: %(default)s)")
@@ -238,7 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="save a checkpoint in DIR after every epoch (weights, optimiser, "
                         "schedule, history, random state); after a crash, a kill or Ctrl-C "
                         "run the same command again to resume from the last finished epoch "
-                        "(on CPU with --workers 0 it ends with the weights of an "
+                        "(on CPU with --jobs 0 it ends with the weights of an "
                         "uninterrupted run). A checkpoint of other data or settings is "
                         "refused")
     p.add_argument("--save-interrupted", action="store_true",
@@ -267,7 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("-o", "--output", metavar="FILE",
                      help="CSV file to write (default: standard output); an existing file is "
                           "replaced once the new one is complete")
-    _add_per_segment(p, out, "label or tags and the probabilities")
+    _add_per_segment(p, out)
     pick = p.add_mutually_exclusive_group()
     pick.add_argument("--threshold", type=_probability,
                       help="taggers: a tag is predicted when its probability is at least this "
@@ -276,11 +292,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="the K most probable tags (or labels) of each clip, most probable "
                            "first, in a top_tags (top_labels) column joined by '|', instead of "
                            "those over the threshold")
-    p.add_argument("--batch-size", type=_positive_int, default=23,
-                   help="segments per forward pass (default: %(default)s)")
+    _add_batch_size(p, default=23)
     _add_device(p)
-    p.add_argument("--workers", type=_non_negative_int, default=0,
-                   help="worker processes decoding audio (default: %(default)s)")
+    _add_jobs(p, default=1)
     _add_on_error(p)
     p.set_defaults(command="predict")
 
@@ -311,7 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "replaced once the new one is complete), or a folder (a name "
                           "ending with /, or an existing folder) for a resumable feature "
                           "store (needs pyarrow)")
-    _add_per_segment(p, out, "features")
+    _add_per_segment(p, out)
     p.add_argument("--layers", type=_layers, default="all", metavar="all|L,L,...",
                    help="hidden layers: all of them, or negative indexes from the top (-1 is "
                         "the 1x1 conv) or names such as module8; the paper used -3,-2,-1 "
@@ -322,11 +336,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "and std over segments (default: %(default)s)")
     p.add_argument("--cache-dir", type=_folder, metavar="DIR",
                    help="store features per clip content and model; later runs reuse them")
-    p.add_argument("--batch-size", type=_batch_size, default="auto", metavar="N|auto",
-                   help="segments per forward pass (default: %(default)s)")
+    _add_batch_size(p, default="auto")
     _add_device(p)
-    p.add_argument("--jobs", type=_positive_int, metavar="N",
-                   help="threads decoding audio ahead of the model (default: 2)")
+    _add_jobs(p, default=1)
     _add_on_error(p, deprecated=("nan", "zeros"))
     p.add_argument("--dask", metavar="ADDRESS|local",
                    help="run on a Dask cluster: a scheduler address such as "

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from .._deprecate import warn_deprecated
 from ..exceptions import AudioLoadError, ClipTooShortError
 from ..segments import segment_starts, take_segment
 from ._ring import Ring, give_back_ring, release_buffers, take_ring
@@ -106,9 +107,10 @@ class SegmentBatches(torch.utils.data.IterableDataset):
         Rows per batch; the last batch of each worker may be smaller.
     hop_length, tail, short
         As in :func:`sklearn_samplecnn.segments.segment_starts`.
-    dtype : torch.dtype, default=torch.float32
+    input_dtype : torch.dtype, default=torch.float32
         Of the batches: a model that runs in float16 takes float16 segments,
-        half the bytes to move between processes and to the device.
+        half the bytes to move between processes and to the device (the
+        runner's ``input_dtype``). ``dtype`` is its deprecated name.
     edge_pad : int, default=0
         Zeros added before each clip's first sample and after its last before
         cutting (a spectrogram model's centred frames, e.g. musicnn's); segment
@@ -117,8 +119,8 @@ class SegmentBatches(torch.utils.data.IterableDataset):
 
     def __init__(self, clips: Clips, order: Sequence[int], *, segment_length: int,
                  batch_size: int, hop_length: int | None = None, tail: str = "overlap",
-                 short: str = "pad", dtype: torch.dtype = torch.float32,
-                 edge_pad: int = 0) -> None:
+                 short: str = "pad", input_dtype: torch.dtype = torch.float32,
+                 edge_pad: int = 0, dtype: torch.dtype | None = None) -> None:
         self.clips = clips
         self.order = np.asarray(order, dtype=np.int64)
         self.segment_length = int(segment_length)
@@ -126,7 +128,7 @@ class SegmentBatches(torch.utils.data.IterableDataset):
         self.hop_length = hop_length
         self.tail = tail
         self.short = short
-        self.dtype = dtype
+        self.input_dtype = _input_dtype(input_dtype, dtype)
         self.edge_pad = int(edge_pad)
         self.ring: Ring | None = None  # set by run_segments when workers decode
 
@@ -158,7 +160,7 @@ class SegmentBatches(torch.utils.data.IterableDataset):
         if self.ring is not None and torch.utils.data.get_worker_info() is not None:
             slot = self.ring.free.get()  # blocks while the main process holds every slot
             return self.ring.buf[slot], slot
-        return torch.empty((self.batch_size, self.segment_length), dtype=self.dtype), None
+        return torch.empty((self.batch_size, self.segment_length), dtype=self.input_dtype), None
 
     def __iter__(self) -> Iterator[SegmentBatch]:
         info = torch.utils.data.get_worker_info()
@@ -206,8 +208,17 @@ class SegmentBatches(torch.utils.data.IterableDataset):
                         notes.clear()
         if n or counts or errors or notes:
             if x is None:
-                x = torch.empty((0, length), dtype=self.dtype)
+                x = torch.empty((0, length), dtype=self.input_dtype)
             yield batch()
+
+
+def _input_dtype(input_dtype: torch.dtype, dtype: torch.dtype | None) -> torch.dtype:
+    """``input_dtype``, or the deprecated ``dtype`` when one is given."""
+    if dtype is None:
+        return input_dtype
+    warn_deprecated("run_segments(dtype=...) and SegmentBatches(dtype=...)", "input_dtype=",
+                    stacklevel=4)
+    return dtype
 
 
 def _guarded(loader, n_workers: int):
@@ -272,9 +283,10 @@ def run_segments(
     short: str = "pad",
     static_batch: bool = False,
     timeout: float = 0,
-    dtype: torch.dtype = torch.float32,
+    input_dtype: torch.dtype = torch.float32,
     ring: bool | None = None,
     edge_pad: int = 0,
+    dtype: torch.dtype | None = None,
 ) -> Iterator[ClipResult]:
     """Run ``fn`` over every segment of ``clips`` and yield each clip's rows when complete.
 
@@ -283,7 +295,7 @@ def run_segments(
     clips : Clips
         At the rate ``fn``'s model expects.
     fn : callable
-        ``fn(x)`` with ``x`` a ``(batch, segment_length)`` tensor of ``dtype``
+        ``fn(x)`` with ``x`` a ``(batch, segment_length)`` tensor of ``input_dtype``
         on ``device`` returns a ``(batch, n_features)`` tensor (float32 or
         lower); it runs under ``torch.inference_mode``.
     segment_length, batch_size : int
@@ -303,8 +315,10 @@ def run_segments(
     timeout : float, default=0
         Seconds to wait for a worker's batch before raising (0: forever; a
         crashed worker raises either way).
-    dtype : torch.dtype, default=torch.float32
-        Of the segments handed to ``fn``; float16 halves the bytes moved.
+    input_dtype : torch.dtype, default=torch.float32
+        Of the segments handed to ``fn``: the runner's ``input_dtype``
+        (:class:`~sklearn_samplecnn.nn.InferenceRunner`); float16 halves the
+        bytes moved.
     ring : bool or None, default=None
         Workers write batches into a ring of shared buffers, page-locked for
         CUDA, and send only the slot number (the copy to the device is then an
@@ -315,6 +329,8 @@ def run_segments(
     edge_pad : int, default=0
         Zeros before and after each clip (:class:`SegmentBatches`); the
         yielded ``starts`` count in the padded clip.
+    dtype : torch.dtype or None, default=None
+        Deprecated name of ``input_dtype``.
 
     Yields
     ------
@@ -323,6 +339,7 @@ def run_segments(
         with ``error`` set.
     """
     device = torch.device(device)
+    input_dtype = _input_dtype(input_dtype, dtype)
     order = np.arange(len(clips)) if order is None else np.asarray(order, dtype=np.int64)
     if len(order) == 0:
         return
@@ -333,7 +350,8 @@ def run_segments(
     n_workers = min(n_workers, len(order))
     cuda = device.type == "cuda"
     dataset = SegmentBatches(clips, order, segment_length=segment_length, batch_size=batch_size,
-                             hop_length=hop_length, tail=tail, short=short, dtype=dtype,
+                             hop_length=hop_length, tail=tail, short=short,
+                             input_dtype=input_dtype,
                              edge_pad=edge_pad)
     context = torch.multiprocessing.get_context()
     use_ring = True if ring is None else bool(ring)
@@ -341,7 +359,7 @@ def run_segments(
     if n_workers and use_ring:
         # every slot a worker may hold, the loader may queue or this loop may use
         slots = (_PREFETCH + 1) * n_workers + 3
-        slots_ring = dataset.ring = take_ring(slots, batch_size, segment_length, dtype, cuda,
+        slots_ring = dataset.ring = take_ring(slots, batch_size, segment_length, input_dtype, cuda,
                                                context)
     loader = _loader(dataset, n_workers, cuda and slots_ring is None, timeout, context)
     expected: dict[int, int] = {}

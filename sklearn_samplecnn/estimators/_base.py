@@ -35,10 +35,11 @@ from ..engine import (
     check_headers,
     clips_from_X,
     on_error_constraint,
+    resolve_n_jobs,
 )
 from ..exceptions import PretrainedFileError
 from ..nn import SampleCNN
-from ..nn.protocol import check_segment_model
+from ..nn.protocol import TRAINABLE, check_segment_model
 from ..nn.runtime import PRECISIONS, resolve_precision
 from ..pretrained import ESTIMATOR_SETTINGS, PretrainedModel, load_pretrained
 from ..segments import AGGREGATIONS, SHORTS, TAILS
@@ -138,6 +139,7 @@ class _SampleCNNNet(TrainingLoop, SegmentPrediction, NeuralNet):
         "augment": [StrOptions({"default"}), callable, None],
         "checkpoint_dir": [str, os.PathLike, None],
         "threads": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "n_jobs": [numbers.Integral, None],
         "accelerator": [HasMethods(["prepare", "backward", "autocast"]), None],
         "random_state": ["random_state"],
         "max_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -165,6 +167,7 @@ class _SampleCNNNet(TrainingLoop, SegmentPrediction, NeuralNet):
         augment=None,
         checkpoint_dir=None,
         threads: int | None = None,
+        n_jobs: int | None = 0,
         accelerator=None,
         random_state=None,
         optimizer=torch.optim.SGD,
@@ -212,6 +215,7 @@ class _SampleCNNNet(TrainingLoop, SegmentPrediction, NeuralNet):
         self.augment = augment
         self.checkpoint_dir = checkpoint_dir
         self.threads = threads
+        self.n_jobs = n_jobs
         self.accelerator = accelerator
         self.random_state = random_state
 
@@ -418,7 +422,7 @@ class _SampleCNNNet(TrainingLoop, SegmentPrediction, NeuralNet):
                 "sr" in inspect.signature(self.module).parameters:
             kwargs["sr"] = self.sr  # e.g. the mel front end's filterbank
         self.module_ = self.initialized_instance(self.module, kwargs)
-        check_segment_model(self.module_, f"module {self.module!r}:")
+        check_segment_model(self.module_, f"module {self.module!r}:", TRAINABLE)
         return self
 
     def initialize(self):
@@ -487,7 +491,8 @@ class _SampleCNNNet(TrainingLoop, SegmentPrediction, NeuralNet):
                 kwargs.setdefault("drop_last", True)
         else:
             kwargs = self.get_params_for("iterator_valid")
-        if kwargs.get("num_workers", 0) > 0:
+        kwargs.setdefault("num_workers", resolve_n_jobs(self.n_jobs))  # routed ones win
+        if kwargs["num_workers"] > 0:
             # long-lived workers; a few batches prepared ahead of the model
             kwargs.setdefault("persistent_workers", True)
             kwargs.setdefault("prefetch_factor", 4)

@@ -23,9 +23,9 @@ class SegmentPrediction:
     def _segment_outputs(self, X) -> tuple[np.ndarray, np.ndarray, np.ndarray, Clips]:
         """Per-segment probabilities, their clip index, their start sample, and the clips.
 
-        Runs the input pipeline (:func:`sklearn_samplecnn.engine.run_segments`):
-        ``iterator_valid__num_workers`` worker processes decode while the model
-        runs. Clips that fail to decode raise (``on_error="raise"``) or are
+        Runs the segment loop (:func:`sklearn_samplecnn.engine.run_segments`):
+        ``n_jobs`` worker processes (or the routed ``iterator_valid__num_workers``)
+        decode while the model runs. Clips that fail to decode raise (``on_error="raise"``) or are
         recorded in ``failed_files_`` with no segments (``"skip"``).
         """
         check_is_fitted(self, "module_")
@@ -44,11 +44,11 @@ class SegmentPrediction:
         with torch_threads(self.threads):
             for res in run_segments(clips, fn, segment_length=self._raw_module.input_length,
                                     batch_size=batch_size, device=self._device,
-                                    n_jobs=valid.get("num_workers", 0),
+                                    n_jobs=valid.get("num_workers", self.n_jobs),
                                     hop_length=self.hop_length, tail=self.tail,
                                     short="pad" if self.short == "error" else self.short,
                                     static_batch=self._device.type == "cuda",
-                                    dtype=runner.input_dtype):
+                                    input_dtype=runner.input_dtype):
                 if res.error is not None:
                     report.add(res.index, res.error)
                     continue

@@ -88,6 +88,14 @@ class SampleCNNClassifier(ClassifierMixin, _SampleCNNNet):
     threads : int or None, default=None
         torch threads while fitting and predicting (``None``: torch's own
         setting). On a shared or small machine, 1 or 2 is often much faster.
+    n_jobs : int or None, default=0
+        Worker processes decoding audio while the model trains or predicts,
+        as joblib counts them (``None``: 1 unless a
+        ``joblib.parallel_config`` says otherwise, ``-1``: all cores); 0
+        decodes in this process. The same name and meaning as on the feature
+        transformers and ``--jobs`` on the command line; skorch's routed
+        ``iterator_train__num_workers`` / ``iterator_valid__num_workers``
+        still set one side alone.
     random_state : int, RandomState or None, default=None
         Seeds weight initialisation, shuffling, crops, dropout and the
         validation split (same seed, same weights on CPU).
@@ -115,10 +123,9 @@ class SampleCNNClassifier(ClassifierMixin, _SampleCNNNet):
         Fraction of clips held out for the validation loss (stratified by
         class), a skorch-style ``split(dataset, y)`` callable, or ``None``.
     callbacks, device, verbose, warm_start, **kwargs
-        As in :class:`skorch.NeuralNet` (``iterator_train__num_workers=2``
-        decodes audio in two worker processes, ``iterator_valid__num_workers``
-        for prediction). skorch callbacks work as usual, ``EpochScoring``
-        included (segment level; :func:`clip_scoring` scores clips).
+        As in :class:`skorch.NeuralNet`. skorch callbacks work as usual,
+        ``EpochScoring`` included (segment level; :func:`clip_scoring` scores
+        clips).
 
     Attributes
     ----------

@@ -21,12 +21,11 @@ import torch
 from .._compat import Interval, StrOptions, fit_context
 from .._fileio import digest
 from .._progress import progress as progress_bar
-from ..audio import DEFAULT_RES_TYPE, DEFAULT_SR, RES_TYPES
+from ..audio import DEFAULT_RES_TYPE, DEFAULT_SR, FILE_KEYS, RES_TYPES
 from ..engine import Clips, on_error_constraint, resolve_n_jobs
 from ..exceptions import AudioLoadError
 from ..nn.spectral import CONTRAST_FMIN, STATS, ClipStatistics, max_contrast_bands
 from ._base import DASK_CONSTRAINTS, ClipFeatureTransformer, FeaturePass
-from .cache import CACHE_KEYS
 
 __all__ = ["MFCCStatsTransformer"]
 
@@ -171,7 +170,7 @@ class MFCCStatsTransformer(ClipFeatureTransformer):
         "device": [str],
         "n_jobs": [numbers.Integral, None],
         "cache_dir": [str, os.PathLike, None],
-        "cache_key": [StrOptions(set(CACHE_KEYS))],
+        "cache_key": [StrOptions(set(FILE_KEYS))],
         "res_type": [StrOptions(set(RES_TYPES))],
         "on_error": [on_error_constraint(deprecated=True)],
         "verbose": ["verbose"],

@@ -20,19 +20,17 @@ from sklearn.utils.validation import check_is_fitted
 from .._compat import Interval, StrOptions, fit_context
 from .._fileio import digest
 from .._progress import progress as progress_bar
-from ..audio import DEFAULT_RES_TYPE, RES_TYPES
+from ..audio import DEFAULT_RES_TYPE, FILE_KEYS, RES_TYPES
 from ..engine import Clips, FailureReport, on_error_constraint, run_segments
 from ..nn.protocol import check_segment_model, edge_pad, segment_hop
 from ..nn.runtime import (
     PRECISIONS,
     InferenceRunner,
     auto_batch_size,
-    resolve_precision,
     torch_threads,
 )
 from ..segments import SHORTS, TAILS
 from ._base import DASK_CONSTRAINTS, ClipFeatureTransformer, FeaturePass
-from .cache import CACHE_KEYS
 from .extractors import Extractor, resolve_extractor
 
 __all__ = ["MultiScaleFeatureTransformer", "POOLINGS"]
@@ -139,7 +137,8 @@ class MultiScaleFeatureTransformer(ClipFeatureTransformer):
         nothing to disk. A cache that cannot be
         written warns once and is skipped.
     cache_key : {"stat", "content"}, default="stat"
-        How a file is recognised in the cache: by path, size, modification
+        How a file is recognised in the cache (:data:`sklearn_samplecnn.audio.FILE_KEYS`,
+        the kinds the feature store's ``key`` takes too): by path, size, modification
         time, inode and change time (one ``stat``, so a cached rerun costs
         next to nothing), or by a hash of its bytes (survives copying the
         files and the cache elsewhere; reads every file once per transform).
@@ -231,7 +230,7 @@ class MultiScaleFeatureTransformer(ClipFeatureTransformer):
         "precision": [StrOptions(set(PRECISIONS))],
         "n_jobs": [numbers.Integral, None],
         "cache_dir": [str, os.PathLike, None],
-        "cache_key": [StrOptions(set(CACHE_KEYS))],
+        "cache_key": [StrOptions(set(FILE_KEYS))],
         "threads": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "compile": ["boolean"],
         "res_type": [StrOptions(set(RES_TYPES))],
@@ -301,7 +300,6 @@ class MultiScaleFeatureTransformer(ClipFeatureTransformer):
         if not isinstance(self.layers, str) and len(self.layers) == 0:
             raise ValueError("layers is empty; give at least one hidden layer, or 'all'.")
         self._pools = _resolve_pooling(self.pooling)
-        precision = resolve_precision(self.precision, self.device)
         resolved, names, seen = [], [], {}
         for i, (module, sr, fingerprint) in enumerate(models):
             check_segment_model(module, f"extractors[{i}] module")
@@ -319,7 +317,7 @@ class MultiScaleFeatureTransformer(ClipFeatureTransformer):
             seen[name] = seen.get(name, 0) + 1
             if seen[name] > 1:
                 name = f"{name}_{seen[name]}"
-            run = InferenceRunner(module, self.device, precision, compile=self.compile)
+            run = InferenceRunner(module, self.device, self.precision, compile=self.compile)
             with torch.inference_mode():
                 probe = torch.zeros(1, module.input_length, device=self._device())
                 _, hidden = run(probe, return_hidden=layers)
@@ -352,7 +350,7 @@ class MultiScaleFeatureTransformer(ClipFeatureTransformer):
             tokens.append(digest(ext.fingerprint, layer, *self._pools, str(ext.sr),
                                  str(ext.input_length), str(self.hop_length), self.tail,
                                  self.short, self.res_type, self._device().type,
-                                 ext.module.precision)[:24])
+                                 ext.runner.precision)[:24])
         return tokens
 
     def _passes(self) -> list[FeaturePass]:
@@ -433,7 +431,7 @@ class MultiScaleFeatureTransformer(ClipFeatureTransformer):
         seg_pool = self._pools[0]
 
         def fn(x: torch.Tensor) -> torch.Tensor:
-            _, hidden = ext.module(x, return_hidden=ext.layers)
+            _, hidden = ext.runner(x, return_hidden=ext.layers)
             if seg_pool == "max":
                 parts = [hidden[la].amax(dim=2).float() for la in ext.layers]
             else:
@@ -445,7 +443,7 @@ class MultiScaleFeatureTransformer(ClipFeatureTransformer):
     def _run(self, ext: Extractor, clips: Clips, todo: list[int]):
         """The input pipeline over ``todo`` for one extractor: per-segment pooled rows."""
         device = self._device()
-        batch_size = auto_batch_size(device, ext.module.module) if self.batch_size == "auto" \
+        batch_size = auto_batch_size(device, ext.runner.module) if self.batch_size == "auto" \
             else int(self.batch_size)
         at_rate = clips.at_rate(ext.sr, self.res_type)
         with torch_threads(self.threads):
@@ -455,7 +453,8 @@ class MultiScaleFeatureTransformer(ClipFeatureTransformer):
                                     hop_length=ext.hop if self.hop_length is None
                                     else self.hop_length, tail=self.tail,
                                     short=self.short, static_batch=device.type == "cuda",
-                                    dtype=ext.module.input_dtype, edge_pad=ext.edge_pad)
+                                    input_dtype=ext.runner.input_dtype,
+                                    edge_pad=ext.edge_pad)
 
     def _compute(self, ext: Extractor, clips: Clips, todo: list[int]):
         """Yield ``(clip index, feature row, error)`` for the clips in ``todo``.

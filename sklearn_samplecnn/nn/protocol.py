@@ -16,7 +16,7 @@ from typing import Protocol, runtime_checkable
 
 import torch
 
-__all__ = ["SegmentModel", "check_segment_model", "edge_pad", "segment_hop"]
+__all__ = ["TRAINABLE", "SegmentModel", "check_segment_model", "edge_pad", "segment_hop"]
 
 
 @runtime_checkable
@@ -60,7 +60,13 @@ class SegmentModel(Protocol):
 _MEMBERS = ("input_length", "hidden_layers", "resolve_layer", "forward")
 
 
-def check_segment_model(module, what: str = "module") -> None:
+#: What a model needs to be trained and to predict (the estimators' ``module``): its
+#: hidden layers are only read for features.
+TRAINABLE = ("input_length", "forward")
+
+
+def check_segment_model(module, what: str = "module", members: tuple[str, ...] = _MEMBERS
+                        ) -> None:
     """Raise a ``TypeError`` naming what ``module`` lacks of :class:`SegmentModel`.
 
     Parameters
@@ -69,8 +75,11 @@ def check_segment_model(module, what: str = "module") -> None:
         The model to check.
     what : str, default="module"
         How the error names it (``"extractors[0]"``, ``"module"``).
+    members : tuple of str, default=all of them
+        The members needed here: :data:`TRAINABLE` for a model that is only
+        trained and predicts with.
     """
-    missing = [m for m in _MEMBERS if not hasattr(module, m)]
+    missing = [m for m in members if not hasattr(module, m)]
     if missing:
         raise TypeError(f"{what} {type(module).__name__} is not a segment model: it lacks "
                         f"{', '.join(missing)} (see sklearn_samplecnn.nn.SegmentModel: "
