@@ -465,3 +465,32 @@ def test_workers_is_the_deprecated_spelling_of_jobs(work, capsys, old, value):
     assert code == 0
     assert ("--workers is deprecated; use --jobs" in err) == (old[0] == "--workers")
     assert len(out.splitlines()) > 1
+
+
+def test_preset_help_lists_every_preset():
+    from sklearn_samplecnn.nn import MULTISCALE_PRESETS, SAMPLE_RATE_PRESETS
+
+    text = " ".join(_option_helps("train")["--preset"][0].split())
+    listed = re.findall(r"\(([^)]*)\)", text)
+    assert listed[0].split(", ") == list(MULTISCALE_PRESETS)
+    assert listed[1].split(", ") == [str(sr) for sr in SAMPLE_RATE_PRESETS]
+
+
+def test_pooling_choices_and_help_come_from_the_registry():
+    from sklearn_samplecnn.pooling import POOLINGS, describe_pooling
+
+    sub = next(a for a in cli.parser.build_parser()._actions if a.dest == "command")
+    pooling = next(a for a in sub.choices["extract"]._actions if a.dest == "pooling")
+    assert tuple(pooling.choices) == tuple(POOLINGS)
+    assert all(f"{name}: {describe_pooling(name)}" in pooling.help for name in POOLINGS)
+
+
+def test_output_formats_come_from_the_writers(tmp_path):
+    from sklearn_samplecnn.cli.output import WRITERS
+
+    sub = next(a for a in cli.parser.build_parser()._actions if a.dest == "command")
+    extract = sub.choices["extract"]
+    assert all(f"{w.suffix} ({w.description})" in extract.description for w in WRITERS.values())
+    output = next(a for a in extract._actions if a.dest == "output")
+    assert ", ".join(WRITERS) in output.help
+    assert cli.parser.OUTPUT_FORMATS == tuple(WRITERS)

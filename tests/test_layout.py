@@ -15,11 +15,12 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "sklearn_samplecnn"
 
 #: The floors, bottom to top. Floor 0 is the ground: exceptions and small utilities
-#: (standard library, numpy, sklearn or torch only). ``pipeline`` and ``_runtime`` are
+#: (standard library, numpy, sklearn or torch only; ``pooling`` is the pooling registry,
+#: standard library only so the command line reads it). ``pipeline`` and ``_runtime`` are
 #: deprecated aliases of ``engine`` and ``tunables``.
 FLOORS = [
     {"exceptions", "_checks", "_compat", "_deprecate", "_fileio", "_hub", "_progress",
-     "_sizes", "tunables", "models", "augment", "visualize"},
+     "_sizes", "tunables", "models", "augment", "visualize", "pooling"},
     {"audio", "segments", "nn", "datasets", "distributed", "_runtime"},
     {"engine", "pretrained"},
     {"features", "pipeline"},

@@ -44,7 +44,7 @@ from collections.abc import Sequence
 
 from ..exceptions import SampleCNNError
 from ..tunables import reexec_with_tunables
-from .io import check_usage
+from .inputs import check_usage
 from .parser import (
     EXIT_FAILURE,
     EXIT_INTERRUPTED,

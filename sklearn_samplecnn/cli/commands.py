@@ -11,7 +11,8 @@ from pathlib import Path
 
 from ..exceptions import SampleCNNError
 from ._dask_worker import WORKER_PRELOAD, quiet_dask_logs, workers_deaf_to_ctrl_c
-from .io import (
+from .errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, PROG, CLIError
+from .inputs import (
     _architecture,
     _audio_inputs,
     _check_device,
@@ -22,15 +23,15 @@ from .io import (
     is_store,
 )
 from .output import (
+    WRITERS,
+    csv_rows,
     per_file_targets,
     save_model,
+    seconds,
     write_csv,
-    write_npy,
-    write_parquet,
     writing,
     wrote,
 )
-from .parser import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, PROG, CLIError
 
 __all__ = ["COMMANDS"]
 
@@ -121,11 +122,6 @@ def _nothing_decoded(n: int) -> CLIError:
                     "written", EXIT_FAILURE)
 
 
-def _seconds(t: float) -> str:
-    """A time in seconds for a CSV: microseconds at most, no trailing zeros."""
-    return f"{t:.6f}".rstrip("0").rstrip(".")
-
-
 def _write_per_file(folder: str, files: list[str], clip_index, header, rows: list) -> None:
     """``--per-file``: one CSV per input with its rows, which come clip by clip in
     ascending clip order (inputs that failed have no rows and get no file)."""
@@ -173,7 +169,7 @@ def _cmd_predict(args, argv: Sequence[str]) -> int:
         if per_segment:
             seg = est.predict_proba_segments(files)
             proba, clip_index = seg.proba, seg.clip
-            lead = [[p, _seconds(s), _seconds(e)] for p, s, e in zip(seg.path, seg.start,
+            lead = [[p, seconds(s), seconds(e)] for p, s, e in zip(seg.path, seg.start,
                                                                      seg.end)]
         else:
             proba = est.predict_proba(files)
@@ -298,16 +294,11 @@ def _cmd_extract(args, argv: Sequence[str]) -> int:
             raise CLIError(f"--output {args.output!r}: a feature store needs pyarrow ({exc}); "
                            "install 'sklearn-samplecnn[distributed]' or write .npy or .csv "
                            "instead") from None
-    if fmt == ".parquet" and not store:
-        try:
-            import pandas  # noqa: F401
-            from pandas.io.parquet import get_engine
-
-            get_engine("auto")
-        except ImportError as exc:
-            raise CLIError(f"--output {args.output!r}: writing .parquet needs pandas and "
-                           f"pyarrow ({exc}); install 'sklearn-samplecnn[pandas]' or write "
-                           ".npy or .csv instead") from None
+    if fmt is not None and not store:
+        check = WRITERS[fmt].check
+        missing = check() if check is not None else None
+        if missing is not None:
+            raise CLIError(f"--output {args.output!r}: {missing}")
     files = _audio_inputs(args.inputs, args.csv)
     _check_device(args.device)
     with _dask_client(args.dask, args.dask_workers, args.quiet) as client:
@@ -369,48 +360,13 @@ def _extract(args, files: list[str], out: Path | None, store: bool, client) -> i
     if args.per_file is not None:
         with writing("--per-file", args.per_file):
             _write_per_file(args.per_file, files, clip_index, [*lead, *names],
-                            _csv_rows(paths, times, X))
+                            csv_rows(paths, times, X))
         return EXIT_OK
     with writing("--output", args.output):
-        replaced, extra = _write_features(out, fmt, X, names, paths, times)
+        replaced = out.exists()
+        extra = WRITERS[fmt].write(out, X, names, paths, times)
     wrote(f"{X.shape[0]} x {X.shape[1]} features", out, replaced, extra)
     return EXIT_OK
-
-
-def _csv_rows(paths, times: dict, X) -> list:
-    return [[p, *(_seconds(t[k]) for t in times.values()), *(repr(float(v)) for v in row)]
-            for k, (p, row) in enumerate(zip(paths, X))]
-
-
-def _write_features(out: Path, fmt: str, X, names: list[str], paths, times: dict
-                    ) -> tuple[bool, str]:
-    """``extract``'s matrix in ``out`` (``.csv``, ``.npy`` with its sidecars, or
-    ``.parquet``): whether a file was replaced, and the sidecars to mention."""
-    lead = ["path", *times]
-    if fmt == ".csv":
-        replaced, extra = write_csv(out, [*lead, *names], _csv_rows(paths, times, X)), ""
-    elif fmt == ".npy":
-        names_file, rows_file = _sidecars(out)
-        write_csv(rows_file, lead, ([p, *(_seconds(t[k]) for t in times.values())]
-                                    for k, p in enumerate(paths)))
-        from .._fileio import atomic_write
-
-        atomic_write(names_file, lambda f: f.write("".join(f"{n}\n" for n in names).encode()))
-        replaced = write_npy(out, X)  # last: a complete .npy has its sidecars
-        extra = f" (+ {names_file.name}, {rows_file.name})"
-    else:
-        import pandas as pd
-
-        table = pd.DataFrame(X, columns=names)
-        for k, (col, values) in enumerate([("path", list(paths)), *times.items()]):
-            table.insert(k, col, values)
-        replaced, extra = write_parquet(out, table), ""
-    return replaced, extra
-
-
-def _sidecars(out: Path) -> tuple[Path, Path]:
-    """``features.npy`` -> (``features.names.txt``, ``features.rows.csv``)."""
-    return out.with_suffix(".names.txt"), out.with_suffix(".rows.csv")
 
 
 def _summary(model, path: str) -> str:

@@ -9,27 +9,20 @@ import argparse
 import sys
 
 from .. import __version__
+from .._sizes import MULTISCALE_PRESETS, SAMPLE_RATE_PRESETS
+from ..pooling import POOLINGS, describe_pooling
 from ..tunables import NO_REEXEC_ENV
+from .errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, PROG, CLIError
+from .output import WRITERS
 
 __all__ = ["CLIError", "build_parser", "EXIT_OK", "EXIT_FAILURE", "EXIT_USAGE",
            "EXIT_INTERRUPTED", "PROG", "POOLING_CHOICES", "OUTPUT_FORMATS"]
 
-PROG = "samplecnn"
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
-#: Ctrl-C (SIGINT): 128 + 2, as shells report a process ended by it.
-EXIT_INTERRUPTED = 130
-#: ``--pooling`` choices: the keys of :data:`sklearn_samplecnn.features.POOLINGS`
-#: (a test keeps them equal; listed here so ``--help`` does not import torch).
-POOLING_CHOICES = ("paper", "mean", "max", "mean+std", "max+std")
-OUTPUT_FORMATS = (".npy", ".csv", ".parquet")
-
-
-class CLIError(Exception):
-    """An error reported as ``samplecnn: error: <message>`` with exit status ``code``."""
-
-    def __init__(self, message: str, code: int = EXIT_USAGE) -> None:
-        super().__init__(message)
-        self.code = code
+#: ``--pooling`` choices: the registry's names (:data:`sklearn_samplecnn.pooling.POOLINGS`,
+#: read without numpy or torch).
+POOLING_CHOICES = tuple(POOLINGS)
+#: ``extract``'s matrix formats: the writers' extensions (:data:`.output.WRITERS`).
+OUTPUT_FORMATS = tuple(WRITERS)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -215,9 +208,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: %(default)s)")
     arch = p.add_mutually_exclusive_group()
     arch.add_argument("--preset", metavar="NAME",
-                      help="a Table 4 model (2^13, 2^14, 3^8, 3^9, 4^6, 4^7, 5^5, 5^6) or a "
-                           "Table 3 sample rate (2000, 4000, 8000, 12000, 16000, 20000, "
-                           "22050), which also sets --sr (default: 3^9, the paper's model)")
+                      help=f"a Table 4 model ({', '.join(MULTISCALE_PRESETS)}) or a Table 3 "
+                           f"sample rate ({', '.join(map(str, SAMPLE_RATE_PRESETS))}), which "
+                           "also sets --sr (default: 3^9, the paper's model)")
     arch.add_argument("--sizes", metavar="SIZES",
                       help="module sizes such as 3-3-3-2 or 3^7 (first: the strided conv)")
     p.add_argument("--channels", type=_int_list, metavar="C,C,...",
@@ -303,11 +296,9 @@ def build_parser() -> argparse.ArgumentParser:
         "extract", help="clip-level features from saved models",
         description="Run one or more saved models over whole clips and pool hidden-layer "
                     "activations into one feature row per clip (MultiScaleFeatureTransformer)."
-                    " The output format follows the extension: .npy (float32 matrix, with "
-                    "<name>.names.txt holding one feature name per line and <name>.rows.csv "
-                    "the audio path of each row), .csv (path column, then one column per "
-                    "feature) or .parquet (the same table; needs pandas and pyarrow). With "
-                    "--per-segment, one row per segment (features pooled within the "
+                    " The output format follows the extension: "
+                    + "; ".join(f"{w.suffix} ({w.description})" for w in WRITERS.values())
+                    + ". With --per-segment, one row per segment (features pooled within the "
                     "segment only), with start and end columns in seconds. An output ending "
                     "with / (or an existing folder) is a feature store: one Parquet file per "
                     "shard of files, written as shards finish; the same command run again "
@@ -321,7 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_inputs(p)
     out = p.add_mutually_exclusive_group(required=True)
     out.add_argument("-o", "--output", metavar="FILE|DIR/",
-                     help="features file (.npy, .csv or .parquet; an existing file is "
+                     help=f"features file ({', '.join(WRITERS)}; an existing file is "
                           "replaced once the new one is complete), or a folder (a name "
                           "ending with /, or an existing folder) for a resumable feature "
                           "store (needs pyarrow)")
@@ -330,10 +321,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="hidden layers: all of them, or negative indexes from the top (-1 is "
                         "the 1x1 conv) or names such as module8; the paper used -3,-2,-1 "
                         "(default: all)")
-    p.add_argument("--pooling", choices=POOLING_CHOICES, default="max+std",
-                   help="max+std: max over time, mean and std over segments; paper: max over "
-                        "time, mean over segments; mean; max; mean+std: mean over time, mean "
-                        "and std over segments (default: %(default)s)")
+    p.add_argument("--pooling", choices=tuple(POOLINGS), default="max+std",
+                   help="; ".join(f"{name}: {describe_pooling(name)}" for name in POOLINGS)
+                   + " (default: %(default)s)")
     p.add_argument("--cache-dir", type=_folder, metavar="DIR",
                    help="store features per clip content and model; later runs reuse them")
     _add_batch_size(p, default="auto")

@@ -29,39 +29,12 @@ from ..nn.runtime import (
     auto_batch_size,
     torch_threads,
 )
+from ..pooling import CLIP_POOLS, POOLINGS, SEGMENT_POOLS, resolve_pooling
 from ..segments import SHORTS, TAILS
 from ._base import DASK_CONSTRAINTS, ClipFeatureTransformer, FeaturePass
 from .extractors import Extractor, resolve_extractor
 
-__all__ = ["MultiScaleFeatureTransformer", "POOLINGS"]
-
-#: Pooling shortcuts: (within a segment over time, over the clip's segments).
-POOLINGS = {
-    "paper": ("max", "mean"),
-    "mean": ("mean", "mean"),
-    "max": ("max", "max"),
-    "mean+std": ("mean", "mean+std"),
-    "max+std": ("max", "mean+std"),
-}
-_SEGMENT_POOLS = ("max", "mean")
-_CLIP_POOLS = ("mean", "max", "mean+std")
-
-
-def _resolve_pooling(pooling) -> tuple[str, str]:
-    if isinstance(pooling, str):
-        if pooling not in POOLINGS:
-            raise ValueError(f"pooling must be one of {sorted(POOLINGS)} or a pair "
-                             f"(segment pool, clip pool), got {pooling!r}.")
-        return POOLINGS[pooling]
-    try:
-        seg, clip = pooling
-    except (TypeError, ValueError):
-        raise ValueError(f"pooling must be a name or a pair, got {pooling!r}.") from None
-    if seg not in _SEGMENT_POOLS or clip not in _CLIP_POOLS:
-        raise ValueError(f"pooling=({seg!r}, {clip!r}): the segment pool must be one of "
-                         f"{_SEGMENT_POOLS} and the clip pool one of {_CLIP_POOLS}.")
-    return seg, clip
-
+__all__ = ["MultiScaleFeatureTransformer", "POOLINGS"]  # POOLINGS: sklearn_samplecnn.pooling
 
 class MultiScaleFeatureTransformer(ClipFeatureTransformer):
     """Clip-level features from pretrained SampleCNNs (several layers and models).
@@ -88,16 +61,18 @@ class MultiScaleFeatureTransformer(ClipFeatureTransformer):
         ``(-3, -2, -1)``; all layers transferred better from small pretrained
         models (docs/transfer.md).
     pooling : str or (str, str), default="max+std"
-        ``(segment pool, clip pool)``. The segment pool reduces each
-        activation over time within one segment: ``"max"`` or ``"mean"``.
-        The clip pool reduces over the clip's segments: ``"mean"``, ``"max"``
-        or ``"mean+std"`` (mean and standard deviation, two features per
-        channel). Shortcuts: ``"max+std"`` = ``("max", "mean+std")`` (the
-        default: max over time, then mean and standard deviation over
-        segments), ``"paper"`` = ``("max", "mean")`` (section 4),
-        ``"mean"`` = ``("mean", "mean")``, ``"max"`` = ``("max", "max")``,
-        ``"mean+std"`` = ``("mean", "mean+std")``. The paper's features are
-        ``layers=(-3, -2, -1), pooling="paper"``.
+        A name of :data:`sklearn_samplecnn.pooling.POOLINGS`, or a pair
+        ``(segment pool, clip pool)`` of :data:`~sklearn_samplecnn.pooling.SEGMENT_POOLS`
+        and :data:`~sklearn_samplecnn.pooling.CLIP_POOLS`. The segment pool
+        reduces each activation over time within one segment (``"max"``,
+        ``"mean"``); the clip pool reduces over the clip's segments into one
+        or more statistics per channel (``"mean"``, ``"max"``, ``"mean+std"``:
+        mean and standard deviation, two features per channel, ...). The
+        default ``"max+std"`` is max over time, then mean and standard
+        deviation over segments; ``"paper"`` is section 4's ``("max",
+        "mean")``: the paper's features are ``layers=(-3, -2, -1),
+        pooling="paper"``. :func:`~sklearn_samplecnn.pooling.register_pooling`
+        adds your own.
     hop_length : int or None, default=None
         Samples between segment starts; ``None``: each model's own, that is
         non-overlapping segments (musicnn: its consecutive 3 s patches).
@@ -221,7 +196,7 @@ class MultiScaleFeatureTransformer(ClipFeatureTransformer):
     _parameter_constraints: dict = {
         "extractors": [list, tuple],
         "layers": [tuple, list, StrOptions({"all"})],
-        "pooling": [StrOptions(set(POOLINGS)), tuple, list],
+        "pooling": [str, tuple, list],  # names: resolve_pooling (a registry users extend)
         "hop_length": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "tail": [StrOptions(set(TAILS))],
         "short": [StrOptions(set(SHORTS) - {"error"})],
@@ -299,7 +274,7 @@ class MultiScaleFeatureTransformer(ClipFeatureTransformer):
         triples and fit ``extractors_``, ``feature_names_out_`` and ``n_features_out_``."""
         if not isinstance(self.layers, str) and len(self.layers) == 0:
             raise ValueError("layers is empty; give at least one hidden layer, or 'all'.")
-        self._pools = _resolve_pooling(self.pooling)
+        self.pooling_ = resolve_pooling(self.pooling)
         resolved, names, seen = [], [], {}
         for i, (module, sr, fingerprint) in enumerate(models):
             check_segment_model(module, f"extractors[{i}] module")
@@ -327,8 +302,8 @@ class MultiScaleFeatureTransformer(ClipFeatureTransformer):
                 hop=segment_hop(module), edge_pad=edge_pad(module)))
             names.append(name)
         self.extractors_ = resolved
-        seg_pool, clip_pool = self._pools
-        stats = ["mean", "std"] if clip_pool == "mean+std" else [clip_pool]
+        seg_pool, clip_pool = self.pooling_
+        stats = CLIP_POOLS[clip_pool].stats
         feature_names = []
         for ext in resolved:
             for token, c in zip(ext.layer_tokens, ext.channels):
@@ -347,14 +322,14 @@ class MultiScaleFeatureTransformer(ClipFeatureTransformer):
         """One cache token per layer: a grid over ``layers`` reuses every layer's entries."""
         tokens = []
         for layer in ext.layers:
-            tokens.append(digest(ext.fingerprint, layer, *self._pools, str(ext.sr),
+            tokens.append(digest(ext.fingerprint, layer, *self.pooling_, str(ext.sr),
                                  str(ext.input_length), str(self.hop_length), self.tail,
                                  self.short, self.res_type, self._device().type,
                                  ext.runner.precision)[:24])
         return tokens
 
     def _passes(self) -> list[FeaturePass]:
-        per_channel = 2 if self._pools[1] == "mean+std" else 1
+        per_channel = len(CLIP_POOLS[self.pooling_[1]].stats)
         return [FeaturePass(self._layer_tokens(ext), [c * per_channel for c in ext.channels],
                             partial(self._compute, ext)) for ext in self.extractors_]
 
@@ -382,7 +357,7 @@ class MultiScaleFeatureTransformer(ClipFeatureTransformer):
         """
         check_is_fitted(self, "extractors_")
         clips = self._as_clips(X, reset=False)
-        seg_pool = self._pools[0]
+        seg_pool = self.pooling_[0]
         out, report = [], FailureReport(clips, self.on_error)
         for ext in self.extractors_:
             bunch = self._segment_rows(ext, clips, report)
@@ -428,15 +403,13 @@ class MultiScaleFeatureTransformer(ClipFeatureTransformer):
     def _segment_fn(self, ext: Extractor):
         """``x (batch, input_length) -> (batch, sum of channels)``: the requested layers,
         each pooled over time within the segment, on the device."""
-        seg_pool = self._pools[0]
+        seg_pool = self.pooling_[0]
+
+        reduce = SEGMENT_POOLS[seg_pool].reduce
 
         def fn(x: torch.Tensor) -> torch.Tensor:
             _, hidden = ext.runner(x, return_hidden=ext.layers)
-            if seg_pool == "max":
-                parts = [hidden[la].amax(dim=2).float() for la in ext.layers]
-            else:
-                parts = [hidden[la].mean(dim=2, dtype=torch.float32) for la in ext.layers]
-            return torch.cat(parts, dim=1)
+            return torch.cat([reduce(hidden[la]) for la in ext.layers], dim=1)
 
         return fn
 
@@ -474,20 +447,18 @@ class MultiScaleFeatureTransformer(ClipFeatureTransformer):
                 if res.error is not None:
                     yield res.index, None, res.error
                 else:
-                    yield res.index, _pool_clip(res.rows, self._pools[1], ext.channels), None
+                    yield res.index, _pool_clip(res.rows, self.pooling_[1], ext.channels), None
         finally:
             if progress is not None:
                 progress.close()
 
 
 def _pool_clip(rows: np.ndarray, how: str, channels: tuple[int, ...]) -> np.ndarray:
-    """Pool per-segment vectors (n_segments, sum(channels)) over segments.
-
-    ``"mean+std"`` gives, layer by layer, the means then the standard deviations.
-    """
-    if how == "mean":
-        return rows.mean(axis=0)
-    if how == "max":
-        return rows.max(axis=0)
+    """Pool per-segment vectors (n_segments, sum(channels)) over segments with the clip pool
+    ``how``: layer by layer, each statistic of the pool in turn (the means, then the
+    standard deviations of ``"mean+std"``)."""
+    reduce = CLIP_POOLS[how].reduce
+    if len(CLIP_POOLS[how].stats) == 1:
+        return reduce(rows)[0]
     layers = np.split(rows, np.cumsum(channels)[:-1], axis=1)
-    return np.concatenate([np.concatenate([h.mean(axis=0), h.std(axis=0)]) for h in layers])
+    return np.concatenate([v for h in layers for v in reduce(h)])
