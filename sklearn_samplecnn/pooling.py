@@ -84,6 +84,8 @@ CLIP_POOLS: dict[str, ClipPool] = {
     "max": ClipPool(("max",), lambda rows: [rows.max(axis=0)], "max over segments"),
     "mean+std": ClipPool(("mean", "std"), lambda rows: [rows.mean(axis=0), rows.std(axis=0)],
                          "mean and std over segments"),
+    "mean+max": ClipPool(("mean", "max"), lambda rows: [rows.mean(axis=0), rows.max(axis=0)],
+                         "mean and max over segments"),
 }
 
 #: The pooling modes by name: ``(segment pool, clip pool)``. ``"max+std"`` is the
@@ -94,6 +96,7 @@ POOLINGS: dict[str, tuple[str, str]] = {
     "mean": ("mean", "mean"),
     "max": ("max", "max"),
     "mean+std": ("mean", "mean+std"),
+    "mean+max": ("mean", "mean+max"),
 }
 
 

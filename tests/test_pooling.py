@@ -71,3 +71,30 @@ def test_a_registered_pooling_works_in_the_transformer():
     with pytest.raises(ValueError, match="unknown clip pool 'median'"):
         register_pooling("max+median", "max", "median")
     assert "max+median" not in POOLINGS
+
+
+def test_mean_max_is_the_mean_and_the_max_over_segments(tmp_path):
+    """pooling="mean+max": mean over time within a segment, then each channel's mean and
+    max over the clip's segments, layer by layer; in the transformer and the CLI."""
+    from sklearn_samplecnn import cli, save_pretrained
+    from sklearn_samplecnn.audio import write_audio
+
+    torch.manual_seed(0)
+    model = SampleCNN("3-3-3", channels=[4, 4, 4, 8], n_outputs=2).eval()
+    X = 0.1 * np.random.default_rng(0).normal(size=(2, 270)).astype(np.float32)  # 10 segments
+    feats = MultiScaleFeatureTransformer(extractors=[(model, 8000)],
+                                         layers=("module2", "conv1x1"), pooling="mean+max").fit(X)
+    with torch.no_grad():
+        _, hidden = model(torch.from_numpy(X[0].reshape(10, 27)), return_hidden=True)
+    per_segment = [hidden[la].mean(dim=2).numpy() for la in ("module2", "conv1x1")]
+    expected = np.concatenate([v for h in per_segment for v in (h.mean(0), h.max(0))])
+    np.testing.assert_allclose(feats.transform(X)[0], expected, rtol=1e-5, atol=1e-6)
+    assert list(feats.get_feature_names_out()[[0, 4, 8, -1]]) == [
+        "3-2__module2__mean-mean__ch000", "3-2__module2__mean-max__ch000",
+        "3-2__conv1x1__mean-mean__ch000", "3-2__conv1x1__mean-max__ch007"]
+    path = save_pretrained(model, tmp_path / "m.samplecnn", metadata={"sample_rate": 8000})
+    write_audio(tmp_path / "a.wav", X[0], 8000, subtype="FLOAT")
+    assert cli.main(["extract", "-m", str(path), str(tmp_path / "a.wav"), "--layers",
+                     "module2,conv1x1", "--pooling", "mean+max", "-q", "-o",
+                     str(tmp_path / "f.npy")]) == 0
+    np.testing.assert_allclose(np.load(tmp_path / "f.npy")[0], expected, rtol=1e-4, atol=1e-5)
