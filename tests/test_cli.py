@@ -494,3 +494,28 @@ def test_output_formats_come_from_the_writers(tmp_path):
     output = next(a for a in extract._actions if a.dest == "output")
     assert ", ".join(WRITERS) in output.help
     assert cli.parser.OUTPUT_FORMATS == tuple(WRITERS)
+
+
+@pytest.mark.parametrize("per_segment", [False, True])
+def test_extract_writes_npz(work, tmp_path, capsys, per_segment):
+    """-o features.npz: one file with the matrix, its names, each row's path (and times)."""
+    out = tmp_path / "f.npz"
+    extra = ["--per-segment"] if per_segment else []
+    code, _, err = run(capsys, "extract", "-m", work["classifier"], work["root"] / "genre",
+                       "--layers", "-1", "-q", *extra, "-o", out)
+    assert code == 0, err
+    assert f"to {out}" in err
+    ref = tmp_path / "f.csv"
+    assert run(capsys, "extract", "-m", work["classifier"], work["root"] / "genre",
+               "--layers", "-1", "-q", *extra, "-o", ref)[0] == 0
+    rows = list(csv.reader(ref.read_text().splitlines()))
+    with np.load(out, allow_pickle=False) as z:
+        assert sorted(z.files) == sorted(["features", "feature_names", "paths",
+                                          *(["start", "end"] if per_segment else [])])
+        assert list(z["feature_names"]) == rows[0][3 if per_segment else 1:]
+        assert list(z["paths"]) == [r[0] for r in rows[1:]]
+        np.testing.assert_allclose(z["features"], [[float(v) for v in r[3 if per_segment
+                                                                          else 1:]]
+                                                   for r in rows[1:]], rtol=1e-6)
+        if per_segment:
+            np.testing.assert_allclose(z["start"], [float(r[1]) for r in rows[1:]])

@@ -211,6 +211,16 @@ def _write_parquet_matrix(out: Path, X, names: list[str], paths, times: dict) ->
     return ""
 
 
+def _write_npz_matrix(out: Path, X, names: list[str], paths, times: dict) -> str:
+    import numpy as np
+
+    arrays = {"features": X, "feature_names": np.array(names, dtype=str),
+              "paths": np.array([str(p) for p in paths], dtype=str),
+              **{k: np.asarray(v, dtype=np.float64) for k, v in times.items()}}
+    atomic_write(out, lambda f: np.savez(f, allow_pickle=False, **arrays))
+    return ""
+
+
 def _parquet_missing() -> str | None:
     try:
         import pandas  # noqa: F401
@@ -229,3 +239,5 @@ register_writer(Writer(".npy", "float32 matrix, with <name>.names.txt holding on
 register_writer(Writer(".csv", "path column, then one column per feature", _write_csv_matrix))
 register_writer(Writer(".parquet", "the same table; needs pandas and pyarrow",
                        _write_parquet_matrix, _parquet_missing))
+register_writer(Writer(".npz", "one file: features, feature_names, paths (and start, end "
+                               "per segment), numpy.load without pickles", _write_npz_matrix))
