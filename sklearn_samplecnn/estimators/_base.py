@@ -148,6 +148,14 @@ class _SampleCNNNet(TrainingLoop, SegmentPrediction, NeuralNet):
         "train_split": [Interval(numbers.Real, 0, 1, closed="neither"), callable, None],
     }
 
+    #: The segment settings this estimator takes as parameters: the classifier and the
+    #: tagger cut clips into segments and aggregate their outputs; an estimator without
+    #: them (contrastive: random crops) leaves them out of its parameters.
+    _segment_params: tuple[str, ...] = ("segment_mode", "hop_length", "tail", "aggregate")
+    #: Whether the criterion gives one loss per segment (``criterion__reduction="none"`` by
+    #: default: sample weights and failed segments are applied in ``get_loss``).
+    _per_segment_loss: bool = True
+
     def __init__(
         self,
         module=SampleCNN,
@@ -185,8 +193,8 @@ class _SampleCNNNet(TrainingLoop, SegmentPrediction, NeuralNet):
         kwargs.setdefault("dataset", SegmentDataset)
         # predict_proba applies softmax/sigmoid itself, per segment
         kwargs.setdefault("predict_nonlinearity", None)
-        # per-segment losses: sample weights and failed segments are applied in get_loss
-        kwargs.setdefault("criterion__reduction", "none")
+        if self._per_segment_loss:
+            kwargs.setdefault("criterion__reduction", "none")
         super().__init__(
             module,
             criterion,
@@ -202,11 +210,11 @@ class _SampleCNNNet(TrainingLoop, SegmentPrediction, NeuralNet):
             **kwargs,
         )
         self.sr = sr
-        self.segment_mode = segment_mode
-        self.hop_length = hop_length
-        self.tail = tail
+        for name, value in (("segment_mode", segment_mode), ("hop_length", hop_length),
+                            ("tail", tail), ("aggregate", aggregate)):
+            if name in self._segment_params:
+                setattr(self, name, value)
         self.short = short
-        self.aggregate = aggregate
         self.res_type = res_type
         self.audio_cache = audio_cache
         self.on_error = on_error

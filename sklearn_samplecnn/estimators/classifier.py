@@ -113,8 +113,9 @@ class SampleCNNClassifier(ClassifierMixin, _SampleCNNNet):
     optimizer : default=torch.optim.SGD
         The paper's SGD with Nesterov momentum 0.9 (``optimizer__momentum``,
         ``optimizer__nesterov``; defaults for SGD only). Any torch optimiser
-        that needs no closure works, e.g. ``torch.optim.AdamW`` with
-        ``optimizer__weight_decay=1e-4``.
+        works, e.g. ``torch.optim.AdamW`` with ``optimizer__weight_decay=1e-4``,
+        or ``torch.optim.LBFGS`` (skorch hands it the step as its closure; not
+        with fp16 loss scaling or an accelerator, which take no closure).
     lr : float, default=0.01
     max_epochs : int, default=100
     batch_size : int, default=23

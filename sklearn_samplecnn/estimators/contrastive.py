@@ -28,8 +28,6 @@ __all__ = ["ContrastiveSampleCNN"]
 # Parameters of the supervised estimators that cut clips into fixed segments
 # and aggregate predictions: meaningless here, so not parameters of this one.
 _SEGMENT_ONLY = ("segment_mode", "hop_length", "tail", "aggregate")
-# The supervised estimators' per-segment losses (NT-Xent is one loss per batch).
-_SUPERVISED_DEFAULTS = ("criterion__reduction",)
 
 
 class _Unavailable:
@@ -144,6 +142,8 @@ class ContrastiveSampleCNN(_SampleCNNNet):
     """
 
     _pretrained_task = CONTRASTIVE
+    _segment_params = ()  # random crops, not fixed segments
+    _per_segment_loss = False  # NT-Xent is one loss per batch
 
     _parameter_constraints = {
         **{k: v for k, v in _SampleCNNNet._parameter_constraints.items()
@@ -177,13 +177,8 @@ class ContrastiveSampleCNN(_SampleCNNNet):
         if given:
             raise TypeError(f"{type(self).__name__} got an unexpected keyword argument "
                             f"{given[0]!r}: it trains on random crops, not fixed segments.")
-        user_set = [k for k in _SUPERVISED_DEFAULTS if k in kwargs]
         super().__init__(module, criterion=criterion, augment=augment, schedule=schedule,
                          optimizer=optimizer, lr=lr, batch_size=batch_size, **kwargs)
-        # the supervised estimators' segment settings and loss default do not apply
-        for name in (*_SEGMENT_ONLY, *(k for k in _SUPERVISED_DEFAULTS if k not in user_set)):
-            self.__dict__.pop(name, None)
-            self._params_to_validate.discard(name)
         self.temperature = temperature
         self.projection_dim = projection_dim
 

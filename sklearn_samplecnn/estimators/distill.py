@@ -291,9 +291,6 @@ accelerator, random_state, callbacks, device, verbose, warm_start, **kwargs
         super().__init__(module, criterion=criterion, sr=sr, schedule=schedule,
                          optimizer=optimizer, lr=lr, max_epochs=max_epochs,
                          batch_size=batch_size, **kwargs)
-        for name in ("segment_mode", "tail", "aggregate"):
-            self.__dict__.pop(name, None)
-            self._params_to_validate.discard(name)
         self.teacher = teacher
         self.teacher_crop = teacher_crop
         self.soft_targets = soft_targets
@@ -301,6 +298,7 @@ accelerator, random_state, callbacks, device, verbose, warm_start, **kwargs
         self.embedding_weight = embedding_weight
         self.feature_store = feature_store
 
+    _segment_params = ("hop_length",)  # fixed windows; the tail dropped, outputs averaged
     # the segment settings the inherited prediction path reads
     tail = "drop"
     aggregate = "mean"
