@@ -123,6 +123,9 @@ class MFCCStatsTransformer(ClipFeatureTransformer):
     feature_names_out_ : ndarray of str
         ``"<block>__<stat>__<coefficient>"``: ``"mfcc__mean__c00"``,
         ``"mfcc_delta__std__c19"``, ``"logmel__max__m127"``, ``"contrast__mean__b6"``.
+    blocks_ : list of (str, int)
+        The output's blocks in order, with their widths (``("mfcc", 20)``,
+        ``("mfcc_delta", 20)``, ...): each is cached on its own.
     failed_files_ : list of str
         Files the last ``transform`` could not decode (``on_error="skip"``).
     n_features_in_ : int
@@ -249,7 +252,7 @@ class MFCCStatsTransformer(ClipFeatureTransformer):
         """
         module = self._module()
         self._as_clips(X, reset=True)
-        self._blocks = list(module.blocks)
+        self.blocks_ = list(module.blocks)
         self.feature_names_out_ = np.array(module.feature_names, dtype=object)
         self.n_features_out_ = module.n_features
         return self
@@ -263,7 +266,7 @@ class MFCCStatsTransformer(ClipFeatureTransformer):
                         *(None if v is None else float(v)
                           for v in (self.fmin, self.fmax, self.top_db)))
         tokens = []
-        for name, _ in self._blocks:
+        for name, _ in self.blocks_:
             settings = (frames, self._contrast_bands()) if name == "contrast" else (
                 frames, coefficients)
             tokens.append(digest(_CACHE_VERSION, name, str(settings),
@@ -271,7 +274,7 @@ class MFCCStatsTransformer(ClipFeatureTransformer):
         return tokens
 
     def _passes(self) -> list[FeaturePass]:
-        return [FeaturePass(self._block_tokens(), [w for _, w in self._blocks], self._compute)]
+        return [FeaturePass(self._block_tokens(), [w for _, w in self.blocks_], self._compute)]
 
     def _compute(self, clips: Clips, todo: list[int]):
         """Yield ``(clip index, feature row, error)`` for the clips in ``todo``, in order.

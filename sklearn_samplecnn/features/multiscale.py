@@ -160,6 +160,8 @@ class MultiScaleFeatureTransformer(ClipFeatureTransformer):
 
     Attributes
     ----------
+    pooling_ : (str, str)
+        The resolved ``(segment pool, clip pool)``.
     extractors_ : list
         The resolved extractors (models in eval mode).
     n_features_out_ : int
