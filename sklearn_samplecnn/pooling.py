@@ -18,7 +18,7 @@ reads it without numpy or torch); the pools themselves run on numpy arrays
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 __all__ = ["CLIP_POOLS", "POOLINGS", "SEGMENT_POOLS", "ClipPool", "SegmentPool",
            "describe_pooling", "register_pooling", "resolve_pooling"]
@@ -37,8 +37,8 @@ class SegmentPool:
         For ``--help``, e.g. ``"max over time"``.
     """
 
-    reduce: Callable
-    description: str
+    reduce: Callable = field(repr=False)
+    description: str = ""
 
 
 @dataclass(frozen=True)
@@ -58,8 +58,8 @@ class ClipPool:
     """
 
     stats: tuple[str, ...]
-    reduce: Callable
-    description: str
+    reduce: Callable = field(repr=False)
+    description: str = ""
 
 
 def _max_time(h):

@@ -7,6 +7,7 @@ import csv
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -322,11 +323,18 @@ def test_extract_defaults_are_the_transformer_defaults():
 
 
 def test_tunables_defined_once():
-    """The tunables string lives in tunables only (the Makefile has the shell copy)."""
+    """The tunables string lives in tunables.py only; the Makefile reads it from there."""
     root = Path(__file__).resolve().parents[1]
-    holders = [p for p in (root / "sklearn_samplecnn").rglob("*.py")
+    holders = [p for p in [*(root / "sklearn_samplecnn").rglob("*.py"), root / "Makefile"]
                if "trim_threshold=17179869184" in p.read_text()]
     assert holders == [root / "sklearn_samplecnn" / "tunables.py"]
+    if shutil.which("make") is None:
+        pytest.skip("no make")
+    out = subprocess.run(["make", "-s", "-f", "-", "show"], cwd=root, text=True, check=True,
+                         capture_output=True,
+                         input="include Makefile\nshow:\n\t@echo $$GLIBC_TUNABLES\n",
+                         env={k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"})
+    assert out.stdout.strip() == tunables.GLIBC_TUNABLES
 
 
 class _Execed(Exception):

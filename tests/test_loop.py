@@ -1,4 +1,5 @@
-"""The input pipeline: worker processes decode and batch, one device loop runs the model."""
+"""The segment loop (engine.loop): worker processes decode and batch, one device loop runs
+the model."""
 
 from __future__ import annotations
 
