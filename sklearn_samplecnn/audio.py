@@ -31,11 +31,13 @@ __all__ = [
     "MAX_UPSAMPLING",
     "RES_TYPES",
     "AudioInfo",
+    "SegmentReader",
     "audio_info",
     "FILE_KEYS",
     "check_resampling",
     "file_key",
     "load_audio",
+    "open_segments",
     "resample",
     "resampled_length",
     "warn_if_loud",
@@ -437,6 +439,85 @@ def load_audio(
                                        f"0 samples at {sr} Hz")
     y = np.ascontiguousarray(y, dtype=np.float32)
     return (y, rate if sr is None else int(sr)) if return_sr else y
+
+
+#: Formats whose header counts the frames exactly (what :func:`open_segments` reads).
+_EXACT_FORMATS = frozenset({"WAV", "WAVEX", "RF64", "W64", "AIFF", "AU", "CAF", "FLAC"})
+
+
+class SegmentReader:
+    """Spans of one mono file at its own rate, decoded straight into the caller's arrays.
+
+    What :func:`load_audio` gives, without the intermediate whole-clip array and
+    its copies: each span is decoded into the row the caller hands over (a
+    worker's shared batch buffer). The checks are :func:`load_audio`'s: a span
+    the body cannot deliver, NaN or infinite samples, raise
+    :class:`~sklearn_samplecnn.exceptions.AudioLoadError` naming the file; a
+    float file far louder than [-1, 1] warns when the reader is closed. Made by
+    :func:`open_segments`; a context manager.
+
+    Attributes
+    ----------
+    path : str
+    frames : int
+        The clip's length in samples (at its rate, which is the caller's ``sr``).
+    """
+
+    def __init__(self, f: sf.SoundFile, name: str) -> None:
+        self._f = f
+        self.path = name
+        self.frames = int(f.frames)
+        self._floats = f.subtype in ("FLOAT", "DOUBLE")
+        self._peak = 0.0
+
+    def read_into(self, start: int, out: np.ndarray) -> None:
+        """Samples ``start:start + len(out)`` into ``out`` (1-D float32, contiguous)."""
+        try:
+            self._f.seek(start)
+            got = len(self._f.read(len(out), dtype="float32", out=out))
+        except (sf.LibsndfileError, RuntimeError) as exc:
+            raise AudioLoadError(self.path, f"corrupt audio data ({exc})") from None
+        if got < len(out):
+            raise AudioLoadError(self.path, f"truncated or corrupt: header promises "
+                                            f"{self.frames} frames from 0, only {start + got} "
+                                            "could be decoded")
+        if not np.isfinite(out).all():
+            raise AudioLoadError(self.path, "contains NaN or infinite samples")
+        if self._floats:
+            self._peak = max(self._peak, float(np.max(np.abs(out))))
+
+    def close(self) -> None:
+        """Close the file; warn when a float file's samples were far louder than [-1, 1]."""
+        self._f.close()
+        if self._floats:
+            self._floats = False
+            warn_if_loud([self._peak], [self.path], stacklevel=3)
+
+    def __enter__(self) -> SegmentReader:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def open_segments(path: str | os.PathLike, sr: int) -> SegmentReader | None:
+    """A :class:`SegmentReader` of ``path`` when it is a mono file at ``sr`` in a format
+    whose header counts its frames exactly (WAV, AIFF, AU, CAF, FLAC), else ``None``:
+    then :func:`load_audio` decodes it (downmixing, resampling).
+
+    Raises
+    ------
+    AudioLoadError
+        What :func:`load_audio` raises before decoding: a missing, empty or
+        unreadable file, a folder, a device or a pipe, a truncated header.
+    """
+    name = _check_path(path)
+    f = _open(name)
+    if int(f.samplerate) != int(sr) or f.channels != 1 or f.format not in _EXACT_FORMATS \
+            or int(f.frames) == 0:
+        f.close()
+        return None
+    return SegmentReader(f, name)
 
 
 def _downmix(data: np.ndarray) -> np.ndarray:

@@ -97,3 +97,19 @@ def test_reproduce_paper_table2_quick(tmp_path):
     assert [r["n"] for r in rows] == [r["paper_n"] - 2 for r in rows]
     for r in rows:
         assert 0.0 <= r["score"] <= 1.0 and r["epochs"] >= 1
+
+
+def test_bench_extract_identity_only_smoke(tmp_path):
+    """``bench_extract.py --only identity``: the near-free extractor against decoding alone,
+    with 1 and 2 processes, and nothing else."""
+    out = tmp_path / "identity.json"
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_extract.py"),
+                           "--smoke", "--only", "identity", "--out", str(out)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert set(result["ratios"]) == {"near_free_1_vs_decode_only_1",
+                                     "near_free_2_vs_decode_only_2", "near_free_2_vs_1"}
+    assert [r["case"].split(",")[0] for r in result["rows"]] == [
+        "near-free (identity) extractor", "decoding alone"] * 2
+    assert all(r["clips_s"] > 0 for r in result["rows"])

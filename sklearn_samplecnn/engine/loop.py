@@ -22,7 +22,11 @@ worker), never by the number of files.
 
 from __future__ import annotations
 
+import atexit
+import copy
 import multiprocessing
+import os
+import threading
 import warnings
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -32,9 +36,11 @@ import numpy as np
 import torch
 
 from .._deprecate import warn_deprecated
+from ..audio import open_segments
 from ..exceptions import AudioLoadError, ClipTooShortError
 from ..segments import segment_starts, take_segment
-from ._ring import Ring, give_back_ring, release_buffers, take_ring
+from ._ring import Ring, take_ring
+from ._ring import release_buffers as release_spare_ring
 from .clips import Clips
 
 __all__ = ["ClipResult", "SegmentBatch", "SegmentBatches", "release_buffers", "resolve_n_jobs",
@@ -144,6 +150,38 @@ class SegmentBatches(torch.utils.data.IterableDataset):
             raise AudioLoadError(self.clips.name(i), str(exc)) from None
         return y, starts
 
+    def _direct(self, i: int, notes: list | None):
+        """``(reader, starts)`` when clip ``i`` can be read straight into the batch rows:
+        a mono file at the clips' rate (:func:`~sklearn_samplecnn.audio.open_segments`)
+        whose segments cover every sample and stay inside it (so each sample is checked
+        as :func:`~sklearn_samplecnn.audio.load_audio` checks it); else ``(None, None)``."""
+        reader = open_segments(self.clips.items[i], self.clips.sr)
+        if reader is None:
+            return None, None
+        try:
+            starts = segment_starts(reader.frames, self.segment_length,
+                                    hop_length=self.hop_length, tail=self.tail,
+                                    short=self.short)
+        except ClipTooShortError:
+            starts = None
+        length = self.segment_length
+        if starts is None or len(starts) == 0 or starts[0] != 0 \
+                or starts[-1] + length != reader.frames or (np.diff(starts) > length).any():
+            self._close_noting(reader, notes)
+            return None, None
+        return reader, starts
+
+    @staticmethod
+    def _close_noting(reader, notes: list | None) -> None:
+        """Close ``reader``; its loudness warning collected in ``notes`` in a worker."""
+        if notes is None:
+            reader.close()
+            return
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            reader.close()
+        notes += [(str(w.message), w.category) for w in caught]
+
     def _decode_noting(self, i: int, notes: list | None) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`decode`; its warnings collected in ``notes`` when given (in a worker
         process, whose warnings the caller would never see)."""
@@ -156,6 +194,8 @@ class SegmentBatches(torch.utils.data.IterableDataset):
             finally:
                 notes += [(str(w.message), w.category) for w in caught]
 
+    cwd: str | None = None  # a kept worker's job: the caller's working folder
+
     def _new_batch(self) -> tuple[torch.Tensor, int | None]:
         if self.ring is not None and torch.utils.data.get_worker_info() is not None:
             slot = self.ring.free.get()  # blocks while the main process holds every slot
@@ -165,6 +205,25 @@ class SegmentBatches(torch.utils.data.IterableDataset):
     def __iter__(self) -> Iterator[SegmentBatch]:
         info = torch.utils.data.get_worker_info()
         mine = self.order if info is None else self.order[info.id::info.num_workers]
+        return self.batches(mine, in_worker=info is not None)
+
+    def job(self, order: np.ndarray) -> SegmentBatches:
+        """A copy of these batches for a kept worker process: the clips ``order``, no ring
+        (the worker has its own), no decoded audio kept in memory (it would be copied
+        to the worker for nothing), and this process's working folder."""
+        clips = self.clips
+        if clips.cache is not None and clips.cache.where == "memory":
+            items, kind = clips.parts()
+            clips = Clips(items, kind, sr=clips.sr, res_type=clips.res_type)
+        job = copy.copy(self)
+        job.clips, job.order, job.ring = clips, np.asarray(order, dtype=np.int64), None
+        job.cwd = os.getcwd()  # relative paths are read where the caller is
+        return job
+
+    def batches(self, mine: np.ndarray, *, in_worker: bool) -> Iterator[SegmentBatch]:
+        """The batches of the clips ``mine``, in this process or in a worker (whose
+        warnings travel with the batches)."""
+        info = torch.utils.data.get_worker_info() if in_worker else None
         length, size = self.segment_length, self.batch_size
         x, slot = None, None
         clip, start = np.empty(size, np.int64), np.empty(size, np.int64)
@@ -180,8 +239,49 @@ class SegmentBatches(torch.utils.data.IterableDataset):
         # can cost milliseconds on a busy machine), float16 through torch (numpy's
         # conversion to float16 is 4x slower than torch's)
         rows = None
+        # files read straight into the batch rows (no whole-clip array, no copy), where
+        # that decodes exactly what load_audio would (see _direct)
+        direct = self.clips.kind == "paths" and self.clips.cache is None \
+            and not self.edge_pad and self.input_dtype == torch.float32
         for i in mine:
             i = int(i)
+            try:
+                reader, starts = self._direct(i, notes) if direct else (None, None)
+            except AudioLoadError as exc:
+                errors.append((i, exc))
+                continue
+            if reader is not None:
+                counts.append((i, len(starts)))
+                first = n  # this clip's first row in the batch being filled
+                try:
+                    k = 0
+                    while k < len(starts):
+                        if x is None:
+                            x, slot = self._new_batch()
+                            rows = x.numpy()
+                        # a run of back-to-back segments that fits this batch: one read
+                        run = 1
+                        while k + run < len(starts) and n + run < size \
+                                and starts[k + run] == starts[k] + run * length:
+                            run += 1
+                        reader.read_into(int(starts[k]), rows[n:n + run].reshape(-1))
+                        clip[n:n + run] = i
+                        start[n:n + run] = starts[k:k + run]
+                        n += run
+                        k += run
+                        if n == size:
+                            yield batch()
+                            x, slot = None, None
+                            n, counts, errors, first = 0, [], [], 0
+                            if notes:
+                                notes.clear()
+                    self._close_noting(reader, notes)
+                except AudioLoadError as exc:  # the whole clip fails, as with load_audio
+                    reader.close()
+                    n = first  # its rows in this batch go; the main process drops the rest
+                    counts = [c for c in counts if c[0] != i]
+                    errors.append((i, exc))
+                continue
             try:
                 y, starts = self._decode_noting(i, notes)
             except AudioLoadError as exc:
@@ -221,10 +321,121 @@ def _input_dtype(input_dtype: torch.dtype, dtype: torch.dtype | None) -> torch.d
     return dtype
 
 
+class _Feeder(torch.utils.data.IterableDataset):
+    """The dataset of kept worker processes: each iteration (one run) worker ``w`` takes
+    its job, a :class:`SegmentBatches` of its clips, from its own queue."""
+
+    def __init__(self, n_workers: int, ring: Ring | None, context) -> None:
+        self.jobs = [context.SimpleQueue() for _ in range(n_workers)]
+        self.ring = ring
+
+    def __iter__(self) -> Iterator[SegmentBatch]:
+        info = torch.utils.data.get_worker_info()
+        job = self.jobs[info.id].get()
+        if job.cwd is not None and job.cwd != os.getcwd():
+            os.chdir(job.cwd)
+        job.ring = self.ring
+        return job.batches(job.order, in_worker=True)
+
+
+class _Workers:
+    """Decoding worker processes kept from one run to the next (a DataLoader with
+    persistent workers), with the ring they write into.
+
+    Starting workers and faulting in the shared buffers in each new process cost more
+    than decoding a few clips (docs/performance.md); a run that ends normally hands its
+    workers to the next run of the same shape. A run stopped early, or a worker that
+    died, shuts them down.
+    """
+
+    def __init__(self, key: tuple, n_workers: int, ring: Ring | None, loader_kwargs: dict,
+                 context) -> None:
+        self.key = key
+        self.ring = ring
+        self.feeder = _Feeder(n_workers, ring, context)
+        self.loader = torch.utils.data.DataLoader(
+            self.feeder, batch_size=None, num_workers=n_workers, prefetch_factor=_PREFETCH,
+            persistent_workers=True, multiprocessing_context=context, **loader_kwargs)
+
+    def alive(self) -> bool:
+        """Whether every worker process still runs (none was killed while idle)."""
+        iterator = getattr(self.loader, "_iterator", None)
+        workers = getattr(iterator, "_workers", [])
+        return all(w.is_alive() for w in workers)
+
+    def close(self, stopped_early: bool = False) -> None:
+        """Stop the workers, then free the ring they wrote into. After a run stopped
+        early, the slots are all offered again first, so no worker waits for one."""
+        if stopped_early and self.ring is not None and self.ring.free is not None:
+            for k in range(self.ring.buf.shape[0]):
+                self.ring.free.put(k)
+        iterator = getattr(self.loader, "_iterator", None)
+        shutdown = getattr(iterator, "_shutdown_workers", None)
+        if shutdown is not None:
+            shutdown()
+        self.loader = None
+        if self.ring is not None:
+            self.ring.close()
+
+
+_kept: list[_Workers] = []  # at most one set of workers, idle, for the next run
+_kept_lock = threading.Lock()
+
+
+def _take_workers(key: tuple, n_workers: int, ring_shape: tuple | None, loader_kwargs: dict,
+                  context) -> _Workers:
+    """The kept workers when they have this shape and still run, else new ones."""
+    with _kept_lock:
+        old = _kept[:]
+        _kept.clear()
+    workers = None
+    for w in old:
+        if w.key == key and w.alive() and workers is None:
+            workers = w
+        else:
+            w.close()
+    if workers is None:
+        ring = None
+        if ring_shape is not None:
+            ring = take_ring(*ring_shape, context)
+        workers = _Workers(key, n_workers, ring, loader_kwargs, context)
+    return workers
+
+
+def _keep_workers(workers: _Workers) -> None:
+    with _kept_lock:
+        old = _kept[:]
+        _kept[:] = [workers]
+    for w in old:
+        w.close()
+
+
+def release_workers() -> None:
+    """Stop the decoding processes kept for the next run and free their shared buffers."""
+    with _kept_lock:
+        old = _kept[:]
+        _kept.clear()
+    for w in old:
+        w.close()
+
+
+def release_buffers() -> None:
+    """Free what the segment loop keeps between runs: its idle decoding processes, their
+    shared batch buffers and the spare ring (up to 512 MB)."""
+    release_workers()
+    release_spare_ring()
+
+
+atexit.register(release_workers)  # before the interpreter tears torch's workers down
+
+
 def _guarded(loader, n_workers: int):
     """Iterate ``loader``; a decoding process that died (killed, out of memory, a crash
     in a native library) becomes one clear error instead of a pipe error or a hang."""
-    iterator = iter(loader)
+    try:
+        iterator = iter(loader)
+    except (RuntimeError, ConnectionError, EOFError) as exc:
+        raise _worker_died(exc) from exc
     while True:
         try:
             batch = next(iterator)
@@ -233,13 +444,16 @@ def _guarded(loader, n_workers: int):
         except (RuntimeError, ConnectionError, EOFError) as exc:
             if not n_workers:
                 raise
-            raise RuntimeError(
-                f"a decoding worker process died ({type(exc).__name__}: {exc}); the other "
-                "clips were not lost to a bad file (those are reported per clip): look for "
-                "an out-of-memory kill or a crash in a native library, or pass n_jobs=0 to "
-                "decode in this process."
-            ) from exc
+            raise _worker_died(exc) from exc
         yield batch
+
+
+def _worker_died(exc: Exception) -> RuntimeError:
+    return RuntimeError(
+        f"a decoding worker process died ({type(exc).__name__}: {exc}); the other clips "
+        "were not lost to a bad file (those are reported per clip): look for an "
+        "out-of-memory kill or a crash in a native library, or pass n_jobs=0 to decode in "
+        "this process.")
 
 
 @dataclass
@@ -355,13 +569,21 @@ def run_segments(
                              edge_pad=edge_pad)
     context = torch.multiprocessing.get_context()
     use_ring = True if ring is None else bool(ring)
-    slots_ring = None
-    if n_workers and use_ring:
+    workers, slots_ring = None, None
+    if n_workers:
         # every slot a worker may hold, the loader may queue or this loop may use
-        slots = (_PREFETCH + 1) * n_workers + 3
-        slots_ring = dataset.ring = take_ring(slots, batch_size, segment_length, input_dtype, cuda,
-                                               context)
-    loader = _loader(dataset, n_workers, cuda and slots_ring is None, timeout, context)
+        shape = ((_PREFETCH + 1) * n_workers + 3, batch_size, segment_length, input_dtype,
+                 cuda) if use_ring else None
+        workers = _take_workers((n_workers, shape, cuda, timeout, context.get_start_method()),
+                                n_workers, shape,
+                                {"pin_memory": cuda and not use_ring, "timeout": timeout},
+                                context)
+        slots_ring = workers.ring
+        for w in range(n_workers):  # each worker's clips, for this run
+            workers.feeder.jobs[w].put(dataset.job(order[w::n_workers]))
+        loader = workers.loader
+    else:
+        loader = _loader(dataset, 0, cuda, timeout, context)
     expected: dict[int, int] = {}
     parts: dict[int, list] = {}
     got: dict[int, int] = {}
@@ -374,12 +596,16 @@ def run_segments(
         if got.get(c, 0) == expected.get(c, -1):
             ready.append(c)
 
+    dropped: set[int] = set()  # clips that failed after part of their rows arrived
+
     def harvest(item):
         event, rows, clip_ids, starts = item
         if event is not None:
             event.synchronize()
         rows = np.array(rows.float().numpy())  # a copy: fn's output may view a ring slot
         for k, (c, start) in enumerate(zip(clip_ids.tolist(), starts.tolist())):
+            if c in dropped:
+                continue
             parts.setdefault(c, []).append((start, rows[k]))
             got[c] = got.get(c, 0) + 1
             arrived(c)
@@ -405,6 +631,11 @@ def run_segments(
                 for message, category in batch.notes:
                     warnings.warn(message, category, stacklevel=2)
                 for c, exc in batch.errors:
+                    if c in expected:  # read straight into batches, it failed part-way
+                        del expected[c]
+                        parts.pop(c, None)
+                        got.pop(c, None)
+                        dropped.add(c)
                     yield ClipResult(c, None, None, exc)
                 for c, n in batch.counts:
                     expected[c] = n
@@ -449,12 +680,13 @@ def run_segments(
             finished = True
             yield from complete()
     finally:
-        del loader  # stop the workers before the ring they write into goes away
-        if slots_ring is not None:
-            release(0)
-            if finished:  # the workers are gone: the buffers may serve the next call
-                give_back_ring(slots_ring)
-            else:  # a worker may still be writing: never hand these to another run
-                slots_ring.close()
+        del loader
+        if workers is not None:
+            if slots_ring is not None:
+                release(0)
+            if finished:  # every slot is free and every worker waits: the next run's
+                _keep_workers(workers)
+            else:  # a worker may still be writing: stop them, never hand these on
+                workers.close(stopped_early=True)
     if expected:  # a bug, never a data problem: say so rather than lose rows silently
         raise RuntimeError(f"the input pipeline lost the segments of clips {sorted(expected)}")
