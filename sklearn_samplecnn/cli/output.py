@@ -217,7 +217,7 @@ def _write_npz_matrix(out: Path, X, names: list[str], paths, times: dict) -> str
     arrays = {"features": X, "feature_names": np.array(names, dtype=str),
               "paths": np.array([str(p) for p in paths], dtype=str),
               **{k: np.asarray(v, dtype=np.float64) for k, v in times.items()}}
-    atomic_write(out, lambda f: np.savez(f, allow_pickle=False, **arrays))
+    atomic_write(out, lambda f: np.savez(f, **arrays))  # no object arrays: no pickles
     return ""
 
 
