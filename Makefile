@@ -4,8 +4,9 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 # Keep glibc from handing large activation buffers back to the OS after every
-# forward pass (see docs/performance.md); applied to every entry point here.
-export GLIBC_TUNABLES ?= glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=17179869184
+# forward pass (see docs/performance.md); applied to every entry point here. The value is
+# defined once, in sklearn_samplecnn/tunables.py (read here without starting Python).
+export GLIBC_TUNABLES ?= $(shell sed -n 's/^GLIBC_TUNABLES = "\(.*\)"$$/\1/p' sklearn_samplecnn/tunables.py)
 
 .PHONY: install demo test lint bench bench-gpu clean
 

@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 from _common import _cpu_pressure, add_common_arguments, machine_info, print_table, write_json
 
-from sklearn_samplecnn._runtime import reexec_with_tunables
+from sklearn_samplecnn.tunables import reexec_with_tunables
 
 SR = 22050
 FILE_SR = 44100
@@ -104,11 +104,8 @@ def prepare(model: str, paths: list[str], shard: int, client):
                                          shard_size=shard).fit(paths[:1])
     load = 0.0
     if client is not None:
-        from sklearn_samplecnn.distributed.cluster import _payload, _worker_transformer
-
-        token, data = _payload(feats)
         t0 = time.perf_counter()
-        client.run(lambda: _worker_transformer(token, data) and None)
+        feats.load_on_workers(client)
         load = time.perf_counter() - t0
     return feats, load
 

@@ -19,9 +19,11 @@ One run measures, on the same N generated 30 s clips and the same 3^9 model
   processes, against decoding, resampling and segmenting (a view, no copy)
   alone in the same number of plain processes started before timing.
 
-Clips/s, x real time (audio seconds per wall second) and ratios. ::
+Clips/s, x real time (audio seconds per wall second) and ratios. ``--only identity``
+runs the last case alone (the pipeline against decoding; a minute in quick mode). ::
 
     python benchmarks/bench_extract.py --quick
+    python benchmarks/bench_extract.py --quick --only identity
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from pathlib import Path
 import numpy as np
 from _common import add_common_arguments, machine_info, print_table, write_json
 
-from sklearn_samplecnn._runtime import reexec_with_tunables
+from sklearn_samplecnn.tunables import reexec_with_tunables
 
 SR = 22050
 LAYERS = (-3, -2, -1)
@@ -55,13 +57,16 @@ def _settings(args) -> dict:
             "res_type_naive": "kaiser_best", "feed_entries": 480}
 
 
-def make_files(root: Path, s: dict) -> dict[str, list[str]]:
-    """The same generated music as WAV 22.05 kHz, WAV 44.1 kHz and MP3 44.1 kHz."""
+def make_files(root: Path, s: dict, formats=None):
+    """The same generated music as WAV 22.05 kHz, WAV 44.1 kHz and MP3 44.1 kHz
+    (``formats=("wav 22.05 kHz",)``: the list of those files alone)."""
     from sklearn_samplecnn.audio import load_audio, write_audio
     from sklearn_samplecnn.datasets import make_music
 
     wav22 = make_music(root / "wav22", n_clips=s["n"], duration=s["seconds"], sr=SR,
                        random_state=0).filenames
+    if formats == ("wav 22.05 kHz",):
+        return list(wav22)
     wav44 = make_music(root / "wav44", n_clips=s["n"], duration=s["seconds"], sr=44100,
                        random_state=0).filenames
     mp3 = []
@@ -218,17 +223,54 @@ def peak_rss(model_path: Path, paths: list[str], n: int, tmp: Path) -> float:
     return json.loads(out.stdout.strip().splitlines()[-1])["max_rss_mb"]
 
 
+def _feeding_rows(feed: dict, n_entries: int, seconds: float) -> tuple[list, dict]:
+    rows = []
+    for k, f in feed.items():
+        rows.append({"case": f"near-free (identity) extractor, n_jobs={k}, threads=1",
+                     "seconds": f["transformer_s"], "clips_s": n_entries / f["transformer_s"],
+                     "x_realtime": n_entries * seconds / f["transformer_s"]})
+        rows.append({"case": f"decoding alone, {k} process{'es' if k > 1 else ''}",
+                     "seconds": f["decode_only_s"], "clips_s": n_entries / f["decode_only_s"],
+                     "x_realtime": n_entries * seconds / f["decode_only_s"]})
+    ratios = {"near_free_1_vs_decode_only_1": feed[1]["decode_only_s"] / feed[1]["transformer_s"],
+              "near_free_2_vs_decode_only_2": feed[2]["decode_only_s"] / feed[2]["transformer_s"],
+              "near_free_2_vs_1": feed[1]["transformer_s"] / feed[2]["transformer_s"]}
+    return rows, ratios
+
+
+def identity_only(args, s: dict) -> dict:
+    """``--only identity``: the near-free extractor against decoding alone, nothing else."""
+    with tempfile.TemporaryDirectory() as tmp_name:
+        wav22 = make_files(Path(tmp_name), {**s, "n": s["n"]}, formats=("wav 22.05 kHz",))
+        paths = [wav22[i % len(wav22)] for i in range(s["feed_entries"])]
+        feed = feeding(paths, args.device)
+    rows, ratios = _feeding_rows(feed, len(paths), s["seconds"])
+    info = machine_info(packages=("torch", "numpy", "soundfile"))
+    print_table(rows, [("case", "case"), ("clips_s", "clips/s", ".2f"),
+                       ("x_realtime", "x real time", ".1f")],
+                title=f"Identity extractor, {len(paths)} entries of {s['seconds']:.0f} s WAV")
+    print(", ".join(f"{k} = {v:.2f}" for k, v in ratios.items()))
+    result = {"machine": info, "settings": s, "rows": rows, "ratios": ratios}
+    print(f"wrote {write_json(args.out, result)}")
+    return result
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_common_arguments(parser, "bench_results/bench_extract.json")
     parser.add_argument("--jobs", type=int, default=2, help="decoding processes (n_jobs)")
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    parser.add_argument("--only", choices=("identity",),
+                        help="run one case alone: identity, the near-free extractor against "
+                             "decoding alone")
     parser.add_argument("--rss-child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.rss_child:
         _rss_child(args.rss_child[0], json.loads(Path(args.rss_child[1]).read_text()))
         return {}
     s = _settings(args)
+    if args.only == "identity":
+        return identity_only(args, s)
     from sklearn_samplecnn.audio import load_audio
 
     with tempfile.TemporaryDirectory() as tmp_name:
@@ -269,15 +311,8 @@ def main(argv=None) -> dict:
         rss = {k: peak_rss(model_path, files["wav 22.05 kHz"], k, tmp) for k in s["rss"]}
         feed_paths = [files["wav 22.05 kHz"][i % n] for i in range(s["feed_entries"])]
         feed = feeding(feed_paths, dev)
-        for k, f in feed.items():
-            rows.append({"case": f"near-free (identity) extractor, n_jobs={k}, threads=1",
-                         "seconds": f["transformer_s"],
-                         "clips_s": len(feed_paths) / f["transformer_s"],
-                         "x_realtime": len(feed_paths) * s["seconds"] / f["transformer_s"]})
-            rows.append({"case": f"decoding alone, {k} process{'es' if k > 1 else ''}",
-                         "seconds": f["decode_only_s"],
-                         "clips_s": len(feed_paths) / f["decode_only_s"],
-                         "x_realtime": len(feed_paths) * s["seconds"] / f["decode_only_s"]})
+        feed_rows, feed_ratios = _feeding_rows(feed, len(feed_paths), s["seconds"])
+        rows += feed_rows
     for r in rows:
         if not r["case"].startswith(("near-free", "decoding alone")):
             r["vs_ceiling"] = ceiling / r["seconds"]
@@ -290,9 +325,7 @@ def main(argv=None) -> dict:
         "vs_naive_wav22": naive["wav 22.05 kHz"] / cold["wav 22.05 kHz"],
         "cached_speedup": first / second,
         "rss_growth": rss[s["rss"][1]] / rss[s["rss"][0]],
-        "near_free_1_vs_decode_only_1": feed[1]["decode_only_s"] / feed[1]["transformer_s"],
-        "near_free_2_vs_decode_only_2": feed[2]["decode_only_s"] / feed[2]["transformer_s"],
-        "near_free_2_vs_1": feed[1]["transformer_s"] / feed[2]["transformer_s"],
+        **feed_ratios,
     }
     from sklearn_samplecnn.nn import auto_batch_size
 

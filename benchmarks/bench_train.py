@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 from _common import add_common_arguments, machine_info, print_table, write_json
 
-from sklearn_samplecnn._runtime import GLIBC_TUNABLES
+from sklearn_samplecnn.tunables import GLIBC_TUNABLES
 
 SR = 22050
 #: Timed repeats per set-up after a warm-up; the best is kept (the least disturbed

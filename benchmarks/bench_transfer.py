@@ -57,7 +57,7 @@ from pathlib import Path
 import numpy as np
 from _common import add_common_arguments, machine_info, print_table, write_json
 
-from sklearn_samplecnn._runtime import reexec_with_tunables
+from sklearn_samplecnn.tunables import reexec_with_tunables
 
 #: The demo's data (examples/demo.py): sizes and seeds.
 DATA = {"n_source": 160, "n_target": 100, "duration": 12.0, "sr": 8000,

@@ -276,8 +276,8 @@ def extraction(s, device, files, model_path, jobs, log) -> dict:
     ext = feats.extractors_[0]
     from sklearn_samplecnn.nn import auto_batch_size
 
-    batch = auto_batch_size(device, ext.module.module)
-    out["batch"], out["precision"] = batch, ext.module.precision
+    batch = auto_batch_size(device, ext.runner.module)
+    out["batch"], out["precision"] = batch, ext.runner.precision
     # the ceiling: the same runner, batch and pooling on pre-decoded segments on the device
     segs = torch.from_numpy(np.concatenate([
         segment_signal(load_audio(p, sr=SR), ext.input_length) for p in files["wav22"][:16]]))
@@ -293,7 +293,7 @@ def extraction(s, device, files, model_path, jobs, log) -> dict:
     out["ceiling_seg_s"], out["segments_per_clip"] = ceiling_seg, per_clip
     out["ceiling_clips_s"] = ceiling_seg / per_clip
     log(f"  ceiling: {ceiling_seg:,.0f} seg/s = {ceiling_seg / per_clip:,.0f} clips/s "
-        f"(batch {batch}, {ext.module.precision})")
+        f"(batch {batch}, {ext.runner.precision})")
 
     def timed(paths, n_jobs, warm=True, **params):
         f = MultiScaleFeatureTransformer(extractors=[str(model_path)], layers=LAYERS,
@@ -344,9 +344,9 @@ def pipeline_probe(s, device, files, model_path, jobs, log) -> dict:
     import torch
 
     from sklearn_samplecnn import MultiScaleFeatureTransformer
-    from sklearn_samplecnn._clips import Clips
+    from sklearn_samplecnn.engine import Clips, SegmentBatches, run_segments
+    from sklearn_samplecnn.engine.loop import _loader
     from sklearn_samplecnn.nn import InferenceRunner
-    from sklearn_samplecnn.pipeline import SegmentBatches, _loader, run_segments
 
     paths = files["wav22"][: s["probe_entries"]]
     feats = MultiScaleFeatureTransformer(extractors=[str(model_path)], layers=LAYERS,
@@ -362,7 +362,7 @@ def pipeline_probe(s, device, files, model_path, jobs, log) -> dict:
     for pin in (True, False):
         for batch in (512, 128):
             ds = SegmentBatches(clips, range(len(paths)), segment_length=ext.input_length,
-                                batch_size=batch, dtype=ext.module.input_dtype)
+                                batch_size=batch, input_dtype=ext.runner.input_dtype)
             t0 = time.perf_counter()
             for b in _loader(ds, jobs, pin and device.type == "cuda", 0):
                 b.x.to(device, non_blocking=True)
@@ -374,7 +374,7 @@ def pipeline_probe(s, device, files, model_path, jobs, log) -> dict:
         t0 = time.perf_counter()
         n = sum(1 for _ in run_segments(clips, fn, segment_length=ext.input_length,
                                         device=device, n_jobs=jobs, static_batch=True,
-                                        dtype=ext.module.input_dtype, **kw))
+                                        input_dtype=ext.runner.input_dtype, **kw))
         record(name, time.perf_counter() - t0, clips=n)
 
     fn = feats._segment_fn(ext)

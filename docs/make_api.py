@@ -14,9 +14,8 @@ import sys
 from pathlib import Path
 
 OUT = Path(__file__).with_name("api.md")
-MODULES = ["audio", "segments", "augment", "nn", "estimators", "features", "distributed",
-           "pretrained",
-           "datasets", "visualize", "exceptions"]
+MODULES = ["audio", "segments", "augment", "nn", "engine", "estimators", "features", "pooling",
+           "distributed", "pretrained", "datasets", "visualize", "exceptions", "tunables"]
 
 
 class _Plain:

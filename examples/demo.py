@@ -52,8 +52,8 @@ from sklearn_samplecnn import (
     load_pretrained,
     save_pretrained,
 )
-from sklearn_samplecnn._runtime import reexec_with_tunables
 from sklearn_samplecnn.datasets import fetch_gtzan, make_music
+from sklearn_samplecnn.tunables import reexec_with_tunables
 
 #: The extractor: a 3^7 SampleCNN at 8 kHz (6,561 samples, 0.8 s) with few filters.
 EXTRACTOR = {"module__sizes": "3^7", "module__channels": [16, 16, 16, 32, 32, 32, 32, 64, 64]}

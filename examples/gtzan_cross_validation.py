@@ -54,8 +54,8 @@ from sklearn_samplecnn import (
     load_pretrained,
     save_pretrained,
 )
-from sklearn_samplecnn._runtime import reexec_with_tunables
 from sklearn_samplecnn.datasets import fetch_gtzan, make_music
+from sklearn_samplecnn.tunables import reexec_with_tunables
 
 #: The tiny extractor pretrained when no --pretrained file is given: a 3^7 model
 #: (6,561 samples, 0.8 s at 8 kHz) with few filters, trained for seconds on a CPU.

@@ -49,8 +49,8 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from sklearn_samplecnn import SampleCNNTagger, save_pretrained
-from sklearn_samplecnn._runtime import reexec_with_tunables
 from sklearn_samplecnn.datasets import fetch_magnatagatune, make_music
+from sklearn_samplecnn.tunables import reexec_with_tunables
 
 #: The paper's MTAT result for the 3^9 model (Table 4).
 PAPER_AUC = 0.9055

@@ -37,8 +37,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_samplecnn import MultiScaleFeatureTransformer, SampleCNNTagger, save_pretrained
-from sklearn_samplecnn._runtime import reexec_with_tunables
 from sklearn_samplecnn.datasets import make_music
+from sklearn_samplecnn.tunables import reexec_with_tunables
 
 #: The layer choices compared, as in Table 6 (one layer at a time, then all three).
 LAYER_CHOICES = [(-3,), (-2,), (-1,), (-3, -2, -1)]

@@ -2,60 +2,34 @@
 
 Public names are imported lazily, so ``import sklearn_samplecnn`` and the
 numpy-only stages (:mod:`~sklearn_samplecnn.audio`,
-:mod:`~sklearn_samplecnn.segments`) never import torch.
+:mod:`~sklearn_samplecnn.segments`) never import torch. The names and the
+submodules that define them are listed once, in ``__init__.pyi``: type
+checkers and IDEs read that stub, and this module reads it at import to
+resolve each name on first use (the pattern of lazy_loader's
+``attach_stub``, without the dependency).
 """
 
 from __future__ import annotations
 
+import ast
 import importlib
+import os
 
 __version__ = "0.1.0"
 
+
+def _read_stub() -> dict[str, str]:
+    """``{public name: submodule}`` from the ``from .x import y as y`` lines of the stub."""
+    stub = os.path.join(os.path.dirname(__file__), "__init__.pyi")
+    with open(stub, encoding="utf-8") as f:
+        tree = ast.parse(f.read(), stub)
+    return {alias.asname or alias.name: node.module
+            for node in tree.body if isinstance(node, ast.ImportFrom) and node.level == 1
+            for alias in node.names}
+
+
 # public name -> submodule that defines it
-_LAZY = {
-    "AudioLoadError": "exceptions",
-    "ClipTooShortError": "exceptions",
-    "DatasetNotFoundError": "exceptions",
-    "PretrainedFileError": "exceptions",
-    "SampleCNNError": "exceptions",
-    "FeatureStoreError": "exceptions",
-    "audio_info": "audio",
-    "load_audio": "audio",
-    "resample": "audio",
-    "AudioAugment": "augment",
-    "write_audio": "audio",
-    "aggregate_segments": "segments",
-    "segment_signal": "segments",
-    "fetch_gtzan": "datasets",
-    "fetch_magnatagatune": "datasets",
-    "load_audio_csv": "datasets",
-    "load_audio_folder": "datasets",
-    "make_music": "datasets",
-    "SampleCNN": "nn",
-    "FrameLevelCNN": "nn",
-    "MelFrameLevelCNN": "nn",
-    "SampleCNNClassifier": "estimators",
-    "SampleCNNTagger": "estimators",
-    "ContrastiveSampleCNN": "estimators",
-    "DistilledSampleCNN": "estimators",
-    "PaperSchedule": "estimators",
-    "ClipSplit": "estimators",
-    "MultiScaleFeatureTransformer": "features",
-    "MFCCStatsTransformer": "features",
-    "MusicnnTransformer": "features",
-    "FeatureCache": "features",
-    "BlockScaler": "features",
-    "PretrainedModel": "pretrained",
-    "load_pretrained": "pretrained",
-    "save_pretrained": "pretrained",
-    "shipped_models": "models",
-    "read_feature_store": "distributed",
-    "write_feature_store": "distributed",
-    "estimate_filters": "visualize",
-    "filter_spectra": "visualize",
-    "plot_embedding": "visualize",
-    "plot_filter_spectra": "visualize",
-}
+_LAZY = _read_stub()
 
 __all__ = sorted(_LAZY) + ["__version__"]
 

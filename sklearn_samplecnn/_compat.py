@@ -7,7 +7,7 @@ file is the only one to change (imbalanced-learn keeps the same kind of module).
 
 from __future__ import annotations
 
-from sklearn.base import _fit_context
+from sklearn.base import _fit_context as fit_context
 from sklearn.utils._param_validation import (
     HasMethods,
     Interval,
@@ -15,7 +15,7 @@ from sklearn.utils._param_validation import (
     validate_parameter_constraints,
     validate_params,
 )
-from sklearn.utils.validation import _check_sample_weight
+from sklearn.utils.validation import _check_sample_weight as check_sample_weight
 
-__all__ = ["HasMethods", "Interval", "StrOptions", "_check_sample_weight", "_fit_context",
+__all__ = ["HasMethods", "Interval", "StrOptions", "check_sample_weight", "fit_context",
            "validate_parameter_constraints", "validate_params"]

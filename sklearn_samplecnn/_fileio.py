@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["atomic_write", "digest", "file_key", "not_regular", "output_problem"]
+__all__ = ["atomic_write", "digest", "not_regular", "output_problem"]
 
 
 def digest(*parts: bytes | str) -> str:
@@ -140,43 +140,3 @@ def output_problem(path: str | os.PathLike, *, folder: bool = False) -> str | No
         if fs.f_bavail * fs.f_frsize == 0:
             return f"the file system of {parent} is full (no space left on device)"
     return None
-
-
-def file_key(path: str | os.PathLike, *, content: bool = False) -> str:
-    """A cache key for a file: its stat identity, or (``content=True``) its bytes.
-
-    The stat key covers the absolute path, size, modification time, inode and
-    status-change time: replacing a file (even by one of the same size and
-    modification time) or editing it in place changes the key, at the cost of
-    one ``stat`` call. The content key hashes every byte: it survives copies
-    to another folder or machine and costs a full read.
-
-    Raises
-    ------
-    AudioLoadError
-        ``path`` is not a regular file (a folder, a device such as a link to
-        ``/dev/zero``, a named pipe): it is never read (also an ``OSError``).
-    OSError
-        ``path`` cannot be looked up or read.
-    """
-    from .exceptions import AudioLoadError
-
-    name = os.path.abspath(os.fspath(path))
-    if content:
-        # opened without blocking (a FIFO would wait for a writer), checked on the open file
-        fd = os.open(name, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
-        with os.fdopen(fd, "rb") as f:
-            what = not_regular(os.fstat(fd).st_mode)
-            if what is not None:
-                raise AudioLoadError(os.fspath(path), f"is {what}, not an audio file; only "
-                                                      "regular files are read")
-            h = hashlib.sha256()
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-        return h.hexdigest()
-    st = os.stat(name)
-    what = not_regular(st.st_mode)
-    if what is not None:
-        raise AudioLoadError(os.fspath(path), f"is {what}, not an audio file")
-    return digest("stat", name, str(st.st_size), str(st.st_mtime_ns), str(st.st_ino),
-                  str(st.st_ctime_ns))

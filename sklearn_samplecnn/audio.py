@@ -9,6 +9,7 @@ every call decodes the file again.
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import warnings
 from collections.abc import Sequence
@@ -19,7 +20,7 @@ import numpy as np
 import soundfile as sf
 
 from ._checks import check_int, check_option, check_real
-from ._fileio import not_regular
+from ._fileio import digest, not_regular
 from .exceptions import AudioLoadError
 
 __all__ = [
@@ -30,10 +31,15 @@ __all__ = [
     "MAX_UPSAMPLING",
     "RES_TYPES",
     "AudioInfo",
+    "SegmentReader",
     "audio_info",
+    "FILE_KEYS",
     "check_resampling",
+    "file_key",
     "load_audio",
+    "open_segments",
     "resample",
+    "resampled_length",
     "warn_if_loud",
     "write_audio",
 ]
@@ -188,6 +194,82 @@ def audio_info(path: str | os.PathLike) -> AudioInfo:
     with _open(name) as f:
         frames, rate = int(f.frames), int(f.samplerate)
         return AudioInfo(name, rate, int(f.channels), frames, frames / rate, f.format, f.subtype)
+
+
+#: How a file is recognised (:func:`file_key`): ``"stat"``, its stat identity (one
+#: ``stat`` call); ``"content"``, a SHA-256 of its bytes (survives copies, reads the file).
+#: The feature cache's ``cache_key`` and the feature store's ``key`` take these values.
+FILE_KEYS = ("stat", "content")
+
+
+def file_key(path: str | os.PathLike, *, content: bool = False) -> str:
+    """A cache key for a file: its stat identity, or (``content=True``) its bytes.
+
+    The stat key covers the absolute path, size, modification time, inode and
+    status-change time: replacing a file (even by one of the same size and
+    modification time) or editing it in place changes the key, at the cost of
+    one ``stat`` call. The content key hashes every byte: it survives copies
+    to another folder or machine and costs a full read.
+
+    Raises
+    ------
+    AudioLoadError
+        ``path`` is not a regular file (a folder, a device such as a link to
+        ``/dev/zero``, a named pipe): it is never read (also an ``OSError``).
+    OSError
+        ``path`` cannot be looked up or read.
+    """
+    name = os.path.abspath(os.fspath(path))
+    if content:
+        # opened without blocking (a FIFO would wait for a writer), checked on the open file
+        fd = os.open(name, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+        with os.fdopen(fd, "rb") as f:
+            what = not_regular(os.fstat(fd).st_mode)
+            if what is not None:
+                raise AudioLoadError(os.fspath(path), f"is {what}, not an audio file; only "
+                                                      "regular files are read")
+            h = hashlib.sha256()
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        return h.hexdigest()
+    st = os.stat(name)
+    what = not_regular(st.st_mode)
+    if what is not None:
+        raise AudioLoadError(os.fspath(path), f"is {what}, not an audio file")
+    return digest("stat", name, str(st.st_size), str(st.st_mtime_ns), str(st.st_ino),
+                  str(st.st_ctime_ns))
+
+
+def resampled_length(info: AudioInfo, sr: int) -> int:
+    """A clip's length in samples at ``sr``, from its header alone (nothing decoded).
+
+    Parameters
+    ----------
+    info : AudioInfo
+        What :func:`audio_info` read.
+    sr : int
+        The rate the clip will be read at.
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    AudioLoadError
+        No samples at all, or none left at ``sr``, or an absurd resampled
+        length (:func:`check_resampling`); the message names the file, as
+        :func:`load_audio` would.
+    """
+    if info.frames == 0:
+        raise _no_frames_error(info.path)
+    if info.sample_rate == sr:
+        return info.frames
+    n = check_resampling(info.path, info.frames, info.sample_rate, sr)
+    if n == 0:
+        raise AudioLoadError(info.path, f"{info.frames} samples at {info.sample_rate} Hz "
+                                        f"resample to 0 samples at {sr} Hz")
+    return n
 
 
 def resample(
@@ -357,6 +439,85 @@ def load_audio(
                                        f"0 samples at {sr} Hz")
     y = np.ascontiguousarray(y, dtype=np.float32)
     return (y, rate if sr is None else int(sr)) if return_sr else y
+
+
+#: Formats whose header counts the frames exactly (what :func:`open_segments` reads).
+_EXACT_FORMATS = frozenset({"WAV", "WAVEX", "RF64", "W64", "AIFF", "AU", "CAF", "FLAC"})
+
+
+class SegmentReader:
+    """Spans of one mono file at its own rate, decoded straight into the caller's arrays.
+
+    What :func:`load_audio` gives, without the intermediate whole-clip array and
+    its copies: each span is decoded into the row the caller hands over (a
+    worker's shared batch buffer). The checks are :func:`load_audio`'s: a span
+    the body cannot deliver, NaN or infinite samples, raise
+    :class:`~sklearn_samplecnn.exceptions.AudioLoadError` naming the file; a
+    float file far louder than [-1, 1] warns when the reader is closed. Made by
+    :func:`open_segments`; a context manager.
+
+    Attributes
+    ----------
+    path : str
+    frames : int
+        The clip's length in samples (at its rate, which is the caller's ``sr``).
+    """
+
+    def __init__(self, f: sf.SoundFile, name: str) -> None:
+        self._f = f
+        self.path = name
+        self.frames = int(f.frames)
+        self._floats = f.subtype in ("FLOAT", "DOUBLE")
+        self._peak = 0.0
+
+    def read_into(self, start: int, out: np.ndarray) -> None:
+        """Samples ``start:start + len(out)`` into ``out`` (1-D float32, contiguous)."""
+        try:
+            self._f.seek(start)
+            got = len(self._f.read(len(out), dtype="float32", out=out))
+        except (sf.LibsndfileError, RuntimeError) as exc:
+            raise AudioLoadError(self.path, f"corrupt audio data ({exc})") from None
+        if got < len(out):
+            raise AudioLoadError(self.path, f"truncated or corrupt: header promises "
+                                            f"{self.frames} frames from 0, only {start + got} "
+                                            "could be decoded")
+        if not np.isfinite(out).all():
+            raise AudioLoadError(self.path, "contains NaN or infinite samples")
+        if self._floats:
+            self._peak = max(self._peak, float(np.max(np.abs(out))))
+
+    def close(self) -> None:
+        """Close the file; warn when a float file's samples were far louder than [-1, 1]."""
+        self._f.close()
+        if self._floats:
+            self._floats = False
+            warn_if_loud([self._peak], [self.path], stacklevel=3)
+
+    def __enter__(self) -> SegmentReader:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def open_segments(path: str | os.PathLike, sr: int) -> SegmentReader | None:
+    """A :class:`SegmentReader` of ``path`` when it is a mono file at ``sr`` in a format
+    whose header counts its frames exactly (WAV, AIFF, AU, CAF, FLAC), else ``None``:
+    then :func:`load_audio` decodes it (downmixing, resampling).
+
+    Raises
+    ------
+    AudioLoadError
+        What :func:`load_audio` raises before decoding: a missing, empty or
+        unreadable file, a folder, a device or a pipe, a truncated header.
+    """
+    name = _check_path(path)
+    f = _open(name)
+    if int(f.samplerate) != int(sr) or f.channels != 1 or f.format not in _EXACT_FORMATS \
+            or int(f.frames) == 0:
+        f.close()
+        return None
+    return SegmentReader(f, name)
 
 
 def _downmix(data: np.ndarray) -> np.ndarray:

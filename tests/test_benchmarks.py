@@ -6,6 +6,7 @@ Speed is never asserted here; see the scripts themselves for the numbers.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -70,3 +71,45 @@ def test_bench_musicnn_smoke(tmp_path):
     assert row["clips_per_s"] > 0
     assert row["s_per_clip"] == pytest.approx(1 / row["clips_per_s"])
     assert "speedup_vs_original" not in data
+
+
+def _run_quick(args: list[str], tmp_path: Path, timeout: float = 300) -> dict:
+    """A script's ``--quick`` mode in a subprocess, as CI and users run it; its JSON."""
+    out = tmp_path / "result.json"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
+    proc = subprocess.run([sys.executable, *args, "--out", str(out)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    assert f"wrote {out}" in proc.stdout
+    return json.loads(out.read_text())
+
+
+def test_reproduce_paper_table2_quick(tmp_path):
+    result = _run_quick(["benchmarks/reproduce_paper.py", "table2", "--quick"], tmp_path)
+    assert result["table"] == 2 and result["quick"] is True
+    rows = result["rows"]
+    assert [r["family"] for r in rows] == ["mel"] * 5 + ["raw"] * 5 + ["sample"] * 3
+    assert [(r["window"], r["hop"]) for r in rows[:5]] == [
+        (729, 729), (729, 243), (243, 243), (243, 81), (81, 81)]
+    assert rows[-1]["paper_auc"] == 0.9055 and rows[5]["paper_auc"] == 0.8655
+    # quick mode's 6,561-sample input (59,049 / 9): every model has two modules fewer
+    assert result["input_length"] == 6561
+    assert [r["n"] for r in rows] == [r["paper_n"] - 2 for r in rows]
+    for r in rows:
+        assert 0.0 <= r["score"] <= 1.0 and r["epochs"] >= 1
+
+
+def test_bench_extract_identity_only_smoke(tmp_path):
+    """``bench_extract.py --only identity``: the near-free extractor against decoding alone,
+    with 1 and 2 processes, and nothing else."""
+    out = tmp_path / "identity.json"
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_extract.py"),
+                           "--smoke", "--only", "identity", "--out", str(out)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert set(result["ratios"]) == {"near_free_1_vs_decode_only_1",
+                                     "near_free_2_vs_decode_only_2", "near_free_2_vs_1"}
+    assert [r["case"].split(",")[0] for r in result["rows"]] == [
+        "near-free (identity) extractor", "decoding alone"] * 2
+    assert all(r["clips_s"] > 0 for r in result["rows"])

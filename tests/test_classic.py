@@ -241,7 +241,7 @@ def test_set_output_clone_and_pickle(tone_files):
     ({"spectral_contrast": 6}, r"spectral_contrast=6 .* at most 5 fit at sr=8000"),
     ({"fmax": 5000.0}, r"fmax <= sr/2 \(4000.0\).*fmax=5000.0"),
     ({"cache_key": "mtime"}, "'cache_key' parameter.*'mtime'"),
-    ({"on_error": "skip"}, "'on_error' parameter.*'skip'"),
+    ({"on_error": "ignore"}, "'on_error' parameter.*'ignore'"),
 ])
 def test_parameter_errors_name_the_parameter(params, match):
     X = np.zeros((2, 400), dtype=np.float32)

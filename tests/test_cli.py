@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,8 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sklearn_samplecnn import _runtime, cli
+from sklearn_samplecnn import cli, tunables
 from sklearn_samplecnn.datasets import make_music
+from sklearn_samplecnn.estimators import from_pretrained
 
 TINY = ["--sizes", "3-3-3-3", "--channels", "4,4,4,4,4", "--sr", "8000"]
 
@@ -119,7 +123,7 @@ def test_predict_classifier_csv(work, capsys, tmp_path):
     assert [r[1] for r in rows[1:]] == [["jazz", "metal"][i] for i in proba.argmax(axis=1)]
     from sklearn_samplecnn import load_pretrained
 
-    expected = load_pretrained(work["classifier"]).to_estimator().predict_proba(
+    expected = from_pretrained(load_pretrained(work["classifier"])).predict_proba(
         [r[0] for r in rows[1:]])
     np.testing.assert_allclose(proba, expected, atol=1e-5)
 
@@ -153,7 +157,7 @@ def test_predict_top_k_tags_and_labels(work, capsys):
     # the same ranking as the Python API
     from sklearn_samplecnn import load_pretrained
 
-    tagger = load_pretrained(work["tagger"]).to_estimator()
+    tagger = from_pretrained(load_pretrained(work["tagger"]))
     assert [r[1].split("|") for r in rows[1:]] == tagger.predict_tags([r[0] for r in rows[1:]],
                                                                       top_k=3)
     code, out, err = run(capsys, "predict", work["classifier"], work["root"] / "genre",
@@ -319,11 +323,18 @@ def test_extract_defaults_are_the_transformer_defaults():
 
 
 def test_tunables_defined_once():
-    """The tunables string lives in _runtime only (the Makefile has the shell copy)."""
+    """The tunables string lives in tunables.py only; the Makefile reads it from there."""
     root = Path(__file__).resolve().parents[1]
-    holders = [p for p in (root / "sklearn_samplecnn").rglob("*.py")
+    holders = [p for p in [*(root / "sklearn_samplecnn").rglob("*.py"), root / "Makefile"]
                if "trim_threshold=17179869184" in p.read_text()]
-    assert holders == [root / "sklearn_samplecnn" / "_runtime.py"]
+    assert holders == [root / "sklearn_samplecnn" / "tunables.py"]
+    if shutil.which("make") is None:
+        pytest.skip("no make")
+    out = subprocess.run(["make", "-s", "-f", "-", "show"], cwd=root, text=True, check=True,
+                         capture_output=True,
+                         input="include Makefile\nshow:\n\t@echo $$GLIBC_TUNABLES\n",
+                         env={k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"})
+    assert out.stdout.strip() == tunables.GLIBC_TUNABLES
 
 
 class _Execed(Exception):
@@ -338,8 +349,8 @@ def fake_execve(monkeypatch):
         calls.append((path, args, env))
         raise _Execed
 
-    monkeypatch.setattr(_runtime.os, "execve", execve)
-    monkeypatch.setattr(_runtime, "_is_glibc", lambda: True)
+    monkeypatch.setattr(tunables.os, "execve", execve)
+    monkeypatch.setattr(tunables, "_is_glibc", lambda: True)
     monkeypatch.delenv("GLIBC_TUNABLES", raising=False)
     monkeypatch.delenv("SAMPLECNN_NO_REEXEC", raising=False)
     return calls
@@ -354,7 +365,7 @@ def test_main_restarts_itself_with_the_tunables(fake_execve, monkeypatch, tmp_pa
     path, args, env = fake_execve[0]
     assert path == sys.executable
     assert args == [sys.executable, "-m", "sklearn_samplecnn.cli", "info", "m.samplecnn"]
-    assert env["GLIBC_TUNABLES"] == _runtime.GLIBC_TUNABLES
+    assert env["GLIBC_TUNABLES"] == tunables.GLIBC_TUNABLES
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["info", "missing.samplecnn"], ["predict"],
@@ -372,8 +383,8 @@ def test_help_and_usage_errors_answer_without_restarting(fake_execve, monkeypatc
 def test_no_restart_when_set_or_opted_out(fake_execve, monkeypatch, env):
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    assert not _runtime.should_reexec()
-    _runtime.reexec_with_tunables(["-m", "sklearn_samplecnn.cli", "--help"])
+    assert not tunables.should_reexec()
+    tunables.reexec_with_tunables(["-m", "sklearn_samplecnn.cli", "--help"])
     assert fake_execve == []
 
 
@@ -422,3 +433,97 @@ def test_help_and_usage_errors_never_import_torch(tmp_path, argv, code, message)
         assert "usage: samplecnn" in proc.stdout
     else:
         assert f"samplecnn: error: {message}" in proc.stderr
+
+
+def _option_helps(command: str) -> dict[str, str]:
+    """``{option: help text}`` of one sub-command, defaults left out."""
+    from sklearn_samplecnn.cli.parser import build_parser
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command").choices[command]
+    out = {}
+    for action in sub._actions:
+        if action.help and action.help != argparse.SUPPRESS:
+            text = re.sub(r"\s*\(default: %\(default\)s\)", "", action.help)
+            for flag in action.option_strings or [action.dest]:
+                out[flag] = (text, action.metavar)  # what --help shows
+    return out
+
+
+def test_predict_and_extract_describe_shared_options_identically():
+    """An option of both commands has one text (its default may differ); only the outputs
+    differ by nature: a CSV of predictions against a feature matrix or store."""
+    predict, extract = _option_helps("predict"), _option_helps("extract")
+    shared = sorted(set(predict) & set(extract) - {"-o", "--output", "-h", "--help"})
+    assert {"--jobs", "--on-error", "--batch-size", "--device", "--threads",
+            "--per-segment", "--per-file", "--csv", "inputs"} <= set(shared)
+    assert [o for o in shared if predict[o] != extract[o]] == []
+    assert _option_helps("train")["--jobs"] == predict["--jobs"]
+    assert _option_helps("train")["--on-error"] == predict["--on-error"]
+
+
+def test_on_error_choices_are_the_librarys():
+    from sklearn_samplecnn.engine import ON_ERROR
+
+    assert cli.parser.ON_ERROR_CHOICES == ON_ERROR
+
+
+@pytest.mark.parametrize("old, value", [(["--workers", "0"], 0), (["--jobs", "0"], 0)])
+def test_workers_is_the_deprecated_spelling_of_jobs(work, capsys, old, value):
+    code, out, err = run(capsys, "predict", work["classifier"], work["root"] / "genre", *old)
+    assert code == 0
+    assert ("--workers is deprecated; use --jobs" in err) == (old[0] == "--workers")
+    assert len(out.splitlines()) > 1
+
+
+def test_preset_help_lists_every_preset():
+    from sklearn_samplecnn.nn import MULTISCALE_PRESETS, SAMPLE_RATE_PRESETS
+
+    text = " ".join(_option_helps("train")["--preset"][0].split())
+    listed = re.findall(r"\(([^)]*)\)", text)
+    assert listed[0].split(", ") == list(MULTISCALE_PRESETS)
+    assert listed[1].split(", ") == [str(sr) for sr in SAMPLE_RATE_PRESETS]
+
+
+def test_pooling_choices_and_help_come_from_the_registry():
+    from sklearn_samplecnn.pooling import POOLINGS, describe_pooling
+
+    sub = next(a for a in cli.parser.build_parser()._actions if a.dest == "command")
+    pooling = next(a for a in sub.choices["extract"]._actions if a.dest == "pooling")
+    assert tuple(pooling.choices) == tuple(POOLINGS)
+    assert all(f"{name}: {describe_pooling(name)}" in pooling.help for name in POOLINGS)
+
+
+def test_output_formats_come_from_the_writers(tmp_path):
+    from sklearn_samplecnn.cli.output import WRITERS
+
+    sub = next(a for a in cli.parser.build_parser()._actions if a.dest == "command")
+    extract = sub.choices["extract"]
+    assert all(f"{w.suffix} ({w.description})" in extract.description for w in WRITERS.values())
+    output = next(a for a in extract._actions if a.dest == "output")
+    assert ", ".join(WRITERS) in output.help
+    assert cli.parser.OUTPUT_FORMATS == tuple(WRITERS)
+
+
+@pytest.mark.parametrize("per_segment", [False, True])
+def test_extract_writes_npz(work, tmp_path, capsys, per_segment):
+    """-o features.npz: one file with the matrix, its names, each row's path (and times)."""
+    out = tmp_path / "f.npz"
+    extra = ["--per-segment"] if per_segment else []
+    code, _, err = run(capsys, "extract", "-m", work["classifier"], work["root"] / "genre",
+                       "--layers", "-1", "-q", *extra, "-o", out)
+    assert code == 0, err
+    assert f"to {out}" in err
+    ref = tmp_path / "f.csv"
+    assert run(capsys, "extract", "-m", work["classifier"], work["root"] / "genre",
+               "--layers", "-1", "-q", *extra, "-o", ref)[0] == 0
+    rows = list(csv.reader(ref.read_text().splitlines()))
+    with np.load(out, allow_pickle=False) as z:
+        assert sorted(z.files) == sorted(["features", "feature_names", "paths",
+                                          *(["start", "end"] if per_segment else [])])
+        assert list(z["feature_names"]) == rows[0][3 if per_segment else 1:]
+        assert list(z["paths"]) == [r[0] for r in rows[1:]]
+        np.testing.assert_allclose(z["features"], [[float(v) for v in r[3 if per_segment
+                                                                          else 1:]]
+                                                   for r in rows[1:]], rtol=1e-6)
+        if per_segment:
+            np.testing.assert_allclose(z["start"], [float(r[1]) for r in rows[1:]])

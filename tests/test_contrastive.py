@@ -20,7 +20,7 @@ from sklearn_samplecnn import (
     save_pretrained,
 )
 from sklearn_samplecnn.audio import write_audio
-from sklearn_samplecnn.estimators import Clips, CropPairDataset
+from sklearn_samplecnn.estimators import Clips, CropPairDataset, from_pretrained
 from sklearn_samplecnn.exceptions import ClipTooShortError
 from sklearn_samplecnn.nn import MelFrameLevelCNN, NTXentLoss, nt_xent_loss
 
@@ -140,7 +140,7 @@ def test_encoder_is_a_pretrained_extractor(tmp_path):
     model = load_pretrained(path)
     assert model.config["task"] == "contrastive" and model.labels == []
     assert model.sample_rate == SR and model.input_length == 81
-    assert model.config["estimator"] == {"sr": SR, "short": "pad", "res_type": "soxr_hq"}
+    assert model.config["estimator"] == {"short": "pad", "res_type": "soxr_hq"}
     for p, q in zip(model.module.parameters(), est.module_.parameters()):
         torch.testing.assert_close(p, q.detach())
     from_file = MultiScaleFeatureTransformer(extractors=[str(path)], layers=(-2, -1),
@@ -149,7 +149,7 @@ def test_encoder_is_a_pretrained_extractor(tmp_path):
     np.testing.assert_allclose(from_file, direct, rtol=1e-5, atol=1e-6)
     assert direct.std(axis=0).max() > 0  # clips get different features
     with pytest.raises(PretrainedFileError, match="bare module"):
-        model.to_estimator()
+        from_pretrained(model)
 
 
 def test_clone_pickle_params_and_no_predict():
@@ -229,5 +229,5 @@ def test_bad_files_per_on_error(tmp_path):
         warnings.simplefilter("always")
         est = ContrastiveSampleCNN(on_error="skip", **FAST).fit(bad)
     assert any("broken.wav" in str(w.message) for w in caught)
-    assert est.skipped_files_ == [str(tmp_path / "broken.wav")]
+    assert est.failed_files_ == [str(tmp_path / "broken.wav")]
     assert len(est.history_) == 3

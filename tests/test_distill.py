@@ -18,7 +18,7 @@ from sklearn_samplecnn import (
     save_pretrained,
 )
 from sklearn_samplecnn.audio import write_audio
-from sklearn_samplecnn.estimators import TeacherWindows
+from sklearn_samplecnn.estimators import TeacherWindows, from_pretrained
 from sklearn_samplecnn.nn import MSD_TAGS
 
 from .conftest import TINY
@@ -124,7 +124,7 @@ def test_musicnn_teacher_gives_tags_and_a_tagger_file(tmp_path):
     model = load_pretrained(path)
     assert model.config["task"] == "tagger" and model.labels == list(MSD_TAGS)
     assert "MusicnnTransformer" in model.config["training"]["distilled_from"]
-    tagger = model.to_estimator()
+    tagger = from_pretrained(model)
     assert isinstance(tagger, SampleCNNTagger)
     np.testing.assert_allclose(tagger.predict_proba(X), proba, rtol=1e-4, atol=1e-6)
     feats = MultiScaleFeatureTransformer(extractors=[str(path)]).fit(X)
@@ -155,7 +155,7 @@ def test_bad_files_are_skipped_or_named(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         est = DistilledSampleCNN(WindowStats(), on_error="skip", **kw).fit(X)
-    assert est.skipped_files_ == [str(bad)] and est.n_windows_ == 4 * (800 // 81)
+    assert est.failed_files_ == [str(bad)] and est.n_windows_ == 4 * (800 // 81)
 
 
 def test_teacher_rate_and_parameters_are_checked():

@@ -34,3 +34,15 @@ def test_api_reference_is_current():
     proc = subprocess.run([sys.executable, str(ROOT / "docs" / "make_api.py"), "--check"],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_readme_scores_held_out_clips_and_the_docs_say_where_models_come_from():
+    readme = (ROOT / "README.md").read_text()
+    assert "clf.predict(music.filenames))" not in readme
+    assert "train_test_split" in readme and "clf.score(X_test, y_test)" in readme
+    assert 'device="cuda"' in readme and "docs/models.md" in readme
+    models = (ROOT / "docs" / "models.md").read_text()
+    # what ships, where its weights come from and under which licence; then the recipes
+    assert "ship inside the package" in models and "MSD_musicnn" in models
+    assert "ISC" in models and "samplecnn train" in models
+    assert "models.md" in (ROOT / "docs" / "index.md").read_text()

@@ -163,7 +163,7 @@ def test_bad_files_in_fit_and_predict(tone_files, tmp_path):
         warnings.simplefilter("always")
         clf.set_params(on_error="skip").fit(bad, y)
     assert any("broken.wav" in str(w.message) for w in caught)
-    assert sorted(clf.skipped_files_) == sorted(bad[-2:])
+    assert sorted(clf.failed_files_) == sorted(bad[-2:])
     # predicting with on_error="skip": NaN rows / None labels for the bad files, rest kept
     with pytest.warns(UserWarning, match="2 of 14 clips"):
         proba = clf.predict_proba(bad)
@@ -278,3 +278,25 @@ def test_parameter_validation_follows_sklearns_config():
         with pytest.raises(ValueError, match="tail must be one of") as err:
             bad.fit(X, [0, 1, 0, 1])
     assert "parameter of" not in str(err.value)
+
+
+def test_lbfgs_gets_its_closure():
+    """skorch's train_step hands the step to the optimiser as a closure (LBFGS calls it
+    several times per batch); the estimators use skorch's hooks, not a train_step of
+    their own."""
+    rng = np.random.default_rng(0)
+    X = np.stack([tone(f, 162, 8000, rng=rng) for f in [300, 1200] * 8]).astype(np.float32)
+    y = np.array(["low", "high"] * 8)
+    calls = []
+
+    class Counting(SampleCNNClassifier):
+        def train_step_single(self, batch, **fit_params):
+            calls.append(1)
+            return super().train_step_single(batch, **fit_params)
+
+    clf = Counting(optimizer=torch.optim.LBFGS, optimizer__max_iter=3,
+                   **{**FAST, "lr": 0.5, "max_epochs": 3, "batch_size": 16,
+                      "train_split": None, "schedule": None}).fit(X, y)
+    losses = [h["train_loss"] for h in clf.history_]
+    assert len(calls) > 3 * len(losses)  # more than one evaluation per batch
+    assert np.isfinite(losses).all() and losses[-1] < losses[0]

@@ -1,4 +1,5 @@
-"""The quick modes of the paper-reproduction scripts run end to end and write sound JSON.
+"""The quick mode of the examples' paper reproduction (downsampling) runs end to end and writes
+sound JSON (benchmarks/reproduce_paper.py is tested in test_benchmarks.py).
 
 Each test starts the script in a subprocess (as CI and users do) on generated
 clips with tiny models; about 30 s each on one core.
@@ -43,18 +44,3 @@ def test_downsampling_quick(tmp_path):
     assert rows[-1]["time_ratio"] == 1.0
     assert [r["paper_auc"] for r in rows] == [0.8700, 0.9031, 0.9055]
     assert [r["paper_time_ratio"] for r in rows] == [0.23, 0.55, 1.00]
-
-
-def test_reproduce_paper_table2_quick(tmp_path):
-    result = _run(["benchmarks/reproduce_paper.py", "table2", "--quick"], tmp_path)
-    assert result["table"] == 2 and result["quick"] is True
-    rows = result["rows"]
-    assert [r["family"] for r in rows] == ["mel"] * 5 + ["raw"] * 5 + ["sample"] * 3
-    assert [(r["window"], r["hop"]) for r in rows[:5]] == [
-        (729, 729), (729, 243), (243, 243), (243, 81), (81, 81)]
-    assert rows[-1]["paper_auc"] == 0.9055 and rows[5]["paper_auc"] == 0.8655
-    # quick mode's 6,561-sample input (59,049 / 9): every model has two modules fewer
-    assert result["input_length"] == 6561
-    assert [r["n"] for r in rows] == [r["paper_n"] - 2 for r in rows]
-    for r in rows:
-        assert 0.0 <= r["score"] <= 1.0 and r["epochs"] >= 1

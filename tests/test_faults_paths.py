@@ -32,8 +32,8 @@ from sklearn_samplecnn import (
     save_pretrained,
 )
 from sklearn_samplecnn import cli as cli_module
-from sklearn_samplecnn._fileio import atomic_write, file_key
-from sklearn_samplecnn.audio import audio_info, load_audio, write_audio
+from sklearn_samplecnn._fileio import atomic_write
+from sklearn_samplecnn.audio import audio_info, file_key, load_audio, write_audio
 from sklearn_samplecnn.exceptions import SampleCNNError
 from sklearn_samplecnn.pretrained import PretrainedModel
 
@@ -132,7 +132,7 @@ def test_content_keys_never_read_a_device_or_a_pipe(not_regular, good, model_fil
         with no_hang(), pytest.raises(AudioLoadError, match=re.escape(what)):
             file_key(path, content=True)
     feats = MultiScaleFeatureTransformer(extractors=[str(model_file)], cache_dir=tmp_path / "c",
-                                         cache_key="content", on_error="nan").fit(paths)
+                                         cache_key="content", on_error="skip").fit(paths)
     with no_hang(), pytest.warns(UserWarning) as caught:
         out = feats.transform([paths[0], *bad, paths[1]])
     assert feats.failed_files_ == bad and np.isnan(out[1:3]).all()
@@ -144,10 +144,10 @@ def test_content_keys_never_read_a_device_or_a_pipe(not_regular, good, model_fil
 def test_feature_store_content_keys_never_read_a_device_or_a_pipe(not_regular, good,
                                                                   model_file, tmp_path):
     pytest.importorskip("pyarrow")
-    from sklearn_samplecnn.distributed import read_feature_store, write_feature_store
+    from sklearn_samplecnn.features import read_feature_store, write_feature_store
 
     paths = [good[0][0], *not_regular, good[0][1]]
-    feats = MultiScaleFeatureTransformer(extractors=[str(model_file)], on_error="nan",
+    feats = MultiScaleFeatureTransformer(extractors=[str(model_file)], on_error="skip",
                                          shard_size=2).fit(good[0][:2])
     with no_hang(), pytest.warns(UserWarning, match="character device"):
         done = write_feature_store(feats, paths, tmp_path / "store", key="content")
@@ -287,7 +287,7 @@ def test_a_checkpoint_that_cannot_be_written_warns_and_training_goes_on(tmp_path
 def test_cli_write_errors_name_the_option_and_the_path(good, model_file, tmp_path, capsys,
                                                        monkeypatch, command):
     import sklearn_samplecnn.cli.output as output
-    import sklearn_samplecnn.distributed.store as store
+    import sklearn_samplecnn.features.store as store
 
     def full(path, *args, **kwargs):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))

@@ -242,7 +242,7 @@ def test_an_edited_estimator_setting_is_refused_on_load(good, tmp_path, key, val
 @pytest.fixture
 def store(model_file, good, tmp_path):
     pytest.importorskip("pyarrow")
-    from sklearn_samplecnn.distributed import write_feature_store
+    from sklearn_samplecnn.features import write_feature_store
 
     feats = MultiScaleFeatureTransformer(extractors=[str(model_file)], shard_size=2)
     feats.fit(good[0])
@@ -280,7 +280,7 @@ def _edit_shard(folder: Path, k: int, *, keep_checksum: bool) -> None:
     ("values, checksum dropped", "no SHA-256 in its metadata"),
 ])
 def test_an_edited_store_is_refused(store, edit, message):
-    from sklearn_samplecnn.distributed import read_feature_store
+    from sklearn_samplecnn.features import read_feature_store
 
     folder, feats = store
     ref = read_feature_store(folder)
@@ -301,7 +301,7 @@ def test_an_edited_store_is_refused(store, edit, message):
 
 
 def test_a_store_with_an_edited_shard_recomputes_it_on_resume(store, good):
-    from sklearn_samplecnn.distributed import read_feature_store, write_feature_store
+    from sklearn_samplecnn.features import read_feature_store, write_feature_store
 
     folder, feats = store
     ref = read_feature_store(folder)

@@ -24,6 +24,7 @@ from sklearn_samplecnn import (
     save_pretrained,
 )
 from sklearn_samplecnn.audio import load_audio, write_audio
+from sklearn_samplecnn.estimators import from_pretrained
 from sklearn_samplecnn.features import FeatureCache
 from sklearn_samplecnn.nn import SampleCNN
 
@@ -157,7 +158,7 @@ def test_two_extractors_at_different_rates(tiny_model, fitted_clf, tone_files):
 def _count_forwards(feats, calls=None):
     calls = [] if calls is None else calls
     for ext in feats.extractors_:
-        ext.module.module.register_forward_hook(lambda *a: calls.append(1))
+        ext.runner.module.register_forward_hook(lambda *a: calls.append(1))
     return calls
 
 
@@ -250,7 +251,7 @@ def test_pretrained_round_trip(fitted_clf, tone_files, tmp_path):
     assert loaded.sample_rate == 8000 and loaded.input_length == 81
     assert loaded.labels == ["high", "low"]
     assert loaded.config["training"]["data"] == "tones" and loaded.config["training"]["epochs"]
-    rebuilt = loaded.to_estimator()
+    rebuilt = from_pretrained(loaded)
     np.testing.assert_allclose(rebuilt.predict_proba(paths), fitted_clf.predict_proba(paths),
                                rtol=1e-5)
     np.testing.assert_array_equal(rebuilt.predict(paths), fitted_clf.predict(paths))
@@ -264,7 +265,7 @@ def test_tagger_round_trip(tone_files, tmp_path):
     paths, labels = tone_files
     Y = np.stack([labels == "low", labels == "high"], axis=1).astype(int)
     tagger = SampleCNNTagger(**FAST).fit(paths, Y)
-    rebuilt = load_pretrained(save_pretrained(tagger, tmp_path / "t.samplecnn")).to_estimator()
+    rebuilt = from_pretrained(load_pretrained(save_pretrained(tagger, tmp_path / "t.samplecnn")))
     np.testing.assert_array_equal(rebuilt.predict(paths), tagger.predict(paths))
     assert rebuilt.tags_.tolist() == ["0", "1"]
 
@@ -291,7 +292,7 @@ def test_unsafe_or_tampered_files_are_refused(fitted_clf, tmp_path, tiny_model):
     with pytest.raises(FileNotFoundError):
         load_pretrained(tmp_path / "missing.samplecnn")
     with pytest.raises(PretrainedFileError, match="bare module"):
-        load_pretrained(good).to_estimator()
+        from_pretrained(load_pretrained(good))
     from safetensors.torch import save_file
 
     save_file({"w": torch.zeros(2)}, str(tmp_path / "plain.safetensors"))
@@ -339,10 +340,10 @@ def test_extractor_modules_are_never_shared(tmp_path):
     X = np.random.default_rng(0).normal(size=(2, 800)).astype(np.float32)
     a = MultiScaleFeatureTransformer(extractors=[str(path)], layers=(-1,)).fit(X)
     b = MultiScaleFeatureTransformer(extractors=[str(path)], layers=(-1,)).fit(X)
-    assert a.extractors_[0].module is not b.extractors_[0].module
+    assert a.extractors_[0].runner is not b.extractors_[0].runner
     user = PretrainedModel(module=module, config={"sample_rate": 8000, "input_length": 729})
     c = MultiScaleFeatureTransformer(extractors=[user], layers=(-1,)).fit(X)
-    assert c.extractors_[0].module is not module
+    assert c.extractors_[0].runner is not module
     assert module.training  # the caller's module was not switched to eval mode
     np.testing.assert_allclose(a.transform(X), b.transform(X))
 

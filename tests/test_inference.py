@@ -159,3 +159,9 @@ def test_count_macs_table1_and_small():
     # strided 4*1*3*6, module1 4*4*3*6, module2 8*4*2*2, 1x1 8*8*1, linear 8*2
     assert count_macs(small) == 72 + 288 + 128 + 64 + 16
     assert count_macs(optimize_for_inference(small)) == count_macs(small)
+
+
+def test_auto_batch_size_follows_the_model():
+    assert auto_batch_size("cpu", SampleCNN(**{"sizes": "3-3-3-3", "channels": [4] * 5})) >= 64
+    assert 1 <= auto_batch_size("cpu", SampleCNN("3^9")) <= 4
+    assert 1 <= auto_batch_size("cpu") <= 4  # no module: the paper's model

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -113,3 +114,9 @@ def test_core_works_without_the_optional_extras(tmp_path):
     assert out["feats"][0] == 6 and out["feats"][1] > 0 and out["mfcc"][0] == 6
     assert out["finite"] and out["loaded"] == []
     assert "pip install 'sklearn-samplecnn[hub]'" in out["hub_hint"]
+
+
+def test_the_pandas_extra_brings_parquet():
+    # (tomllib is Python >= 3.11; the library supports 3.10)
+    extra = re.search(r"^pandas = \[(.*?)\]", (ROOT / "pyproject.toml").read_text(), re.M | re.S)
+    assert extra is not None and '"pyarrow' in extra.group(1)

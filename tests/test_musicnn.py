@@ -27,6 +27,7 @@ from sklearn_samplecnn import (
     shipped_models,
 )
 from sklearn_samplecnn.audio import load_audio, write_audio
+from sklearn_samplecnn.estimators import from_pretrained
 from sklearn_samplecnn.nn import MSD_TAGS, MTT_TAGS, Musicnn, MusicnnVGG
 from sklearn_samplecnn.nn.musicnn import MUSICNN_EDGE_PAD, MUSICNN_HOP, MUSICNN_INPUT_LENGTH
 from sklearn_samplecnn.segments import segment_signal
@@ -131,7 +132,7 @@ def test_shipped_models_load_by_name_offline():
     with pytest.raises(FileNotFoundError, match="nor the name of a shipped model: .*MSD_musicnn"):
         load_pretrained("MSD_musicnnn")
     with pytest.raises(PretrainedFileError, match="not rebuilt as a SampleCNN estimator"):
-        load_pretrained("MSD_musicnn").to_estimator()
+        from_pretrained(load_pretrained("MSD_musicnn"))
 
 
 @pytest.fixture(scope="module")
@@ -175,7 +176,7 @@ def test_taggram_has_timestamps_and_top_tags_follow_it(songs):
 
 def test_bad_file_keeps_the_good_rows(songs):
     paths, bad = songs
-    feats = MusicnnTransformer(layers=("mean_pool",), on_error="nan").fit(paths)
+    feats = MusicnnTransformer(layers=("mean_pool",), on_error="skip").fit(paths)
     alone = feats.transform(paths[:2])
     with pytest.warns(UserWarning, match="broken.wav"):
         X = feats.transform([paths[0], bad, paths[1]])

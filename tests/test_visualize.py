@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from sklearn_samplecnn import SampleCNNTagger
 from sklearn_samplecnn.nn import FrameLevelCNN, MelFrameLevelCNN, SampleCNN
 from sklearn_samplecnn.visualize import (
     estimate_filters,
@@ -11,6 +12,8 @@ from sklearn_samplecnn.visualize import (
     plot_embedding,
     plot_filter_spectra,
 )
+
+from .conftest import FIT_FAST
 
 pytest.importorskip("matplotlib")
 
@@ -150,3 +153,29 @@ def test_plot_embedding_one_panel_per_layer(tmp_path):
     assert sorted(t.get_text() for t in fig.legends[0].get_texts()) == ["jazz", "rock"]
     with pytest.raises(ValueError, match=r"labels must have shape \(20,\)"):
         plot_embedding(features, labels[:5])
+
+
+def test_taggram_plot(fitted, tmp_path):
+    pytest.importorskip("matplotlib")
+    from sklearn_samplecnn.visualize import plot_taggram
+
+    _, paths, labels = fitted
+    lists = [["low", "warm"] if c == "low" else ["high", "bright"] for c in labels]
+    tagger = SampleCNNTagger(train_split=None, **{**FIT_FAST, "max_epochs": 8}).fit(paths, lists)
+    seg = tagger.predict_proba_segments(paths[:2])
+    fig = plot_taggram(seg, clip=1, path=tmp_path / "taggram.png")
+    assert (tmp_path / "taggram.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    (ax, _colorbar) = fig.axes
+    image = ax.collections[0].get_array().reshape(4, 20)  # tags x segments
+    np.testing.assert_allclose(image, seg.proba[seg.clip == 1].T)
+    assert [t.get_text() for t in ax.get_yticklabels()] == tagger.tags_.tolist()
+    assert ax.get_xlim() == pytest.approx((0.0, 1600 / 8000))  # the whole clip
+    assert ax.get_title() == paths[1]
+    # from the estimator and one path; the two most probable tags, most probable on top
+    top = plot_taggram(tagger, paths[1], top_k=2, path=tmp_path / "top.png")
+    mean = seg.proba[seg.clip == 1].mean(axis=0)
+    expected = tagger.tags_[np.argsort(-mean)[:2]].tolist()
+    assert [t.get_text() for t in top.axes[0].get_yticklabels()] == expected
+    assert set(expected) == {"high", "bright"}  # clip 1 is a high tone
+    with pytest.raises(ValueError, match="clip 5 has no segments"):
+        plot_taggram(seg, clip=5)

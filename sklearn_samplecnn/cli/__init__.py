@@ -28,7 +28,7 @@ written atomically (:func:`sklearn_samplecnn._fileio.atomic_write`).
 
 Started as a program (``samplecnn`` or ``python -m sklearn_samplecnn.cli``) on
 Linux with glibc, the command restarts itself once with the malloc settings of
-:data:`sklearn_samplecnn._runtime.GLIBC_TUNABLES` unless ``GLIBC_TUNABLES`` is
+:data:`sklearn_samplecnn.tunables.GLIBC_TUNABLES` unless ``GLIBC_TUNABLES`` is
 already set or ``SAMPLECNN_NO_REEXEC=1``; ``main([...])`` called from Python
 never restarts the process. The arguments are parsed and checked first (options,
 files and folders that must exist, output names), without importing numpy or
@@ -42,9 +42,9 @@ import os
 import sys
 from collections.abc import Sequence
 
-from .._runtime import reexec_with_tunables
 from ..exceptions import SampleCNNError
-from .io import check_usage
+from ..tunables import reexec_with_tunables
+from .inputs import check_usage
 from .parser import (
     EXIT_FAILURE,
     EXIT_INTERRUPTED,
@@ -67,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv : sequence of str or None, default=None
         The arguments after the program name; ``None`` reads ``sys.argv[1:]``
         and, on Linux with glibc, first restarts the process once with
-        ``GLIBC_TUNABLES`` set (see :mod:`sklearn_samplecnn._runtime`).
+        ``GLIBC_TUNABLES`` set (see :mod:`sklearn_samplecnn.tunables`).
 
     Returns
     -------

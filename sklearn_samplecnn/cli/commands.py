@@ -9,9 +9,10 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..exceptions import SampleCNNError, list_failures
+from ..exceptions import SampleCNNError
 from ._dask_worker import WORKER_PRELOAD, quiet_dask_logs, workers_deaf_to_ctrl_c
-from .io import (
+from .errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, PROG, CLIError
+from .inputs import (
     _architecture,
     _audio_inputs,
     _check_device,
@@ -22,15 +23,15 @@ from .io import (
     is_store,
 )
 from .output import (
+    WRITERS,
+    csv_rows,
     per_file_targets,
     save_model,
+    seconds,
     write_csv,
-    write_npy,
-    write_parquet,
     writing,
     wrote,
 )
-from .parser import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, PROG, CLIError
 
 __all__ = ["COMMANDS"]
 
@@ -57,10 +58,7 @@ def _cmd_train(args, argv: Sequence[str]) -> int:
     }
     if args.channels is not None:
         params["module__channels"] = args.channels
-    if args.workers:
-        params["iterator_train__num_workers"] = args.workers
-        params["iterator_valid__num_workers"] = args.workers
-    est = cls(**params)
+    est = cls(**params, n_jobs=args.jobs)
     what = "classes" if args.task == "genre" else "tags"
     print(f"{descr}; {len(names)} {what}: {', '.join(names[:12])}"
           f"{', ...' if len(names) > 12 else ''}", flush=True)
@@ -78,7 +76,7 @@ def _cmd_train(args, argv: Sequence[str]) -> int:
     n_weights = sum(p.numel() for p in module.parameters())
     finished = sum(1 for row in est.history_ if "dur" in row)  # epochs that ran to the end
     metadata = {"command": " ".join([PROG, *argv]), "source": args.folder or args.csv,
-                "n_clips": len(paths) - len(est.skipped_files_)}
+                "n_clips": len(paths) - len(est.failed_files_)}
     if est.interrupted_:
         resume = (f"; rerun the same command to resume from {args.checkpoint_dir}"
                   if args.checkpoint_dir else "")
@@ -99,41 +97,29 @@ def _cmd_train(args, argv: Sequence[str]) -> int:
     save_model(est, out, metadata, args.checkpoint_dir)
     print(f"trained {module.name} ({n_weights:,} weights, {module.input_length} samples at "
           f"{sr} Hz) for {count(len(est.history_), 'epoch')}; {losses}")
-    if est.skipped_files_:
-        print(f"skipped {count(len(est.skipped_files_), 'file')} that could not be decoded")
+    if est.failed_files_:
+        print(f"skipped {count(len(est.failed_files_), 'file')} that could not be decoded")
     print(f"saved {out}" + (" (replaced the existing file)" if replaced else ""))
     return EXIT_OK
 
 
-def _check_headers(files: list[str], on_error: str) -> list[str]:
-    """The files whose header reads; the others raise or are reported (``on_error``)."""
-    from ..audio import audio_info
-    from ..exceptions import AudioLoadError
+def _check_headers(files: list[str], on_error: str, sr: int) -> list[str]:
+    """The files whose header reads; the others raise or are reported (``on_error``, the
+    engine's :func:`~sklearn_samplecnn.engine.check_headers`)."""
+    from ..engine import Clips, FailureReport, check_headers
 
-    good, bad = [], []
-    for f in files:
-        try:
-            audio_info(f)
-            good.append(f)
-        except AudioLoadError as exc:
-            bad.append(exc)
-    if bad:
-        if on_error == "raise" or not good:
-            raise CLIError(f"{len(bad)} of {len(files)} audio files cannot be read:"
-                           f"{list_failures(bad)}", EXIT_FAILURE)
-        _say(f"{PROG}: warning: left out {len(bad)} of {len(files)} files that cannot be "
-              f"read:{list_failures(bad)}")
-    return good
+    clips = Clips(files, "paths", sr=sr)
+    report = FailureReport(clips, on_error)
+    keep = check_headers(clips, report)
+    if len(report):
+        _say(f"{PROG}: warning: left out {len(report)} of {len(files)} files that cannot be "
+             f"read:{report.listing()}")
+    return [files[i] for i in keep]
 
 
 def _nothing_decoded(n: int) -> CLIError:
     return CLIError(f"none of the {n} audio files could be decoded (listed above); nothing "
                     "written", EXIT_FAILURE)
-
-
-def _seconds(t: float) -> str:
-    """A time in seconds for a CSV: microseconds at most, no trailing zeros."""
-    return f"{t:.6f}".rstrip("0").rstrip(".")
 
 
 def _write_per_file(folder: str, files: list[str], clip_index, header, rows: list) -> None:
@@ -154,31 +140,36 @@ def _cmd_predict(args, argv: Sequence[str]) -> int:
 
     files = _audio_inputs(args.inputs, args.csv)
     _check_device(args.device)
-    from ..pretrained import load_pretrained
+    from ..pretrained import TAGGER, load_pretrained
 
     model = load_pretrained(args.model)
-    params = {"device": args.device, "batch_size": args.batch_size, "on_error": args.on_error,
-              "threads": args.threads}
-    if args.workers:
-        params["iterator_valid__num_workers"] = args.workers
+    batch_size = args.batch_size
+    if batch_size == "auto":
+        from ..nn import auto_batch_size
+
+        batch_size = max(2, auto_batch_size(args.device, model.module))
+    params = {"device": args.device, "batch_size": batch_size, "on_error": args.on_error,
+              "threads": args.threads, "n_jobs": args.jobs}
     if args.threshold is not None:
-        if model.config.get("task") != "tagger":
+        if model.task != TAGGER:
             raise CLIError("--threshold applies to taggers; this model is a "
                            f"{model.config.get('task')}")
         params["threshold"] = args.threshold
     if args.top is not None and args.top > len(model.labels):
         raise CLIError(f"--top {args.top}: the model has {len(model.labels)} "
-                       f"{'tags' if model.config.get('task') == 'tagger' else 'labels'}")
-    est = model.to_estimator(**params)
+                       f"{'tags' if model.task == TAGGER else 'labels'}")
+    from ..estimators import from_pretrained
+
+    est = from_pretrained(model, **params)
     n_inputs = len(files)
-    files = _check_headers(files, args.on_error)
+    files = _check_headers(files, args.on_error, model.sample_rate)
     per_segment = args.per_segment or args.per_file is not None
     _say(f"predicting {count(len(files), 'file')} with {model.name} ({args.model})")
     with _cli_warnings():  # files whose body fails to decode (--on-error skip)
         if per_segment:
             seg = est.predict_proba_segments(files)
             proba, clip_index = seg.proba, seg.clip
-            lead = [[p, _seconds(s), _seconds(e)] for p, s, e in zip(seg.path, seg.start,
+            lead = [[p, seconds(s), seconds(e)] for p, s, e in zip(seg.path, seg.start,
                                                                      seg.end)]
         else:
             proba = est.predict_proba(files)
@@ -187,7 +178,7 @@ def _cmd_predict(args, argv: Sequence[str]) -> int:
             lead = [[files[i]] for i in clip_index]
     if est.failed_files_ and len(est.failed_files_) == len(files):
         raise _nothing_decoded(len(files))
-    tagger = model.config.get("task") == "tagger" and getattr(est, "multilabel_", False)
+    tagger = model.task == TAGGER and getattr(est, "multilabel_", False)
     names = [str(t) for t in (est.tags_ if tagger else est.classes_)]
     if args.top is not None:
         column = "top_tags" if tagger else "top_labels"
@@ -303,16 +294,11 @@ def _cmd_extract(args, argv: Sequence[str]) -> int:
             raise CLIError(f"--output {args.output!r}: a feature store needs pyarrow ({exc}); "
                            "install 'sklearn-samplecnn[distributed]' or write .npy or .csv "
                            "instead") from None
-    if fmt == ".parquet" and not store:
-        try:
-            import pandas  # noqa: F401
-            from pandas.io.parquet import get_engine
-
-            get_engine("auto")
-        except ImportError as exc:
-            raise CLIError(f"--output {args.output!r}: writing .parquet needs pandas and "
-                           f"pyarrow ({exc}); install 'sklearn-samplecnn[pandas]' or write "
-                           ".npy or .csv instead") from None
+    if fmt is not None and not store:
+        check = WRITERS[fmt].check
+        missing = check() if check is not None else None
+        if missing is not None:
+            raise CLIError(f"--output {args.output!r}: {missing}")
     files = _audio_inputs(args.inputs, args.csv)
     _check_device(args.device)
     with _dask_client(args.dask, args.dask_workers, args.quiet) as client:
@@ -328,10 +314,15 @@ def _extract(args, files: list[str], out: Path | None, store: bool, client) -> i
 
     from ..features import MultiScaleFeatureTransformer
 
+    zeros = args.on_error == "zeros"
+    if args.on_error in ("nan", "zeros"):
+        _say(f"{PROG}: warning: --on-error {args.on_error} is deprecated; use --on-error skip "
+             "(NaN rows)")
     feats = MultiScaleFeatureTransformer(
         extractors=list(args.model), layers=args.layers, pooling=args.pooling,
         cache_dir=args.cache_dir, batch_size=args.batch_size, device=args.device,
-        n_jobs=args.jobs, on_error=args.on_error, threads=args.threads,
+        n_jobs=args.jobs, on_error="raise" if args.on_error == "raise" else "skip",
+        threads=args.threads,
         verbose=0 if args.quiet else 1, dask_client=client, shard_size=args.shard_size)
     try:
         feats.fit(files)
@@ -342,7 +333,7 @@ def _extract(args, files: list[str], out: Path | None, store: bool, client) -> i
         layers = args.layers if isinstance(args.layers, str) else ",".join(map(str, args.layers))
         raise CLIError(f"--layers {layers}: {exc}") from None
     if store:
-        from ..distributed import write_feature_store
+        from ..features import write_feature_store
 
         with _cli_warnings(), writing("--output", args.output):  # failed files as warnings
             done = write_feature_store(feats, files, out)
@@ -359,6 +350,9 @@ def _extract(args, files: list[str], out: Path | None, store: bool, client) -> i
             X, names, paths, times = feats.transform(files), feats.get_feature_names_out(), \
                 files, {}
             clip_index = np.arange(len(files))
+            if zeros:  # the deprecated --on-error zeros
+                failed = set(feats.failed_files_)
+                X[[i for i, f in enumerate(files) if f in failed]] = 0.0
     if feats.failed_files_ and len(feats.failed_files_) == len(files):
         raise _nothing_decoded(len(files))
     names = [str(n) for n in names]
@@ -366,51 +360,18 @@ def _extract(args, files: list[str], out: Path | None, store: bool, client) -> i
     if args.per_file is not None:
         with writing("--per-file", args.per_file):
             _write_per_file(args.per_file, files, clip_index, [*lead, *names],
-                            _csv_rows(paths, times, X))
+                            csv_rows(paths, times, X))
         return EXIT_OK
     with writing("--output", args.output):
-        replaced, extra = _write_features(out, fmt, X, names, paths, times)
+        replaced = out.exists()
+        extra = WRITERS[fmt].write(out, X, names, paths, times)
     wrote(f"{X.shape[0]} x {X.shape[1]} features", out, replaced, extra)
     return EXIT_OK
 
 
-def _csv_rows(paths, times: dict, X) -> list:
-    return [[p, *(_seconds(t[k]) for t in times.values()), *(repr(float(v)) for v in row)]
-            for k, (p, row) in enumerate(zip(paths, X))]
-
-
-def _write_features(out: Path, fmt: str, X, names: list[str], paths, times: dict
-                    ) -> tuple[bool, str]:
-    """``extract``'s matrix in ``out`` (``.csv``, ``.npy`` with its sidecars, or
-    ``.parquet``): whether a file was replaced, and the sidecars to mention."""
-    lead = ["path", *times]
-    if fmt == ".csv":
-        replaced, extra = write_csv(out, [*lead, *names], _csv_rows(paths, times, X)), ""
-    elif fmt == ".npy":
-        names_file, rows_file = _sidecars(out)
-        write_csv(rows_file, lead, ([p, *(_seconds(t[k]) for t in times.values())]
-                                    for k, p in enumerate(paths)))
-        from .._fileio import atomic_write
-
-        atomic_write(names_file, lambda f: f.write("".join(f"{n}\n" for n in names).encode()))
-        replaced = write_npy(out, X)  # last: a complete .npy has its sidecars
-        extra = f" (+ {names_file.name}, {rows_file.name})"
-    else:
-        import pandas as pd
-
-        table = pd.DataFrame(X, columns=names)
-        for k, (col, values) in enumerate([("path", list(paths)), *times.items()]):
-            table.insert(k, col, values)
-        replaced, extra = write_parquet(out, table), ""
-    return replaced, extra
-
-
-def _sidecars(out: Path) -> tuple[Path, Path]:
-    """``features.npy`` -> (``features.names.txt``, ``features.rows.csv``)."""
-    return out.with_suffix(".names.txt"), out.with_suffix(".rows.csv")
-
-
 def _summary(model, path: str) -> str:
+    from ..pretrained import TAGGER
+
     cfg = model.config
     module_cfg = cfg.get("module_config", {})
     n_weights = sum(p.numel() for p in model.module.parameters())
@@ -425,7 +386,7 @@ def _summary(model, path: str) -> str:
     labels = [str(v) for v in model.labels]
     task = cfg.get("task") or "bare module (features only)"
     if labels:
-        what = "tags" if task == "tagger" and cfg.get("multilabel", True) else "labels"
+        what = "tags" if task == TAGGER and cfg.get("multilabel", True) else "labels"
         task = f"{task}, {len(labels)} {what}: {', '.join(labels)}"
     lines.append(("task", task))
     if cfg.get("estimator"):

@@ -4,6 +4,12 @@ Every file goes through :func:`sklearn_samplecnn._fileio.atomic_write`: it is
 written to a temporary file beside its target and renamed over it once
 complete, so a Ctrl-C, a kill or a full disk never leaves half a file, and an
 existing output is only replaced by a complete new one.
+
+``samplecnn extract`` writes its matrix with the :class:`Writer` registered
+for the output's extension (:data:`WRITERS`): adding a format is one
+:func:`register_writer` call here (and its test); the usage check, the
+dependency check before any work and ``--help`` read the registry. Nothing
+here imports numpy or torch until a file is written.
 """
 
 from __future__ import annotations
@@ -11,17 +17,18 @@ from __future__ import annotations
 import csv
 import io
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from .._fileio import atomic_write
 from ..exceptions import SampleCNNError
-from .io import _say
-from .parser import EXIT_FAILURE, CLIError
+from .errors import EXIT_FAILURE, CLIError
+from .errors import say as _say
 
-__all__ = ["per_file_targets", "save_model", "write_csv", "write_npy", "write_parquet",
-           "writing", "wrote"]
+__all__ = ["WRITERS", "Writer", "per_file_targets", "register_writer", "save_model",
+           "write_csv", "write_npy", "write_parquet", "writing", "wrote"]
 
 
 @contextmanager
@@ -121,3 +128,116 @@ def save_model(est, out: Path, metadata: dict, checkpoint_dir) -> None:
             if checkpoint_dir is not None else "")
     raise CLIError(f"--output {os.fspath(out)!r}: the model cannot be written ({cause}), nor "
                    f"in {' or '.join(str(p.parent) for p in places)}{kept}", EXIT_FAILURE)
+
+
+# -- extract's matrix, by extension ------------------------------------------------------
+def seconds(t: float) -> str:
+    """A time in seconds for a CSV: microseconds at most, no trailing zeros."""
+    return f"{t:.6f}".rstrip("0").rstrip(".")
+
+
+def csv_rows(paths, times: dict, X) -> list:
+    """``[path, *times, *features]`` rows (a feature as ``repr(float)``: exact)."""
+    return [[p, *(seconds(t[k]) for t in times.values()), *(repr(float(v)) for v in row)]
+            for k, (p, row) in enumerate(zip(paths, X))]
+
+
+@dataclass(frozen=True)
+class Writer:
+    """How ``samplecnn extract`` writes its matrix for one file extension.
+
+    Attributes
+    ----------
+    suffix : str
+        The extension, lower case, with its dot (``".npy"``).
+    description : str
+        What the file holds, for ``--help``.
+    write : callable
+        ``write(out, X, names, paths, times) -> extra``: the float32 matrix
+        ``X`` (one row per clip or segment) with its feature ``names``, each
+        row's ``paths`` and ``times`` (``{"start": ..., "end": ...}`` per
+        segment, or empty) to the :class:`~pathlib.Path` ``out``, atomically;
+        ``extra`` names any sidecar files for the closing line.
+    check : callable or None
+        ``check()``: why this format cannot be written here (a missing
+        dependency), or ``None``; run before any work.
+    """
+
+    suffix: str
+    description: str
+    write: Callable[..., str]
+    check: Callable[[], str | None] | None = None
+
+
+#: extract's writers by extension.
+WRITERS: dict[str, Writer] = {}
+
+
+def register_writer(writer: Writer) -> Writer:
+    """Add ``writer`` to :data:`WRITERS` (its ``suffix`` becomes an ``--output`` format)."""
+    suffix = writer.suffix.lower()
+    if not suffix.startswith(".") or suffix in WRITERS:
+        raise ValueError(f"a writer needs a new extension starting with '.', got {suffix!r}.")
+    WRITERS[suffix] = writer
+    return writer
+
+
+def _write_csv_matrix(out: Path, X, names: list[str], paths, times: dict) -> str:
+    write_csv(out, ["path", *times, *names], csv_rows(paths, times, X))
+    return ""
+
+
+def sidecars(out: Path) -> tuple[Path, Path]:
+    """``features.npy`` -> (``features.names.txt``, ``features.rows.csv``)."""
+    return out.with_suffix(".names.txt"), out.with_suffix(".rows.csv")
+
+
+def _write_npy_matrix(out: Path, X, names: list[str], paths, times: dict) -> str:
+    names_file, rows_file = sidecars(out)
+    write_csv(rows_file, ["path", *times], ([p, *(seconds(t[k]) for t in times.values())]
+                                            for k, p in enumerate(paths)))
+    atomic_write(names_file, lambda f: f.write("".join(f"{n}\n" for n in names).encode()))
+    write_npy(out, X)  # last: a complete .npy has its sidecars
+    return f" (+ {names_file.name}, {rows_file.name})"
+
+
+def _write_parquet_matrix(out: Path, X, names: list[str], paths, times: dict) -> str:
+    import pandas as pd
+
+    table = pd.DataFrame(X, columns=names)
+    for k, (col, values) in enumerate([("path", list(paths)), *times.items()]):
+        table.insert(k, col, values)
+    write_parquet(out, table)
+    return ""
+
+
+def _write_npz_matrix(out: Path, X, names: list[str], paths, times: dict) -> str:
+    import numpy as np
+
+    arrays = {"features": X, "feature_names": np.array(names, dtype=str),
+              "paths": np.array([str(p) for p in paths], dtype=str),
+              **{k: np.asarray(v, dtype=np.float64) for k, v in times.items()}}
+    atomic_write(out, lambda f: np.savez(f, **arrays))  # no object arrays: no pickles
+    return ""
+
+
+def _parquet_missing() -> str | None:
+    try:
+        import pandas  # noqa: F401
+        from pandas.io.parquet import get_engine
+
+        get_engine("auto")
+    except ImportError as exc:
+        return (f"writing .parquet needs pandas and pyarrow ({exc}); install "
+                "'sklearn-samplecnn[pandas]' or write .npy or .csv instead")
+    return None
+
+
+register_writer(Writer(".npy", "float32 matrix, with <name>.names.txt holding one feature "
+                               "name per line and <name>.rows.csv the audio path of each row",
+                       _write_npy_matrix))
+register_writer(Writer(".csv", "path column, then one column per feature", _write_csv_matrix))
+register_writer(Writer(".parquet", "the same table; needs pandas and pyarrow",
+                       _write_parquet_matrix, _parquet_missing))
+register_writer(Writer(".npz", "one file: features, feature_names, paths (and start, end "
+                               "per segment), numpy.load without pickles", _write_npz_matrix))

@@ -9,27 +9,20 @@ import argparse
 import sys
 
 from .. import __version__
-from .._runtime import NO_REEXEC_ENV
+from .._sizes import MULTISCALE_PRESETS, SAMPLE_RATE_PRESETS
+from ..pooling import POOLINGS, describe_pooling
+from ..tunables import NO_REEXEC_ENV
+from .errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, PROG, CLIError
+from .output import WRITERS
 
 __all__ = ["CLIError", "build_parser", "EXIT_OK", "EXIT_FAILURE", "EXIT_USAGE",
            "EXIT_INTERRUPTED", "PROG", "POOLING_CHOICES", "OUTPUT_FORMATS"]
 
-PROG = "samplecnn"
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
-#: Ctrl-C (SIGINT): 128 + 2, as shells report a process ended by it.
-EXIT_INTERRUPTED = 130
-#: ``--pooling`` choices: the keys of :data:`sklearn_samplecnn.features.POOLINGS`
-#: (a test keeps them equal; listed here so ``--help`` does not import torch).
-POOLING_CHOICES = ("paper", "mean", "max", "mean+std", "max+std")
-OUTPUT_FORMATS = (".npy", ".csv", ".parquet")
-
-
-class CLIError(Exception):
-    """An error reported as ``samplecnn: error: <message>`` with exit status ``code``."""
-
-    def __init__(self, message: str, code: int = EXIT_USAGE) -> None:
-        super().__init__(message)
-        self.code = code
+#: ``--pooling`` choices: the registry's names (:data:`sklearn_samplecnn.pooling.POOLINGS`,
+#: read without numpy or torch).
+POOLING_CHOICES = tuple(POOLINGS)
+#: ``extract``'s matrix formats: the writers' extensions (:data:`.output.WRITERS`).
+OUTPUT_FORMATS = tuple(WRITERS)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -104,7 +97,7 @@ def _batch_size(text: str) -> int | str:
 
 # -- the parser ------------------------------------------------------------------------
 _EPILOG = (
-    "Exit status: 0 success (also when --on-error skip or nan/zeros left files out: they are "
+    "Exit status: 0 success (also when --on-error skip left files out: they are "
     "listed on stderr), 1 failure while running (unreadable audio or CSV, invalid model "
     "file, missing dataset, no file could be decoded), 2 usage error, 130 interrupted "
     "(Ctrl-C). Outputs are written atomically: an existing file is replaced only once the "
@@ -133,16 +126,51 @@ def _add_device(p: argparse.ArgumentParser) -> None:
                         "machine)")
 
 
-def _add_per_segment(p: argparse.ArgumentParser, output, what: str) -> None:
+def _add_jobs(p: argparse.ArgumentParser, default: int) -> None:
+    """``--jobs`` (the library's ``n_jobs``), one text for every command; the former
+    ``--workers`` still parses (hidden; a warning says to use ``--jobs``)."""
+    p.add_argument("--jobs", type=_non_negative_int, default=default, metavar="N",
+                   help="worker processes decoding audio while the model runs (n_jobs); 0 "
+                        "decodes in the main process; fewer than 4 files are always decoded "
+                        "there (default: %(default)s)")
+    p.add_argument("--workers", type=_non_negative_int, help=argparse.SUPPRESS)
+
+
+def _add_batch_size(p: argparse.ArgumentParser, default: int | str) -> None:
+    """``--batch-size`` of the commands that run a saved model, one text for both."""
+    p.add_argument("--batch-size", type=_batch_size, default=default, metavar="N|auto",
+                   help="segments per forward pass: a number, or auto for the device's best "
+                        "(docs/performance.md) (default: %(default)s)")
+
+
+#: ``--on-error`` values (the library's ``on_error``, engine.failures.ON_ERROR; a test keeps
+#: them equal; listed here so ``--help`` does not import torch).
+ON_ERROR_CHOICES = ("raise", "skip")
+
+
+def _add_on_error(p: argparse.ArgumentParser, deprecated: tuple[str, ...] = ()) -> None:
+    """``--on-error``, one text for every command; ``deprecated`` values still parse."""
+    p.add_argument("--on-error", choices=(*ON_ERROR_CHOICES, *deprecated), default="raise",
+                   metavar="{" + ",".join(ON_ERROR_CHOICES) + "}",
+                   help="files that cannot be decoded (header, body or resampling): raise "
+                        "stops with the list of them (exit 1, nothing written); skip goes "
+                        "on without them and lists them on stderr (exit 0 when any file was "
+                        "done): they get no training segments, no predict rows and no "
+                        "per-segment rows, and NaN rows in extract's matrix "
+                        "(default: %(default)s)")
+
+
+def _add_per_segment(p: argparse.ArgumentParser, output) -> None:
     """``--per-segment`` on ``p``; ``--per-file`` on ``output``, the group of ``-o``."""
     p.add_argument("--per-segment", action="store_true",
-                   help=f"one row per segment instead of per clip: path, start and end "
-                        f"(seconds into the clip), then the {what}")
+                   help="one row per segment instead of per clip: path, start and end "
+                        "(seconds into the clip), then the command's columns (predict: "
+                        "label or tags and probabilities; extract: features)")
     output.add_argument("--per-file", type=_folder, metavar="DIR",
-                        help=f"instead of --output: one CSV per input file in DIR (named "
-                             f"after its path below the inputs' common folder, plus .csv), "
-                             f"one row per segment: path, start, end, {what} (implies "
-                             f"--per-segment)")
+                        help="instead of --output: one CSV per input file in DIR (named "
+                             "after its path below the inputs' common folder, plus .csv), "
+                             "one row per segment: path, start, end, then the command's "
+                             "columns (implies --per-segment)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -180,9 +208,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: %(default)s)")
     arch = p.add_mutually_exclusive_group()
     arch.add_argument("--preset", metavar="NAME",
-                      help="a Table 4 model (2^13, 2^14, 3^8, 3^9, 4^6, 4^7, 5^5, 5^6) or a "
-                           "Table 3 sample rate (2000, 4000, 8000, 12000, 16000, 20000, "
-                           "22050), which also sets --sr (default: 3^9, the paper's model)")
+                      help=f"a Table 4 model ({', '.join(MULTISCALE_PRESETS)}) or a Table 3 "
+                           f"sample rate ({', '.join(map(str, SAMPLE_RATE_PRESETS))}), which "
+                           "also sets --sr (default: 3^9, the paper's model)")
     arch.add_argument("--sizes", metavar="SIZES",
                       help="module sizes such as 3-3-3-2 or 3^7 (first: the strided conv)")
     p.add_argument("--channels", type=_int_list, metavar="C,C,...",
@@ -204,19 +232,14 @@ def build_parser() -> argparse.ArgumentParser:
                         "validation-loss plateau, stop after 4 decreases; none: plain SGD "
                         "for --epochs (default: %(default)s)")
     _add_device(p)
-    p.add_argument("--workers", type=_non_negative_int, default=0,
-                   help="worker processes decoding audio for training "
-                        "(iterator_train__num_workers; default: %(default)s)")
+    _add_jobs(p, default=0)
     p.add_argument("--valid-fraction", type=_fraction, default=0.1, metavar="F",
                    help="fraction of clips held out for the validation loss; 0 trains on "
                         "all clips (default: %(default)s)")
     p.add_argument("--audio-cache", type=_folder, metavar="memory|DIR",
                    help="keep decoded, resampled clips in memory or as .npy files in DIR, "
                         "so later epochs skip decoding")
-    p.add_argument("--on-error", choices=("raise", "skip"), default="raise",
-                   help="training files that cannot be decoded (header, body or "
-                        "resampling): stop with a list of them, or train without them and "
-                        "list them on stderr (default: %(default)s)")
+    _add_on_error(p)
     p.add_argument("--seed", type=_non_negative_int, default=0,
                    help="seeds weights, shuffling, dropout and the validation split "
                         "(default: %(default)s)")
@@ -224,7 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="save a checkpoint in DIR after every epoch (weights, optimiser, "
                         "schedule, history, random state); after a crash, a kill or Ctrl-C "
                         "run the same command again to resume from the last finished epoch "
-                        "(on CPU with --workers 0 it ends with the weights of an "
+                        "(on CPU with --jobs 0 it ends with the weights of an "
                         "uninterrupted run). A checkpoint of other data or settings is "
                         "refused")
     p.add_argument("--save-interrupted", action="store_true",
@@ -253,7 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("-o", "--output", metavar="FILE",
                      help="CSV file to write (default: standard output); an existing file is "
                           "replaced once the new one is complete")
-    _add_per_segment(p, out, "label or tags and the probabilities")
+    _add_per_segment(p, out)
     pick = p.add_mutually_exclusive_group()
     pick.add_argument("--threshold", type=_probability,
                       help="taggers: a tag is predicted when its probability is at least this "
@@ -262,16 +285,10 @@ def build_parser() -> argparse.ArgumentParser:
                       help="the K most probable tags (or labels) of each clip, most probable "
                            "first, in a top_tags (top_labels) column joined by '|', instead of "
                            "those over the threshold")
-    p.add_argument("--batch-size", type=_positive_int, default=23,
-                   help="segments per forward pass (default: %(default)s)")
+    _add_batch_size(p, default=23)
     _add_device(p)
-    p.add_argument("--workers", type=_non_negative_int, default=0,
-                   help="worker processes decoding audio (default: %(default)s)")
-    p.add_argument("--on-error", choices=("raise", "skip"), default="raise",
-                   help="files that cannot be decoded (header, body or resampling): stop "
-                        "(exit 1, nothing written), or leave them out of the output and list "
-                        "them on stderr (exit 0 when any file was predicted) "
-                        "(default: %(default)s)")
+    _add_jobs(p, default=1)
+    _add_on_error(p)
     p.set_defaults(command="predict")
 
     # extract -------------------------------------------------------------------------
@@ -279,11 +296,9 @@ def build_parser() -> argparse.ArgumentParser:
         "extract", help="clip-level features from saved models",
         description="Run one or more saved models over whole clips and pool hidden-layer "
                     "activations into one feature row per clip (MultiScaleFeatureTransformer)."
-                    " The output format follows the extension: .npy (float32 matrix, with "
-                    "<name>.names.txt holding one feature name per line and <name>.rows.csv "
-                    "the audio path of each row), .csv (path column, then one column per "
-                    "feature) or .parquet (the same table; needs pandas and pyarrow). With "
-                    "--per-segment, one row per segment (features pooled within the "
+                    " The output format follows the extension: "
+                    + "; ".join(f"{w.suffix} ({w.description})" for w in WRITERS.values())
+                    + ". With --per-segment, one row per segment (features pooled within the "
                     "segment only), with start and end columns in seconds. An output ending "
                     "with / (or an existing folder) is a feature store: one Parquet file per "
                     "shard of files, written as shards finish; the same command run again "
@@ -297,31 +312,24 @@ def build_parser() -> argparse.ArgumentParser:
     _add_inputs(p)
     out = p.add_mutually_exclusive_group(required=True)
     out.add_argument("-o", "--output", metavar="FILE|DIR/",
-                     help="features file (.npy, .csv or .parquet; an existing file is "
+                     help=f"features file ({', '.join(WRITERS)}; an existing file is "
                           "replaced once the new one is complete), or a folder (a name "
                           "ending with /, or an existing folder) for a resumable feature "
                           "store (needs pyarrow)")
-    _add_per_segment(p, out, "features")
+    _add_per_segment(p, out)
     p.add_argument("--layers", type=_layers, default="all", metavar="all|L,L,...",
                    help="hidden layers: all of them, or negative indexes from the top (-1 is "
                         "the 1x1 conv) or names such as module8; the paper used -3,-2,-1 "
                         "(default: all)")
-    p.add_argument("--pooling", choices=POOLING_CHOICES, default="max+std",
-                   help="max+std: max over time, mean and std over segments; paper: max over "
-                        "time, mean over segments; mean; max; mean+std: mean over time, mean "
-                        "and std over segments (default: %(default)s)")
+    p.add_argument("--pooling", choices=tuple(POOLINGS), default="max+std",
+                   help="; ".join(f"{name}: {describe_pooling(name)}" for name in POOLINGS)
+                   + " (default: %(default)s)")
     p.add_argument("--cache-dir", type=_folder, metavar="DIR",
                    help="store features per clip content and model; later runs reuse them")
-    p.add_argument("--batch-size", type=_batch_size, default="auto", metavar="N|auto",
-                   help="segments per forward pass (default: %(default)s)")
+    _add_batch_size(p, default="auto")
     _add_device(p)
-    p.add_argument("--jobs", type=_positive_int, metavar="N",
-                   help="threads decoding audio ahead of the model (default: 2)")
-    p.add_argument("--on-error", choices=("raise", "nan", "zeros"), default="raise",
-                   help="files that fail to decode (header, body or resampling): stop "
-                        "(exit 1, nothing written), or fill their row with NaN or zeros "
-                        "(per-segment output: give them no rows) and list them on stderr "
-                        "(default: %(default)s)")
+    _add_jobs(p, default=1)
+    _add_on_error(p, deprecated=("nan", "zeros"))
     p.add_argument("--dask", metavar="ADDRESS|local",
                    help="run on a Dask cluster: a scheduler address such as "
                         "tcp://scheduler:8786, or 'local' for a LocalCluster on this machine "

@@ -1,30 +1,50 @@
-"""Beyond one process: Dask execution and the resumable feature store.
+"""Run a callable over shards on a Dask cluster (``dask.distributed``).
 
-Two ways past one process, both built on existing engines:
+:func:`map_shards` runs ``fn(shard)`` as one task per shard and yields the
+results as they complete; ``fn`` travels once, as pickled bytes, and each
+worker process unpickles it for its first shard and keeps it (a worker plugin,
+:class:`~sklearn_samplecnn.distributed.plugin.KeepLoaded`), so a model inside
+``fn`` is loaded once per worker, never once per task. :func:`resolve_client`
+turns a ``dask_client`` setting into a client.
 
-* **A Dask cluster** (``dask.distributed``): a feature transformer whose
-  ``dask_client`` names a client (``"auto"``, the default, takes the active
-  one) splits its clips into contiguous *shards* of ``shard_size`` clips and
-  submits one task per shard. The fitted transformer travels once, as
-  pickled bytes; each worker process unpickles it on its first shard and
-  keeps it (models on its device) for every later shard and call, so an
-  extractor is loaded once per worker, never once per task. Rows come back
-  in input order, and failed files are handled by ``on_error`` exactly as in
-  one process.
-* **A feature store** (:func:`write_feature_store`): a folder of Parquet files,
-  one per shard, written atomically as shards finish, with a
-  ``_manifest.json`` describing the run. A killed run restarted with the same
-  inputs and settings skips the finished shards; :func:`read_feature_store`
-  gives back the matrix ``transform`` would have returned.
+Nothing here knows what ``fn`` computes. The feature transformers use it for
+``transform`` with a ``dask_client`` and for the feature store
+(:func:`sklearn_samplecnn.features.write_feature_store`), handing over their
+own shard function.
 
-Nothing here imports dask or pyarrow until it is used (both are optional:
-``pip install "sklearn-samplecnn[distributed]"``), nor the feature transformers:
-any fitted transformer with the :class:`~sklearn_samplecnn.features._base.
-ClipFeatureTransformer` interface works.
+Nothing here imports dask until a cluster is used (it is optional:
+``pip install "sklearn-samplecnn[distributed]"``).
 """
 
-from .cluster import client_address, resolve_client, transform_on_cluster
-from .store import STORE_FORMAT, read_feature_store, write_feature_store
+from .cluster import (
+    INSTALL,
+    client_address,
+    map_shards,
+    preload,
+    resolve_client,
+    shard_bounds,
+    worker_loads,
+)
 
-__all__ = ["STORE_FORMAT", "client_address", "read_feature_store", "resolve_client",
-           "transform_on_cluster", "write_feature_store"]
+__all__ = ["INSTALL", "client_address", "map_shards", "preload", "resolve_client",
+           "shard_bounds", "worker_loads"]
+
+# moved to sklearn_samplecnn.features (deprecated here)
+_MOVED = {"read_feature_store": "sklearn_samplecnn.features",
+          "write_feature_store": "sklearn_samplecnn.features",
+          "STORE_FORMAT": "sklearn_samplecnn.features.store",
+          "transform_on_cluster": "sklearn_samplecnn.features._base"}
+
+
+def __getattr__(name: str):
+    if name in _MOVED:
+        import importlib
+
+        from .._deprecate import warn_deprecated
+
+        where = _MOVED[name]
+        if name != "transform_on_cluster":  # that one warns when called
+            warn_deprecated(f"sklearn_samplecnn.distributed.{name}", f"{where}.{name}")
+        # resolved by name: the feature store lives on a higher floor than this package
+        return getattr(importlib.import_module(where), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

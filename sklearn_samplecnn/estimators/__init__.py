@@ -1,7 +1,8 @@
 """skorch estimators that train SampleCNNs on audio files or waveforms: with labels, without
 (contrastive), or from a teacher (distillation)."""
 
-from .._clips import AudioCache, Clips
+from ..engine import AudioCache, Clips
+from ._pretrained import from_pretrained
 from .callbacks import PaperSchedule
 from .checkpoint import ResumableCheckpoint
 from .classifier import SampleCNNClassifier
@@ -13,4 +14,4 @@ from .tagger import SampleCNNTagger
 
 __all__ = ["AudioCache", "Clips", "ClipSplit", "ContrastiveSampleCNN", "CropPairDataset",
            "DistilledSampleCNN", "PaperSchedule", "ResumableCheckpoint", "SampleCNNClassifier",
-           "SampleCNNTagger", "SegmentDataset", "TeacherWindows", "clip_scoring"]
+           "SampleCNNTagger", "SegmentDataset", "TeacherWindows", "clip_scoring", "from_pretrained"]

@@ -12,7 +12,6 @@ from __future__ import annotations
 import inspect
 import numbers
 import os
-import warnings
 
 import numpy as np
 import torch
@@ -20,22 +19,33 @@ from sklearn import get_config
 from skorch import NeuralNet
 from skorch.callbacks import PrintLog
 
-from .._clips import AudioCache, Clips, clips_from_X
 from .._compat import (
     HasMethods,
     Interval,
     StrOptions,
-    _check_sample_weight,
+    check_sample_weight,
     validate_parameter_constraints,
 )
+from .._deprecate import warn_deprecated
 from ..audio import DEFAULT_RES_TYPE, DEFAULT_SR, RES_TYPES
-from ..exceptions import AudioLoadError, list_failures
+from ..engine import (
+    AudioCache,
+    Clips,
+    FailureReport,
+    check_headers,
+    clips_from_X,
+    on_error_constraint,
+    resolve_n_jobs,
+)
+from ..exceptions import PretrainedFileError
 from ..nn import SampleCNN
+from ..nn.protocol import TRAINABLE, check_segment_model
 from ..nn.runtime import PRECISIONS, resolve_precision
+from ..pretrained import ESTIMATOR_SETTINGS, PretrainedModel, load_pretrained
 from ..segments import AGGREGATIONS, SHORTS, TAILS
 from ._prediction import SegmentPrediction
 from ._training import TrainingLoop, seed_from
-from .callbacks import PaperSchedule
+from .callbacks import PaperSchedule, unwrapped_module
 from .checkpoint import ResumableCheckpoint
 from .data import ClipSplit, SegmentDataset
 
@@ -123,12 +133,13 @@ class _SampleCNNNet(TrainingLoop, SegmentPrediction, NeuralNet):
         "aggregate": [StrOptions(set(AGGREGATIONS))],
         "res_type": [StrOptions(set(RES_TYPES))],
         "audio_cache": [StrOptions({"memory"}), str, os.PathLike, None],
-        "on_error": [StrOptions({"raise", "skip"})],
+        "on_error": [on_error_constraint()],
         "precision": [StrOptions(set(PRECISIONS))],
         "schedule": [StrOptions({"paper"}), None],
         "augment": [StrOptions({"default"}), callable, None],
         "checkpoint_dir": [str, os.PathLike, None],
         "threads": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "n_jobs": [numbers.Integral, None],
         "accelerator": [HasMethods(["prepare", "backward", "autocast"]), None],
         "random_state": ["random_state"],
         "max_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -136,6 +147,14 @@ class _SampleCNNNet(TrainingLoop, SegmentPrediction, NeuralNet):
         "lr": [Interval(numbers.Real, 0, None, closed="neither")],
         "train_split": [Interval(numbers.Real, 0, 1, closed="neither"), callable, None],
     }
+
+    #: The segment settings this estimator takes as parameters: the classifier and the
+    #: tagger cut clips into segments and aggregate their outputs; an estimator without
+    #: them (contrastive: random crops) leaves them out of its parameters.
+    _segment_params: tuple[str, ...] = ("segment_mode", "hop_length", "tail", "aggregate")
+    #: Whether the criterion gives one loss per segment (``criterion__reduction="none"`` by
+    #: default: sample weights and failed segments are applied in ``get_loss``).
+    _per_segment_loss: bool = True
 
     def __init__(
         self,
@@ -156,6 +175,7 @@ class _SampleCNNNet(TrainingLoop, SegmentPrediction, NeuralNet):
         augment=None,
         checkpoint_dir=None,
         threads: int | None = None,
+        n_jobs: int | None = 0,
         accelerator=None,
         random_state=None,
         optimizer=torch.optim.SGD,
@@ -173,8 +193,8 @@ class _SampleCNNNet(TrainingLoop, SegmentPrediction, NeuralNet):
         kwargs.setdefault("dataset", SegmentDataset)
         # predict_proba applies softmax/sigmoid itself, per segment
         kwargs.setdefault("predict_nonlinearity", None)
-        # per-segment losses: sample weights and failed segments are applied in get_loss
-        kwargs.setdefault("criterion__reduction", "none")
+        if self._per_segment_loss:
+            kwargs.setdefault("criterion__reduction", "none")
         super().__init__(
             module,
             criterion,
@@ -190,11 +210,11 @@ class _SampleCNNNet(TrainingLoop, SegmentPrediction, NeuralNet):
             **kwargs,
         )
         self.sr = sr
-        self.segment_mode = segment_mode
-        self.hop_length = hop_length
-        self.tail = tail
+        for name, value in (("segment_mode", segment_mode), ("hop_length", hop_length),
+                            ("tail", tail), ("aggregate", aggregate)):
+            if name in self._segment_params:
+                setattr(self, name, value)
         self.short = short
-        self.aggregate = aggregate
         self.res_type = res_type
         self.audio_cache = audio_cache
         self.on_error = on_error
@@ -203,15 +223,14 @@ class _SampleCNNNet(TrainingLoop, SegmentPrediction, NeuralNet):
         self.augment = augment
         self.checkpoint_dir = checkpoint_dir
         self.threads = threads
+        self.n_jobs = n_jobs
         self.accelerator = accelerator
         self.random_state = random_state
 
     @property
     def _raw_module(self) -> torch.nn.Module:
         """``module_`` without the accelerator's (DDP) wrapper, for its attributes."""
-        if getattr(self, "_wrapped", False):
-            return self.accelerator.unwrap_model(self.module_)
-        return self.module_
+        return unwrapped_module(self)
 
     @property
     def _device(self) -> torch.device:
@@ -258,11 +277,52 @@ class _SampleCNNNet(TrainingLoop, SegmentPrediction, NeuralNet):
     def __getstate__(self):
         state = super().__getstate__()
         state.pop("_audio_cache_obj", None)  # decoded audio is not part of the model
+        state.pop("_fit_report", None)  # the report of a fit in progress
         state.pop("_previous_start_weights", None)  # a training-time copy of the weights
         return state
 
-    # -- from a model file ------------------------------------------------------------
-    _pretrained_task: str = ""
+    # -- to and from a model file -------------------------------------------------------
+    _pretrained_task: str | None = None  # one of sklearn_samplecnn.pretrained.TASKS
+
+    def _pretrained_outputs(self) -> tuple[str | None, list, bool | None, dict]:
+        """``(task, labels, multilabel, notes)`` a model file records for this fitted
+        estimator; subclasses give their labels or tags."""
+        return self._pretrained_task, [], None, {}
+
+    def to_pretrained(self):
+        """This fitted estimator as a :class:`~sklearn_samplecnn.PretrainedModel`.
+
+        What :func:`~sklearn_samplecnn.save_pretrained` writes: the module, the
+        rate, the task and the labels or tags, the settings a rebuilt estimator
+        needs to predict the same (``from_pretrained``) and training notes
+        (epochs, last losses).
+
+        Returns
+        -------
+        PretrainedModel
+            Holding this estimator's ``module_`` itself (not a copy).
+
+        Raises
+        ------
+        PretrainedFileError
+            The estimator is not fitted.
+        """
+        module = getattr(self, "module_", None)
+        if module is None:
+            raise PretrainedFileError(f"{type(self).__name__} is not fitted; call fit() first.")
+        task, labels, multilabel, notes = self._pretrained_outputs()
+        training = {}
+        history = getattr(self, "history_", None)
+        if history:
+            last = history[-1]
+            training["epochs"] = len(history)
+            for key in ("train_loss", "valid_loss"):
+                if key in last:
+                    training[key] = float(last[key])
+        return PretrainedModel.from_module(
+            module, sample_rate=int(self.sr), task=task, labels=labels, multilabel=multilabel,
+            estimator={k: getattr(self, k) for k in ESTIMATOR_SETTINGS if hasattr(self, k)},
+            training={**notes, **training})
 
     @classmethod
     def from_pretrained(cls, model, **params):
@@ -281,20 +341,17 @@ class _SampleCNNNet(TrainingLoop, SegmentPrediction, NeuralNet):
             Same predictions as the estimator that was saved. Its settings (rate,
             segments, aggregation...) come from the file; labels or tags too.
         """
-        from ..exceptions import PretrainedFileError
-        from ..pretrained import load_pretrained
-
         if isinstance(model, (str, os.PathLike)):
             model = load_pretrained(model)
-        task = model.config.get("task")
-        if task != cls._pretrained_task:
+        if model.task != cls._pretrained_task:
             raise PretrainedFileError(
-                f"{model.path}: holds a {task or 'bare module'} (task={task!r}); "
+                f"{model.path}: holds a {model.task or 'bare module'} (task={model.task!r}); "
                 f"{cls.__name__} rebuilds files saved from a fitted {cls.__name__}."
             )
         names = set(cls._get_param_names(cls(verbose=0)))
         settings = {k: v for k, v in (model.config.get("estimator") or {}).items()
                     if k in names}
+        settings["sr"] = model.sample_rate  # files before 0.1.0's release also held "sr"
         module_kwargs = {f"module__{k}": v for k, v in model.config["module_config"].items()
                          if k != "n_outputs"}
         est = cls(module=type(model.module), verbose=0,
@@ -321,31 +378,37 @@ class _SampleCNNNet(TrainingLoop, SegmentPrediction, NeuralNet):
             self._audio_cache_obj = cache  # not an estimator parameter: starts with "_"
         return clips_from_X(self, X, reset=fit, sr=self.sr, res_type=self.res_type, cache=cache)
 
-    def _check_readable(self, clips: Clips, *, fit: bool) -> np.ndarray:
-        """Read all file headers; report every unreadable file at once.
+    # -- the failure report of fit ------------------------------------------------------
+    def _start_fit_report(self, clips: Clips) -> np.ndarray:
+        """Open the report of this fit's failed clips and read every header: the indexes
+        of the clips to train on (``on_error``, :func:`~sklearn_samplecnn.engine.check_headers`)."""
+        self._fit_report = FailureReport(clips, self.on_error)
+        return check_headers(clips, self._fit_report)
 
-        Returns the indexes of the clips to keep (all of them unless
-        ``on_error="skip"`` during fit).
-        """
-        keep = np.arange(len(clips))
-        if clips.kind != "paths":
-            return keep
-        errors = clips.check_files()
-        if not errors:
-            return keep
-        if fit and self.on_error == "skip":
-            bad = {e.path for e in errors}
-            warnings.warn(f"Skipping {len(errors)} of {len(clips)} files that cannot be read:"
-                          f"{list_failures(errors)}", stacklevel=3)
-            self.skipped_files_ = sorted(bad)
-            keep = np.array([i for i, p in enumerate(clips.items) if p not in bad], dtype=np.int64)
-            if len(keep) == 0:
-                raise AudioLoadError(errors[0].path, "no readable file left to train on")
-            return keep
-        raise AudioLoadError(
-            errors[0].path if len(errors) == 1 else f"{len(errors)} of {len(clips)} files",
-            f"cannot be read:{list_failures(errors)}" if len(errors) > 1 else errors[0].reason,
-        )
+    def _fit_failed(self, name: str, error) -> None:
+        """Clip ``name`` (its path, or ``X[i]``) failed while training or for a teacher."""
+        report = self._fit_report
+        index = report.index_of(name)
+        report.add(index, error)
+
+    def _close_fit_report(self, *, reset: bool) -> None:
+        """``failed_files_`` of this fit and its one warning."""
+        report = self.__dict__.pop("_fit_report", None)
+        if report is None:
+            return
+        self.failed_files_ = report.files
+        before = [] if reset else getattr(self, "_fit_failed_files", [])
+        self._fit_failed_files = sorted({*before, *report.files})  # skipped_files_ (deprecated)
+        report.warn("they are left out of training (failed_files_ lists them)", stacklevel=4)
+
+    @property
+    def skipped_files_(self) -> list[str]:
+        """Deprecated: the files left out of training are in ``failed_files_`` after ``fit``."""
+        warn_deprecated("skipped_files_", "failed_files_ (the files the last fit, predict or "
+                        "transform call could not decode)")
+        if not hasattr(self, "_fit_failed_files"):
+            raise AttributeError(f"{type(self).__name__} is not fitted: no skipped_files_.")
+        return list(self._fit_failed_files)
 
     # -- skorch hooks --------------------------------------------------------------
     def _n_outputs_unfitted(self) -> int | None:
@@ -367,8 +430,7 @@ class _SampleCNNNet(TrainingLoop, SegmentPrediction, NeuralNet):
                 "sr" in inspect.signature(self.module).parameters:
             kwargs["sr"] = self.sr  # e.g. the mel front end's filterbank
         self.module_ = self.initialized_instance(self.module, kwargs)
-        if not hasattr(self.module_, "input_length"):
-            raise TypeError(f"module {self.module!r} must have an input_length attribute.")
+        check_segment_model(self.module_, f"module {self.module!r}:", TRAINABLE)
         return self
 
     def initialize(self):
@@ -437,7 +499,8 @@ class _SampleCNNNet(TrainingLoop, SegmentPrediction, NeuralNet):
                 kwargs.setdefault("drop_last", True)
         else:
             kwargs = self.get_params_for("iterator_valid")
-        if kwargs.get("num_workers", 0) > 0:
+        kwargs.setdefault("num_workers", resolve_n_jobs(self.n_jobs))  # routed ones win
+        if kwargs["num_workers"] > 0:
             # long-lived workers; a few batches prepared ahead of the model
             kwargs.setdefault("persistent_workers", True)
             kwargs.setdefault("prefetch_factor", 4)
@@ -460,7 +523,7 @@ class _SampleCNNNet(TrainingLoop, SegmentPrediction, NeuralNet):
         """Per-clip weights from ``sample_weight`` (and ``class_weight`` in subclasses)."""
         if sample_weight is None:
             return None
-        return _check_sample_weight(sample_weight, np.empty((len(y_encoded), 0)),
+        return check_sample_weight(sample_weight, np.empty((len(y_encoded), 0)),
                                     dtype=np.float32, ensure_non_negative=True)
 
     def fit(self, X, y, sample_weight=None, **fit_params):
@@ -484,15 +547,16 @@ class _SampleCNNNet(TrainingLoop, SegmentPrediction, NeuralNet):
         -------
         self : object
         """
-        clips, y, weights = self._prepare_fit(X, y, sample_weight, reset=True)
-        self._fit_weights = weights
         try:
-            with self._fit_context():
+            clips, y, weights = self._prepare_fit(X, y, sample_weight, reset=True)
+            self._fit_weights = weights
+            with self._training_context():
                 if not self.warm_start or not self.initialized_:
                     self.initialize()
                 self._train(clips, y, **fit_params)
         finally:
             self._fit_weights = None
+            self._close_fit_report(reset=True)
         return self
 
     def partial_fit(self, X, y=None, classes=None, sample_weight=None, **fit_params):
@@ -508,15 +572,16 @@ class _SampleCNNNet(TrainingLoop, SegmentPrediction, NeuralNet):
         self : object
         """
         first = not self.initialized_
-        clips, y, weights = self._prepare_fit(X, y, sample_weight, reset=first)
-        self._fit_weights = weights
         try:
-            with self._fit_context(seeded=first):
+            clips, y, weights = self._prepare_fit(X, y, sample_weight, reset=first)
+            self._fit_weights = weights
+            with self._training_context(seeded=first):
                 if first:
                     self.initialize()
                 self._train(clips, y, resume=False, **fit_params)
         finally:
             self._fit_weights = None
+            self._close_fit_report(reset=first)
         return self
 
     def _fit_clips(self, X, *, reset: bool) -> tuple[Clips, np.ndarray]:
@@ -524,13 +589,10 @@ class _SampleCNNNet(TrainingLoop, SegmentPrediction, NeuralNet):
         records) and read the headers: the clips and the indexes of those to keep."""
         self._check_params()
         clips = self._as_clips(X, fit=reset)
-        if reset:
-            if clips.kind == "paths":
-                for attr in ("n_features_in_", "feature_names_in_"):
-                    self.__dict__.pop(attr, None)
-            self.skipped_files_ = []
-            self.failed_files_ = []
-        return clips, self._check_readable(clips, fit=True)
+        if reset and clips.kind == "paths":
+            for attr in ("n_features_in_", "feature_names_in_"):
+                self.__dict__.pop(attr, None)
+        return clips, self._start_fit_report(clips)
 
     def _prepare_fit(self, X, y, sample_weight, *, reset: bool):
         if y is None:

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import torch
 from sklearn.utils.validation import check_is_fitted
 
-from .._clips import Clips
-from ..exceptions import list_failures
+from ..engine import Clips, FailureReport, check_headers, run_segments
 from ..nn.runtime import InferenceRunner, torch_threads
-from ..pipeline import run_segments
 from ..segments import aggregate_segments
 
 __all__ = ["SegmentPrediction"]
@@ -27,15 +23,16 @@ class SegmentPrediction:
     def _segment_outputs(self, X) -> tuple[np.ndarray, np.ndarray, np.ndarray, Clips]:
         """Per-segment probabilities, their clip index, their start sample, and the clips.
 
-        Runs the input pipeline (:func:`sklearn_samplecnn.pipeline.run_segments`):
-        ``iterator_valid__num_workers`` worker processes decode while the model
-        runs. Clips that fail to decode raise (``on_error="raise"``) or are
+        Runs the segment loop (:func:`sklearn_samplecnn.engine.run_segments`):
+        ``n_jobs`` worker processes (or the routed ``iterator_valid__num_workers``)
+        decode while the model runs. Clips that fail to decode raise (``on_error="raise"``) or are
         recorded in ``failed_files_`` with no segments (``"skip"``).
         """
         check_is_fitted(self, "module_")
         clips = self._as_clips(X, fit=False)
+        report = FailureReport(clips, self.on_error)
         if self.on_error == "raise":
-            self._check_readable(clips, fit=False)  # every unreadable header listed at once
+            check_headers(clips, report)  # every unreadable header listed at once
         runner = InferenceRunner(self.module_, self._device, self.precision)
         valid = self.get_params_for("iterator_valid")
         batch_size = valid.get("batch_size", self.batch_size)
@@ -43,28 +40,24 @@ class SegmentPrediction:
         def fn(x):
             return self._nonlinearity(runner(x))
 
-        probs, clip_index, starts, failed = [], [], [], {}
+        probs, clip_index, starts = [], [], []
         with torch_threads(self.threads):
             for res in run_segments(clips, fn, segment_length=self._raw_module.input_length,
                                     batch_size=batch_size, device=self._device,
-                                    n_jobs=valid.get("num_workers", 0),
+                                    n_jobs=valid.get("num_workers", self.n_jobs),
                                     hop_length=self.hop_length, tail=self.tail,
                                     short="pad" if self.short == "error" else self.short,
                                     static_batch=self._device.type == "cuda",
-                                    dtype=runner.input_dtype):
+                                    input_dtype=runner.input_dtype):
                 if res.error is not None:
-                    if self.on_error == "raise":
-                        raise res.error
-                    failed[res.index] = res.error
+                    report.add(res.index, res.error)
                     continue
                 probs.append(res.rows)
                 clip_index.append(np.full(len(res.rows), res.index, dtype=np.int64))
                 starts.append(res.starts)
-        self.failed_files_ = [clips.name(i) for i in sorted(failed)]
-        if failed:
-            warnings.warn(f"{len(failed)} of {len(clips)} clips could not be decoded and get "
-                          f"no prediction (on_error='skip'; failed_files_ lists them):"
-                          f"{list_failures(failed[i] for i in sorted(failed))}", stacklevel=3)
+        self.failed_files_ = report.files
+        report.warn("they get no prediction: NaN rows, no segments (failed_files_ lists them)",
+                    stacklevel=4)
         if not probs:
             return (np.zeros((0, self.n_outputs_), np.float32), np.zeros(0, np.int64),
                     np.zeros(0, np.int64), clips)

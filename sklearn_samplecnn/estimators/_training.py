@@ -1,10 +1,12 @@
-"""The estimators' training loop: skorch's, with the steps this library needs.
+"""The estimators' training loop: skorch's, through the hooks skorch made for it.
 
-* ``train_step`` / ``validation_step``: mixed precision (bf16 autocast, or
+* ``train_step_single`` / ``_step_optimizer`` (skorch's hooks; skorch's own
+  ``train_step`` drives them, so optimisers that need a closure, such as
+  LBFGS, work) and ``validation_step``: mixed precision (bf16 autocast, or
   fp16 with a gradient scaler) on CUDA, sample weights in the loss,
   non-blocking copies to the device, or Hugging Face accelerate's data
   parallelism, precision and gradient accumulation when an ``accelerator``
-  is set;
+  is set, as skorch's ``AccelerateMixin`` does it;
 * ``run_single_epoch``: batch losses stay on the device during the epoch (one
   synchronisation per epoch, not per batch), divergence is checked at the end
   of the epoch and the last finite weights are restored, segments that failed
@@ -24,10 +26,9 @@ from contextlib import ExitStack, contextmanager, nullcontext
 
 import numpy as np
 import torch
-from skorch.utils import TeeGenerator
+from skorch.dataset import unpack_data
 
 from ..augment import resolve_augment
-from ..exceptions import list_failures
 from ..nn.runtime import torch_threads
 from .checkpoint import ResumableCheckpoint
 
@@ -47,7 +48,15 @@ class TrainingLoop:
     """Mixin for skorch nets: the training step, the epoch loop and the fit context."""
 
     def _prepare_for_accelerator(self) -> None:
-        """Hand module, criterion and optimiser to ``accelerate`` (DDP, device, precision)."""
+        """Hand module, criterion and optimiser to ``accelerate`` (DDP, device, precision).
+
+        What skorch's ``AccelerateMixin._initialize_accelerator`` does, with two
+        differences that are why the estimators do not inherit that mixin:
+        ``accelerator`` is an optional parameter here (``None`` trains without
+        accelerate), and a criterion or module without trainable weights is not
+        prepared (``DistributedDataParallel`` refuses modules without gradients,
+        such as the estimators' losses).
+        """
         acc = self.accelerator
         for names in (self._criteria, self._modules, self._optimizers):
             for name in names:
@@ -123,18 +132,21 @@ class TrainingLoop:
         return (loss * w).sum() / w.sum().clamp_min(torch.finfo(torch.float32).tiny)
 
     def train_step(self, batch, **fit_params):
-        """One optimiser step, in mixed precision on CUDA (``precision``).
-
-        Unlike skorch's default no closure is passed to the optimiser: those
-        that need one (LBFGS) are not supported.
-        """
-        self._set_training(True)
-        Xi, yi = batch
+        """skorch's training step (a closure handed to the optimisers), inside accelerate's
+        gradient accumulation when an ``accelerator`` is set (as ``AccelerateMixin``)."""
         acc = self.accelerator
         with acc.accumulate(self.module_) if acc is not None else nullcontext():
-            return self._step(Xi, yi, batch, **fit_params)
+            return super().train_step(batch, **fit_params)
 
-    def _step(self, Xi, yi, batch, **fit_params):
+    def train_step_single(self, batch, **fit_params):
+        """skorch's hook: the loss of one batch and its gradients, in mixed precision on
+        CUDA (``precision``: autocast, the fp16 loss scaled) or through the accelerator.
+
+        The loss is returned detached: the epoch keeps every batch's loss on the device
+        until its end (:meth:`run_single_epoch`), never their graphs.
+        """
+        self._set_training(True)
+        Xi, yi = unpack_data(batch)
         acc = self.accelerator
         with self._autocast():
             y_pred = self.infer(Xi, **fit_params)
@@ -142,11 +154,21 @@ class TrainingLoop:
         scaler = getattr(self, "_scaler", None)
         if acc is not None:
             acc.backward(loss)
+        elif scaler is not None:
+            scaler.scale(loss).backward()
         else:
-            (scaler.scale(loss) if scaler is not None else loss).backward()
-        self.notify("on_grad_computed",
-                    named_parameters=TeeGenerator(self.get_all_learnable_params()),
-                    batch=batch, training=True)
+            loss.backward()
+        return {"loss": loss.detach(), "y_pred": y_pred}
+
+    def _step_optimizer(self, step_fn):
+        """skorch's hook for the optimiser step. Plain training hands ``step_fn`` to the
+        optimisers as their closure (LBFGS calls it again); a gradient scaler and
+        accelerate cannot take a closure, so ``step_fn`` runs once and the optimisers
+        step after it (as skorch's ``AccelerateMixin``)."""
+        scaler = getattr(self, "_scaler", None)
+        if self.accelerator is None and scaler is None:
+            return super()._step_optimizer(step_fn)
+        step_fn()
         for name in self._optimizers:
             optimizer = getattr(self, name + "_")
             if scaler is not None:
@@ -155,8 +177,7 @@ class TrainingLoop:
                 optimizer.step()
         if scaler is not None:
             scaler.update()
-        self._zero_grad_optimizer(set_to_none=True)
-        return {"loss": loss.detach(), "y_pred": y_pred}
+        return None
 
     def validation_step(self, batch, **fit_params):
         self._set_training(False)
@@ -226,23 +247,12 @@ class TrainingLoop:
                 )
         if training:
             self._previous_start_weights = start_weights
-        if failed:
-            self._report_failed(iterator.dataset, failed)
-
-    def _report_failed(self, dataset, errors: dict[int, str]) -> None:
-        """Add the files behind ``{clip index: error}`` to ``skipped_files_`` and warn
-        once for each file, with its cause."""
-        new = {dataset.clips.name(i): msg for i, msg in errors.items()}
-        names = sorted(set(new) - set(self.skipped_files_))
-        if not names:
-            return
-        self.skipped_files_ = sorted({*self.skipped_files_, *names})
-        warnings.warn(f"{len(names)} files failed to decode during training; their segments "
-                      f"are left out (on_error='skip'):{list_failures(new[n] or n for n in names)}",
-                      stacklevel=2)
+        for i, error in failed.items():  # into this fit's one report
+            name = iterator.dataset.clips.name(i)
+            self._fit_failed(name, error or name)
 
     @contextmanager
-    def _fit_context(self, seeded: bool = True):
+    def _training_context(self, seeded: bool = True):
         """Seed torch for one fit (weights, shuffling, crops, dropout; restored after),
         set the thread count, turn cuDNN's autotuner on for CUDA, and tell a Ctrl-C
         from a callback's stop."""

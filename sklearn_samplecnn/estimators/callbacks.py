@@ -7,13 +7,29 @@ import math
 
 from skorch.callbacks import Callback
 
-__all__ = ["PaperSchedule"]
+__all__ = ["PaperSchedule", "unwrapped_module"]
 
 
-def _plain(net):
-    """The net's module without a data-parallel wrapper (accelerate), so the weights
-    keep one set of names before and after training."""
-    return getattr(net, "_raw_module", net.module_)
+def unwrapped_module(net):
+    """``net.module_`` without a data-parallel wrapper (Hugging Face accelerate's DDP).
+
+    What a callback saves and restores, so the weights keep one set of names
+    before, during and after training (a wrapper prefixes them with ``module.``).
+
+    Parameters
+    ----------
+    net : skorch.NeuralNet
+        Initialised; an ``accelerator`` attribute (None or an ``Accelerator``)
+        is honoured.
+
+    Returns
+    -------
+    torch.nn.Module
+    """
+    accelerator = getattr(net, "accelerator", None)
+    if accelerator is not None:
+        return accelerator.unwrap_model(net.module_)
+    return net.module_
 
 
 class PaperSchedule(Callback):
@@ -114,7 +130,7 @@ class PaperSchedule(Callback):
         epoch = len(net.history)
         if score < self.best_score_:
             self.best_score_, self.best_epoch_, self.wait_ = score, epoch, 0
-            self.best_model_weights_ = copy.deepcopy(_plain(net).state_dict())
+            self.best_model_weights_ = copy.deepcopy(unwrapped_module(net).state_dict())
         else:
             self.wait_ += 1
         net.history.record("lr", net.optimizer_.param_groups[0]["lr"])
@@ -139,7 +155,7 @@ class PaperSchedule(Callback):
 
     def _reload(self, net):
         if self.best_model_weights_ is not None:
-            _plain(net).load_state_dict(self.best_model_weights_)
+            unwrapped_module(net).load_state_dict(self.best_model_weights_)
 
     def on_train_end(self, net, **kwargs):
         if self.restore_best:

@@ -37,7 +37,7 @@ FORMAT = "sklearn-samplecnn-checkpoint/2"
 OLD_FORMATS = ("sklearn-samplecnn-checkpoint/1",)  # no SHA-256: resumed with a warning
 FILENAME = "checkpoint.pt"
 # parameters that may change between a run and its resumption
-_FREE = {"callbacks", "verbose", "max_epochs", "checkpoint_dir", "device", "threads",
+_FREE = {"callbacks", "verbose", "max_epochs", "checkpoint_dir", "device", "threads", "n_jobs",
          "audio_cache", "precision", "warm_start"}
 
 

@@ -12,6 +12,7 @@ from sklearn.utils.validation import column_or_1d
 
 from .._compat import StrOptions
 from ..nn import SampleCNN
+from ..pretrained import CLASSIFIER
 from ._base import _check_labels, _encode_labels, _labels, _SampleCNNNet
 
 __all__ = ["SampleCNNClassifier"]
@@ -53,10 +54,11 @@ class SampleCNNClassifier(ClassifierMixin, _SampleCNNNet):
     on_error : {"raise", "skip"}, default="raise"
         Files that cannot be decoded, wherever it fails (header, body,
         resampling). ``"raise"``: an error naming them (every unreadable
-        header at once). ``"skip"``: training leaves them out with a warning
-        (``skipped_files_``; a file whose body fails mid-training loses only
-        its segments); prediction gives NaN probabilities and ``None`` labels
-        for them (``failed_files_``) and keeps every other row.
+        header at once). ``"skip"``: training leaves them out (a file whose
+        body fails mid-training loses only its segments); prediction gives NaN
+        probabilities and ``None`` labels for them and keeps every other row.
+        Either way one warning lists them with their causes and
+        ``failed_files_`` records them (:mod:`sklearn_samplecnn.engine.failures`).
     precision : {"auto", "fp32", "fp16", "bf16"}, default="auto"
         Arithmetic on CUDA: ``"auto"`` trains in bf16 autocast where the card
         supports it (fp16 with a gradient scaler otherwise) and predicts in
@@ -86,6 +88,14 @@ class SampleCNNClassifier(ClassifierMixin, _SampleCNNNet):
     threads : int or None, default=None
         torch threads while fitting and predicting (``None``: torch's own
         setting). On a shared or small machine, 1 or 2 is often much faster.
+    n_jobs : int or None, default=0
+        Worker processes decoding audio while the model trains or predicts,
+        as joblib counts them (``None``: 1 unless a
+        ``joblib.parallel_config`` says otherwise, ``-1``: all cores); 0
+        decodes in this process. The same name and meaning as on the feature
+        transformers and ``--jobs`` on the command line; skorch's routed
+        ``iterator_train__num_workers`` / ``iterator_valid__num_workers``
+        still set one side alone.
     random_state : int, RandomState or None, default=None
         Seeds weight initialisation, shuffling, crops, dropout and the
         validation split (same seed, same weights on CPU).
@@ -103,8 +113,9 @@ class SampleCNNClassifier(ClassifierMixin, _SampleCNNNet):
     optimizer : default=torch.optim.SGD
         The paper's SGD with Nesterov momentum 0.9 (``optimizer__momentum``,
         ``optimizer__nesterov``; defaults for SGD only). Any torch optimiser
-        that needs no closure works, e.g. ``torch.optim.AdamW`` with
-        ``optimizer__weight_decay=1e-4``.
+        works, e.g. ``torch.optim.AdamW`` with ``optimizer__weight_decay=1e-4``,
+        or ``torch.optim.LBFGS`` (skorch hands it the step as its closure; not
+        with fp16 loss scaling or an accelerator, which take no closure).
     lr : float, default=0.01
     max_epochs : int, default=100
     batch_size : int, default=23
@@ -113,10 +124,9 @@ class SampleCNNClassifier(ClassifierMixin, _SampleCNNNet):
         Fraction of clips held out for the validation loss (stratified by
         class), a skorch-style ``split(dataset, y)`` callable, or ``None``.
     callbacks, device, verbose, warm_start, **kwargs
-        As in :class:`skorch.NeuralNet` (``iterator_train__num_workers=2``
-        decodes audio in two worker processes, ``iterator_valid__num_workers``
-        for prediction). skorch callbacks work as usual, ``EpochScoring``
-        included (segment level; :func:`clip_scoring` scores clips).
+        As in :class:`skorch.NeuralNet`. skorch callbacks work as usual,
+        ``EpochScoring`` included (segment level; :func:`clip_scoring` scores
+        clips).
 
     Attributes
     ----------
@@ -128,10 +138,10 @@ class SampleCNNClassifier(ClassifierMixin, _SampleCNNNet):
         Per epoch: losses, learning rate, duration, batch records.
     n_outputs_ : int
         Outputs of the network (the number of classes).
-    skipped_files_ : list of str
-        Training files left out (``on_error="skip"``).
     failed_files_ : list of str
-        Files the last prediction could not decode (``on_error="skip"``).
+        Files the last ``fit`` left out, or the last prediction could not
+        decode (``on_error="skip"``). ``skipped_files_`` is its deprecated
+        name for the files ``fit`` left out.
     interrupted_ : bool
         Whether the last fit was stopped by Ctrl-C (a warning says so too,
         and the history's last epoch has ``interrupted=True``).
@@ -189,7 +199,10 @@ class SampleCNNClassifier(ClassifierMixin, _SampleCNNNet):
             self.n_outputs_ = len(self.classes_)
         return _encode_labels(y, self.classes_)
 
-    _pretrained_task = "classifier"
+    _pretrained_task = CLASSIFIER
+
+    def _pretrained_outputs(self):
+        return CLASSIFIER, list(self.classes_), None, {}
 
     def _restore_outputs(self, model) -> None:
         self.classes_ = np.asarray(model.labels, dtype=object if any(

@@ -18,7 +18,8 @@ from skorch.utils import to_tensor
 
 from .._compat import Interval
 from ..augment import resolve_augment
-from ..nn import NTXentLoss, ProjectionHead, SampleCNN
+from ..nn import NTXentLoss, ProjectionHead, SampleCNN, check_segment_model
+from ..pretrained import CONTRASTIVE
 from ._base import _SampleCNNNet
 from .data import CropPairDataset
 
@@ -27,8 +28,6 @@ __all__ = ["ContrastiveSampleCNN"]
 # Parameters of the supervised estimators that cut clips into fixed segments
 # and aggregate predictions: meaningless here, so not parameters of this one.
 _SEGMENT_ONLY = ("segment_mode", "hop_length", "tail", "aggregate")
-# The supervised estimators' per-segment losses (NT-Xent is one loss per batch).
-_SUPERVISED_DEFAULTS = ("criterion__reduction",)
 
 
 class _Unavailable:
@@ -110,7 +109,8 @@ class ContrastiveSampleCNN(_SampleCNNNet):
         Only used by the loss; not saved with the encoder.
     history_ : skorch History
         ``train_loss`` and ``valid_loss`` are NT-Xent values.
-    skipped_files_ : list of str
+    failed_files_ : list of str
+        Files ``fit`` left out (``on_error="skip"``).
     n_features_in_ : int
         Only when fitted on a 2-D waveform array.
 
@@ -140,6 +140,10 @@ class ContrastiveSampleCNN(_SampleCNNNet):
     >>> est.module_.input_length, len(est.history_)
     (81, 2)
     """
+
+    _pretrained_task = CONTRASTIVE
+    _segment_params = ()  # random crops, not fixed segments
+    _per_segment_loss = False  # NT-Xent is one loss per batch
 
     _parameter_constraints = {
         **{k: v for k, v in _SampleCNNNet._parameter_constraints.items()
@@ -173,13 +177,8 @@ class ContrastiveSampleCNN(_SampleCNNNet):
         if given:
             raise TypeError(f"{type(self).__name__} got an unexpected keyword argument "
                             f"{given[0]!r}: it trains on random crops, not fixed segments.")
-        user_set = [k for k in _SUPERVISED_DEFAULTS if k in kwargs]
         super().__init__(module, criterion=criterion, augment=augment, schedule=schedule,
                          optimizer=optimizer, lr=lr, batch_size=batch_size, **kwargs)
-        # the supervised estimators' segment settings and loss default do not apply
-        for name in (*_SEGMENT_ONLY, *(k for k in _SUPERVISED_DEFAULTS if k not in user_set)):
-            self.__dict__.pop(name, None)
-            self._params_to_validate.discard(name)
         self.temperature = temperature
         self.projection_dim = projection_dim
 
@@ -193,11 +192,10 @@ class ContrastiveSampleCNN(_SampleCNNNet):
         kwargs = self.get_params_for("module")
         kwargs.setdefault("n_outputs", 1)  # the encoder's output layer is not trained
         self.module_ = self.initialized_instance(self.module, kwargs)
-        if not hasattr(self.module_, "input_length") or \
-                not hasattr(self.module_, "hidden_layers") or \
-                not isinstance(getattr(self.module_, "classifier", None), torch.nn.Linear):
+        check_segment_model(self.module_, f"module {self.module!r}:")
+        if not isinstance(getattr(self.module_, "classifier", None), torch.nn.Linear):
             raise TypeError(f"module {self.module!r} must be a SampleCNN-like encoder "
-                            "(input_length, hidden_layers, a Linear classifier).")
+                            "(a segment model with a Linear classifier).")
         if hasattr(self.module_, "fit_standardizer"):
             raise TypeError(f"module {self.module!r} learns input statistics; contrastive "
                             "training supports raw-waveform encoders (SampleCNN, FrameLevelCNN).")

@@ -1,6 +1,6 @@
 """Segment datasets and clip-level splits for the skorch estimators.
 
-A :class:`SegmentDataset` turns :class:`~sklearn_samplecnn._clips.Clips` into
+A :class:`SegmentDataset` turns :class:`~sklearn_samplecnn.engine.Clips` into
 model-sized segments, each carrying its clip's target, for torch's DataLoader: decoding happens in
 ``__getitem__``, so with ``iterator_train__num_workers > 0`` it runs in worker
 processes, off the training loop's critical path. A :class:`CropPairDataset`
@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from sklearn.model_selection import train_test_split
 
-from .._clips import Clips
+from ..engine import Clips
 from ..exceptions import AudioLoadError, ClipTooShortError
 from ..segments import SHORTS, segment_starts
 

@@ -36,8 +36,9 @@ from .._compat import HasMethods, Interval, StrOptions
 from .._fileio import digest
 from .._progress import progress as progress_bar
 from ..augment import resolve_augment
-from ..exceptions import AudioLoadError, list_failures
-from ..nn import SampleCNN
+from ..exceptions import AudioLoadError
+from ..nn import SampleCNN, check_segment_model
+from ..pretrained import TAGGER
 from ..segments import segment_starts, take_segment
 from ._base import _SampleCNNNet
 from .contrastive import _Unavailable
@@ -220,7 +221,7 @@ accelerator, random_state, callbacks, device, verbose, warm_start, **kwargs
         windows (the head predicts standardised values).
     n_windows_ : int
         Training windows (all clips, before the validation split).
-    history_, skipped_files_, failed_files_, interrupted_, n_features_in_
+    history_, failed_files_, interrupted_, n_features_in_
         As in :class:`SampleCNNClassifier`.
 
     See Also
@@ -291,9 +292,6 @@ accelerator, random_state, callbacks, device, verbose, warm_start, **kwargs
         super().__init__(module, criterion=criterion, sr=sr, schedule=schedule,
                          optimizer=optimizer, lr=lr, max_epochs=max_epochs,
                          batch_size=batch_size, **kwargs)
-        for name in ("segment_mode", "tail", "aggregate"):
-            self.__dict__.pop(name, None)
-            self._params_to_validate.discard(name)
         self.teacher = teacher
         self.teacher_crop = teacher_crop
         self.soft_targets = soft_targets
@@ -301,11 +299,18 @@ accelerator, random_state, callbacks, device, verbose, warm_start, **kwargs
         self.embedding_weight = embedding_weight
         self.feature_store = feature_store
 
+    _segment_params = ("hop_length",)  # fixed windows; the tail dropped, outputs averaged
     # the segment settings the inherited prediction path reads
     tail = "drop"
     aggregate = "mean"
     segment_mode = "fixed"
-    _pretrained_task = "tagger"
+    _pretrained_task = TAGGER
+
+    def _pretrained_outputs(self):
+        notes = {"distilled_from": repr(self.teacher_)}
+        if len(self.soft_columns_) == 0:  # no tags learnt: an encoder for features
+            return None, [], None, notes
+        return TAGGER, list(self.tags_), True, notes
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -361,7 +366,6 @@ accelerator, random_state, callbacks, device, verbose, warm_start, **kwargs
                        self.res_type)[:24]
         progress = progress_bar(len(clips), "teacher") if self.verbose else None
         targets: list = [None] * len(clips)
-        failed: dict = {}
         pending: list = []  # (clip, views) waiting for one teacher call over many windows
 
         def flush():
@@ -396,9 +400,7 @@ accelerator, random_state, callbacks, device, verbose, warm_start, **kwargs
                 try:
                     y = clips.load(i)
                 except AudioLoadError as exc:
-                    if self.on_error != "skip":
-                        raise
-                    failed[i] = exc
+                    self._fit_failed(clips.name(i), exc)  # raises under on_error="raise"
                     continue
                 fill = self.short if len(y) < length else "drop"
                 pending.append((i, [take_segment(y, int(s), length, fill)[offset:offset + crop]
@@ -409,12 +411,6 @@ accelerator, random_state, callbacks, device, verbose, warm_start, **kwargs
         finally:
             if progress is not None:
                 progress.close()
-        if failed:
-            names = [clips.name(i) for i in sorted(failed)]
-            self.skipped_files_ = sorted({*self.skipped_files_, *names})
-            warnings.warn(f"{len(failed)} files failed to decode for the teacher; they are "
-                          f"left out (on_error='skip'):{list_failures(failed.values())}",
-                          stacklevel=3)
         if all(t is None for t in targets):
             raise AudioLoadError(clips.name(0), "no clip could be read for the teacher")
         return targets, teacher
@@ -445,9 +441,7 @@ accelerator, random_state, callbacks, device, verbose, warm_start, **kwargs
     def initialize_module(self):
         super().initialize_module()
         module = self.module_
-        if not hasattr(module, "hidden_layers"):
-            raise TypeError(f"module {self.module!r} must name its hidden layers "
-                            "(hidden_layers, forward(x, return_hidden=...)).")
+        check_segment_model(module, f"module {self.module!r}:")
         n_embed = len(getattr(self, "embedding_columns_", ()))
         with torch.no_grad():
             probe = torch.zeros(2, module.input_length)

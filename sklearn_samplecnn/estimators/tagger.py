@@ -15,6 +15,7 @@ from sklearn.utils.validation import column_or_1d
 
 from .._compat import Interval, StrOptions
 from ..nn import SampleCNN
+from ..pretrained import TAGGER
 from ._base import _check_labels, _encode_labels, _labels, _SampleCNNNet
 
 __all__ = ["SampleCNNTagger"]
@@ -66,9 +67,12 @@ class SampleCNNTagger(ClassifierMixin, _SampleCNNNet):
         False when fitted on 1-D labels: then, like sklearn's
         ``OneVsRestClassifier``, each class gets its own sigmoid output and
         ``predict`` returns labels.
+    pos_weight_ : ndarray of shape (n_tags,) or None
+        The positive-class weight of each tag in the loss (``class_weight``
+        resolved on the first fit's targets); ``None`` without ``class_weight``.
     n_outputs_ : int
         Sigmoid outputs (tags, or classes for 1-D labels).
-    module_, history_, skipped_files_, failed_files_, interrupted_, n_features_in_
+    module_, history_, failed_files_, interrupted_, n_features_in_
         As for :class:`SampleCNNClassifier`.
 
     See Also
@@ -102,7 +106,11 @@ class SampleCNNTagger(ClassifierMixin, _SampleCNNNet):
         self.tags = tags
         self.class_weight = class_weight
 
-    _pretrained_task = "tagger"
+    _pretrained_task = TAGGER
+
+    def _pretrained_outputs(self):
+        return TAGGER, list(self.tags_ if self.multilabel_ else self.classes_), \
+            bool(self.multilabel_), {}
 
     def _restore_outputs(self, model) -> None:
         labels = np.asarray(model.labels, dtype=object if any(
@@ -128,33 +136,33 @@ class SampleCNNTagger(ClassifierMixin, _SampleCNNNet):
 
     def initialize_criterion(self):
         super().initialize_criterion()
-        pos_weight = getattr(self, "_pos_weight", None)
+        pos_weight = getattr(self, "pos_weight_", None)
         if pos_weight is not None:
             self.criterion_.pos_weight = torch.as_tensor(pos_weight, device=self._device)
         return self
 
-    def _sample_weights(self, y_encoded, sample_weight):
-        self._pos_weight = None
-        if self.class_weight is not None:
-            Y = np.asarray(y_encoded, dtype=np.float64)
-            if isinstance(self.class_weight, str):
-                pos = Y.sum(axis=0)
-                self._pos_weight = ((len(Y) - pos) / np.maximum(pos, 1)).astype(np.float32)
-            else:
-                w = self.class_weight
-                if isinstance(w, dict):  # {tag name (or label, for 1-D y): weight}
-                    names = list(self.tags_ if self.multilabel_ else self.classes_)
-                    unknown = set(w) - set(names)
-                    if unknown:
-                        raise ValueError(f"class_weight names unknown tags {sorted(unknown)}; "
-                                         f"the tags are {names[:20]}.")
-                    w = [w.get(name, 1.0) for name in names]
-                w = np.asarray(w, dtype=np.float32)
-                if w.shape != (Y.shape[1],) or not np.isfinite(w).all() or (w < 0).any():
-                    raise ValueError(f"class_weight must give one weight >= 0 per tag "
-                                     f"({Y.shape[1]}), got shape {w.shape}.")
-                self._pos_weight = w
-        return super()._sample_weights(y_encoded, sample_weight)
+    def _tag_weights(self, Y: np.ndarray) -> np.ndarray | None:
+        """``class_weight`` as one positive-class weight per tag, for the training targets
+        ``Y`` (n_clips, n_tags); ``None`` without ``class_weight``."""
+        if self.class_weight is None:
+            return None
+        Y = np.asarray(Y, dtype=np.float64)
+        if isinstance(self.class_weight, str):
+            pos = Y.sum(axis=0)
+            return ((len(Y) - pos) / np.maximum(pos, 1)).astype(np.float32)
+        w = self.class_weight
+        if isinstance(w, dict):  # {tag name (or label, for 1-D y): weight}
+            names = list(self.tags_ if self.multilabel_ else self.classes_)
+            unknown = set(w) - set(names)
+            if unknown:
+                raise ValueError(f"class_weight names unknown tags {sorted(unknown)}; "
+                                 f"the tags are {names[:20]}.")
+            w = [w.get(name, 1.0) for name in names]
+        w = np.asarray(w, dtype=np.float32)
+        if w.shape != (Y.shape[1],) or not np.isfinite(w).all() or (w < 0).any():
+            raise ValueError(f"class_weight must give one weight >= 0 per tag "
+                             f"({Y.shape[1]}), got shape {w.shape}.")
+        return w
 
     def _output_names(self):
         return self.tags_
@@ -236,6 +244,8 @@ class SampleCNNTagger(ClassifierMixin, _SampleCNNNet):
         if Y.shape[0] != n_clips:
             raise ValueError(f"X has {n_clips} clips but y has {Y.shape[0]} rows.")
         self.n_outputs_ = Y.shape[1]
+        if reset:  # learned from the first fit's targets, like the tags
+            self.pos_weight_ = self._tag_weights(Y)
         return Y.astype(np.float32)
 
     def _nonlinearity(self, logits):

@@ -9,13 +9,20 @@ from pathlib import Path
 
 import numpy as np
 
-from .._clips import Clips
-from .._fileio import atomic_write, file_key
+from .._deprecate import warn_deprecated
+from .._fileio import atomic_write
+from ..audio import FILE_KEYS, file_key
+from ..engine import Clips
 
-__all__ = ["CACHE_KEYS", "FeatureCache", "clip_key"]
+__all__ = ["FeatureCache", "clip_key"]
 
-#: How a file is keyed in the cache (see :func:`sklearn_samplecnn._fileio.file_key`).
-CACHE_KEYS = ("stat", "content")
+
+def __getattr__(name: str):
+    if name == "CACHE_KEYS":  # the kinds of file key are defined once, in audio
+        warn_deprecated("sklearn_samplecnn.features.cache.CACHE_KEYS",
+                        "sklearn_samplecnn.audio.FILE_KEYS")
+        return FILE_KEYS
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 _CHECK = 16  # bytes of SHA-256 in front of every entry
 _MAGIC = b"SCF2"
 _TOKEN = 24  # characters of a block's settings token

@@ -18,16 +18,14 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import torch
 
-from .._clips import Clips
-from .._compat import Interval, StrOptions, _fit_context
+from .._compat import Interval, StrOptions, fit_context
 from .._fileio import digest
 from .._progress import progress as progress_bar
-from ..audio import DEFAULT_RES_TYPE, DEFAULT_SR, RES_TYPES
+from ..audio import DEFAULT_RES_TYPE, DEFAULT_SR, FILE_KEYS, RES_TYPES
+from ..engine import Clips, on_error_constraint, resolve_n_jobs
 from ..exceptions import AudioLoadError
 from ..nn.spectral import CONTRAST_FMIN, STATS, ClipStatistics, max_contrast_bands
-from ..pipeline import resolve_n_jobs
 from ._base import DASK_CONSTRAINTS, ClipFeatureTransformer, FeaturePass
-from .cache import CACHE_KEYS
 
 __all__ = ["MFCCStatsTransformer"]
 
@@ -95,10 +93,12 @@ class MFCCStatsTransformer(ClipFeatureTransformer):
         :class:`MultiScaleFeatureTransformer`.
     res_type : str, default="soxr_hq"
         Resampling filter, see :func:`sklearn_samplecnn.audio.resample`.
-    on_error : {"raise", "zeros", "nan"}, default="raise"
-        A file that fails to decode: raise an error naming it, or fill its
-        row with zeros or NaN, warn with the list of failed files and record
-        them in ``failed_files_``. The other rows are always kept.
+    on_error : {"raise", "skip"}, default="raise"
+        A clip that fails to decode: raise an error naming it, or skip it:
+        its row is NaN, one warning lists the failed files with their causes
+        and ``failed_files_`` records them. The other rows are always kept
+        (:mod:`sklearn_samplecnn.engine.failures`). The former ``"nan"``
+        (now ``"skip"``) and ``"zeros"`` are deprecated.
     dask_client : "auto", None, str or distributed.Client, default="auto"
         Where ``transform`` runs. ``"auto"``: on the active Dask client (the
         last ``distributed.Client`` created, or the one of a ``with Client():``
@@ -123,8 +123,11 @@ class MFCCStatsTransformer(ClipFeatureTransformer):
     feature_names_out_ : ndarray of str
         ``"<block>__<stat>__<coefficient>"``: ``"mfcc__mean__c00"``,
         ``"mfcc_delta__std__c19"``, ``"logmel__max__m127"``, ``"contrast__mean__b6"``.
+    blocks_ : list of (str, int)
+        The output's blocks in order, with their widths (``("mfcc", 20)``,
+        ``("mfcc_delta", 20)``, ...): each is cached on its own.
     failed_files_ : list of str
-        Files the last ``transform`` could not decode (``on_error`` not "raise").
+        Files the last ``transform`` could not decode (``on_error="skip"``).
     n_features_in_ : int
         Only when fitted on a 2-D waveform array.
 
@@ -170,9 +173,9 @@ class MFCCStatsTransformer(ClipFeatureTransformer):
         "device": [str],
         "n_jobs": [numbers.Integral, None],
         "cache_dir": [str, os.PathLike, None],
-        "cache_key": [StrOptions(set(CACHE_KEYS))],
+        "cache_key": [StrOptions(set(FILE_KEYS))],
         "res_type": [StrOptions(set(RES_TYPES))],
-        "on_error": [StrOptions({"raise", "zeros", "nan"})],
+        "on_error": [on_error_constraint(deprecated=True)],
         "verbose": ["verbose"],
         **DASK_CONSTRAINTS,
     }
@@ -231,7 +234,7 @@ class MFCCStatsTransformer(ClipFeatureTransformer):
                               fmax=self.fmax, top_db=self.top_db, deltas=self.deltas,
                               stats=self.stats, contrast_bands=self._contrast_bands())
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Check the parameters and ``X`` and record the output columns (no learning).
 
@@ -249,7 +252,7 @@ class MFCCStatsTransformer(ClipFeatureTransformer):
         """
         module = self._module()
         self._as_clips(X, reset=True)
-        self._blocks = list(module.blocks)
+        self.blocks_ = list(module.blocks)
         self.feature_names_out_ = np.array(module.feature_names, dtype=object)
         self.n_features_out_ = module.n_features
         return self
@@ -263,7 +266,7 @@ class MFCCStatsTransformer(ClipFeatureTransformer):
                         *(None if v is None else float(v)
                           for v in (self.fmin, self.fmax, self.top_db)))
         tokens = []
-        for name, _ in self._blocks:
+        for name, _ in self.blocks_:
             settings = (frames, self._contrast_bands()) if name == "contrast" else (
                 frames, coefficients)
             tokens.append(digest(_CACHE_VERSION, name, str(settings),
@@ -271,7 +274,7 @@ class MFCCStatsTransformer(ClipFeatureTransformer):
         return tokens
 
     def _passes(self) -> list[FeaturePass]:
-        return [FeaturePass(self._block_tokens(), [w for _, w in self._blocks], self._compute)]
+        return [FeaturePass(self._block_tokens(), [w for _, w in self.blocks_], self._compute)]
 
     def _compute(self, clips: Clips, todo: list[int]):
         """Yield ``(clip index, feature row, error)`` for the clips in ``todo``, in order.

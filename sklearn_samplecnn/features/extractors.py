@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from sklearn.base import clone
 from torch import nn
 
+from .._deprecate import warn_deprecated
+from ..nn.runtime import InferenceRunner
 from ..pretrained import PretrainedModel, load_pretrained, weights_fingerprint
 
 __all__ = ["Extractor", "resolve_extractor"]
@@ -24,10 +26,16 @@ __all__ = ["Extractor", "resolve_extractor"]
 
 @dataclass
 class Extractor:
-    """One resolved extractor: the model to run and what it produces."""
+    """One resolved extractor: the model to run and what it produces.
+
+    ``runner`` is the :class:`~sklearn_samplecnn.nn.InferenceRunner` that runs
+    the model (eval mode, on the device, at the resolved precision; its
+    ``module`` is the optimised copy); ``module`` is the deprecated name of
+    ``runner``.
+    """
 
     name: str
-    module: nn.Module  # eval mode, on device (optimised for inference where possible)
+    runner: InferenceRunner
     sr: int
     input_length: int
     fingerprint: str
@@ -36,6 +44,12 @@ class Extractor:
     channels: tuple[int, ...]
     hop: int  # samples between segment starts by default: the module's ``segment_hop``
     edge_pad: int  # zeros the module wants before and after each clip (``edge_pad``)
+
+    @property
+    def module(self) -> InferenceRunner:
+        """Deprecated: the runner is :attr:`runner` (its model: ``runner.module``)."""
+        warn_deprecated("Extractor.module", "Extractor.runner (the model: runner.module)")
+        return self.runner
 
 
 def resolve_extractor(item, index: int, X, y, *, fit_extractors: bool = False

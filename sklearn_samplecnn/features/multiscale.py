@@ -11,61 +11,30 @@ from __future__ import annotations
 
 import numbers
 import os
-import warnings
 from functools import partial
 
 import numpy as np
 import torch
 from sklearn.utils.validation import check_is_fitted
 
-from .._clips import Clips
-from .._compat import Interval, StrOptions, _fit_context
+from .._compat import Interval, StrOptions, fit_context
 from .._fileio import digest
 from .._progress import progress as progress_bar
-from ..audio import DEFAULT_RES_TYPE, RES_TYPES
-from ..exceptions import list_failures
+from ..audio import DEFAULT_RES_TYPE, FILE_KEYS, RES_TYPES
+from ..engine import Clips, FailureReport, on_error_constraint, run_segments
+from ..nn.protocol import check_segment_model, edge_pad, segment_hop
 from ..nn.runtime import (
     PRECISIONS,
     InferenceRunner,
     auto_batch_size,
-    resolve_precision,
     torch_threads,
 )
-from ..pipeline import run_segments
+from ..pooling import CLIP_POOLS, POOLINGS, SEGMENT_POOLS, resolve_pooling
 from ..segments import SHORTS, TAILS
 from ._base import DASK_CONSTRAINTS, ClipFeatureTransformer, FeaturePass
-from .cache import CACHE_KEYS
 from .extractors import Extractor, resolve_extractor
 
-__all__ = ["MultiScaleFeatureTransformer", "POOLINGS"]
-
-#: Pooling shortcuts: (within a segment over time, over the clip's segments).
-POOLINGS = {
-    "paper": ("max", "mean"),
-    "mean": ("mean", "mean"),
-    "max": ("max", "max"),
-    "mean+std": ("mean", "mean+std"),
-    "max+std": ("max", "mean+std"),
-}
-_SEGMENT_POOLS = ("max", "mean")
-_CLIP_POOLS = ("mean", "max", "mean+std")
-
-
-def _resolve_pooling(pooling) -> tuple[str, str]:
-    if isinstance(pooling, str):
-        if pooling not in POOLINGS:
-            raise ValueError(f"pooling must be one of {sorted(POOLINGS)} or a pair "
-                             f"(segment pool, clip pool), got {pooling!r}.")
-        return POOLINGS[pooling]
-    try:
-        seg, clip = pooling
-    except (TypeError, ValueError):
-        raise ValueError(f"pooling must be a name or a pair, got {pooling!r}.") from None
-    if seg not in _SEGMENT_POOLS or clip not in _CLIP_POOLS:
-        raise ValueError(f"pooling=({seg!r}, {clip!r}): the segment pool must be one of "
-                         f"{_SEGMENT_POOLS} and the clip pool one of {_CLIP_POOLS}.")
-    return seg, clip
-
+__all__ = ["MultiScaleFeatureTransformer", "POOLINGS"]  # POOLINGS: sklearn_samplecnn.pooling
 
 class MultiScaleFeatureTransformer(ClipFeatureTransformer):
     """Clip-level features from pretrained SampleCNNs (several layers and models).
@@ -92,16 +61,18 @@ class MultiScaleFeatureTransformer(ClipFeatureTransformer):
         ``(-3, -2, -1)``; all layers transferred better from small pretrained
         models (docs/transfer.md).
     pooling : str or (str, str), default="max+std"
-        ``(segment pool, clip pool)``. The segment pool reduces each
-        activation over time within one segment: ``"max"`` or ``"mean"``.
-        The clip pool reduces over the clip's segments: ``"mean"``, ``"max"``
-        or ``"mean+std"`` (mean and standard deviation, two features per
-        channel). Shortcuts: ``"max+std"`` = ``("max", "mean+std")`` (the
-        default: max over time, then mean and standard deviation over
-        segments), ``"paper"`` = ``("max", "mean")`` (section 4),
-        ``"mean"`` = ``("mean", "mean")``, ``"max"`` = ``("max", "max")``,
-        ``"mean+std"`` = ``("mean", "mean+std")``. The paper's features are
-        ``layers=(-3, -2, -1), pooling="paper"``.
+        A name of :data:`sklearn_samplecnn.pooling.POOLINGS`, or a pair
+        ``(segment pool, clip pool)`` of :data:`~sklearn_samplecnn.pooling.SEGMENT_POOLS`
+        and :data:`~sklearn_samplecnn.pooling.CLIP_POOLS`. The segment pool
+        reduces each activation over time within one segment (``"max"``,
+        ``"mean"``); the clip pool reduces over the clip's segments into one
+        or more statistics per channel (``"mean"``, ``"max"``, ``"mean+std"``:
+        mean and standard deviation, two features per channel, ...). The
+        default ``"max+std"`` is max over time, then mean and standard
+        deviation over segments; ``"paper"`` is section 4's ``("max",
+        "mean")``: the paper's features are ``layers=(-3, -2, -1),
+        pooling="paper"``. :func:`~sklearn_samplecnn.pooling.register_pooling`
+        adds your own.
     hop_length : int or None, default=None
         Samples between segment starts; ``None``: each model's own, that is
         non-overlapping segments (musicnn: its consecutive 3 s patches).
@@ -141,16 +112,19 @@ class MultiScaleFeatureTransformer(ClipFeatureTransformer):
         nothing to disk. A cache that cannot be
         written warns once and is skipped.
     cache_key : {"stat", "content"}, default="stat"
-        How a file is recognised in the cache: by path, size, modification
+        How a file is recognised in the cache (:data:`sklearn_samplecnn.audio.FILE_KEYS`,
+        the kinds the feature store's ``key`` takes too): by path, size, modification
         time, inode and change time (one ``stat``, so a cached rerun costs
         next to nothing), or by a hash of its bytes (survives copying the
         files and the cache elsewhere; reads every file once per transform).
     res_type : str, default="soxr_hq"
         Resampling filter, see :func:`sklearn_samplecnn.audio.resample`.
-    on_error : {"raise", "zeros", "nan"}, default="raise"
-        A file that fails to decode: raise an error naming it, or fill its
-        row with zeros or NaN, warn with the list of failed files and record
-        them in ``failed_files_``. The other rows are always kept.
+    on_error : {"raise", "skip"}, default="raise"
+        A clip that fails to decode: raise an error naming it, or skip it:
+        its row is NaN, one warning lists the failed files with their causes
+        and ``failed_files_`` records them. The other rows are always kept
+        (:mod:`sklearn_samplecnn.engine.failures`). The former ``"nan"``
+        (now ``"skip"``) and ``"zeros"`` are deprecated.
     threads : int or None, default=None
         torch threads running the models on CPU (``None``: torch's setting);
         the decoding workers always use one each. With a cheap model (a tiny
@@ -186,6 +160,8 @@ class MultiScaleFeatureTransformer(ClipFeatureTransformer):
 
     Attributes
     ----------
+    pooling_ : (str, str)
+        The resolved ``(segment pool, clip pool)``.
     extractors_ : list
         The resolved extractors (models in eval mode).
     n_features_out_ : int
@@ -194,7 +170,7 @@ class MultiScaleFeatureTransformer(ClipFeatureTransformer):
         ``"3-9__conv1x1__max-std__ch017"`` (``layers="all"``: layer names) or
         ``"3-9__layer-1__max-mean__ch017"`` (``layers=(-1,)``: as given).
     failed_files_ : list of str
-        Files the last ``transform`` could not decode (``on_error`` not "raise").
+        Files the last ``transform`` could not decode (``on_error="skip"``).
     n_features_in_ : int
         Only when fitted on a 2-D waveform array.
 
@@ -222,7 +198,7 @@ class MultiScaleFeatureTransformer(ClipFeatureTransformer):
     _parameter_constraints: dict = {
         "extractors": [list, tuple],
         "layers": [tuple, list, StrOptions({"all"})],
-        "pooling": [StrOptions(set(POOLINGS)), tuple, list],
+        "pooling": [str, tuple, list],  # names: resolve_pooling (a registry users extend)
         "hop_length": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "tail": [StrOptions(set(TAILS))],
         "short": [StrOptions(set(SHORTS) - {"error"})],
@@ -231,11 +207,11 @@ class MultiScaleFeatureTransformer(ClipFeatureTransformer):
         "precision": [StrOptions(set(PRECISIONS))],
         "n_jobs": [numbers.Integral, None],
         "cache_dir": [str, os.PathLike, None],
-        "cache_key": [StrOptions(set(CACHE_KEYS))],
+        "cache_key": [StrOptions(set(FILE_KEYS))],
         "threads": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "compile": ["boolean"],
         "res_type": [StrOptions(set(RES_TYPES))],
-        "on_error": [StrOptions({"raise", "zeros", "nan"})],
+        "on_error": [on_error_constraint(deprecated=True)],
         "fit_extractors": ["boolean"],
         "verbose": ["verbose"],
         **DASK_CONSTRAINTS,
@@ -270,7 +246,7 @@ class MultiScaleFeatureTransformer(ClipFeatureTransformer):
     def _clips_sr(self) -> int:
         return 1  # files are read at each extractor's rate, in its pass
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Check and load the extractors and record the output size (no training).
 
@@ -300,14 +276,10 @@ class MultiScaleFeatureTransformer(ClipFeatureTransformer):
         triples and fit ``extractors_``, ``feature_names_out_`` and ``n_features_out_``."""
         if not isinstance(self.layers, str) and len(self.layers) == 0:
             raise ValueError("layers is empty; give at least one hidden layer, or 'all'.")
-        self._pools = _resolve_pooling(self.pooling)
-        precision = resolve_precision(self.precision, self.device)
+        self.pooling_ = resolve_pooling(self.pooling)
         resolved, names, seen = [], [], {}
         for i, (module, sr, fingerprint) in enumerate(models):
-            if not all(hasattr(module, a) for a in ("resolve_layer", "hidden_layers",
-                                                      "input_length")):
-                raise TypeError(f"extractors[{i}] module {type(module).__name__} has no named "
-                                "hidden layers (resolve_layer/hidden_layers/input_length).")
+            check_segment_model(module, f"extractors[{i}] module")
             if self.layers == "all":
                 layers = tuple(module.hidden_layers)
                 tokens = layers
@@ -322,19 +294,18 @@ class MultiScaleFeatureTransformer(ClipFeatureTransformer):
             seen[name] = seen.get(name, 0) + 1
             if seen[name] > 1:
                 name = f"{name}_{seen[name]}"
-            run = InferenceRunner(module, self.device, precision, compile=self.compile)
+            run = InferenceRunner(module, self.device, self.precision, compile=self.compile)
             with torch.inference_mode():
                 probe = torch.zeros(1, module.input_length, device=self._device())
                 _, hidden = run(probe, return_hidden=layers)
             channels = tuple(int(hidden[la].shape[1]) for la in layers)
             resolved.append(Extractor(
                 name, run, sr, int(module.input_length), fingerprint, layers, tokens, channels,
-                hop=int(getattr(module, "segment_hop", module.input_length)),
-                edge_pad=int(getattr(module, "edge_pad", 0))))
+                hop=segment_hop(module), edge_pad=edge_pad(module)))
             names.append(name)
         self.extractors_ = resolved
-        seg_pool, clip_pool = self._pools
-        stats = ["mean", "std"] if clip_pool == "mean+std" else [clip_pool]
+        seg_pool, clip_pool = self.pooling_
+        stats = CLIP_POOLS[clip_pool].stats
         feature_names = []
         for ext in resolved:
             for token, c in zip(ext.layer_tokens, ext.channels):
@@ -353,14 +324,14 @@ class MultiScaleFeatureTransformer(ClipFeatureTransformer):
         """One cache token per layer: a grid over ``layers`` reuses every layer's entries."""
         tokens = []
         for layer in ext.layers:
-            tokens.append(digest(ext.fingerprint, layer, *self._pools, str(ext.sr),
+            tokens.append(digest(ext.fingerprint, layer, *self.pooling_, str(ext.sr),
                                  str(ext.input_length), str(self.hop_length), self.tail,
                                  self.short, self.res_type, self._device().type,
-                                 ext.module.precision)[:24])
+                                 ext.runner.precision)[:24])
         return tokens
 
     def _passes(self) -> list[FeaturePass]:
-        per_channel = 2 if self._pools[1] == "mean+std" else 1
+        per_channel = len(CLIP_POOLS[self.pooling_[1]].stats)
         return [FeaturePass(self._layer_tokens(ext), [c * per_channel for c in ext.channels],
                             partial(self._compute, ext)) for ext in self.extractors_]
 
@@ -388,30 +359,28 @@ class MultiScaleFeatureTransformer(ClipFeatureTransformer):
         """
         check_is_fitted(self, "extractors_")
         clips = self._as_clips(X, reset=False)
-        seg_pool = self._pools[0]
-        out, failed = [], {}
+        seg_pool = self.pooling_[0]
+        out, report = [], FailureReport(clips, self.on_error)
         for ext in self.extractors_:
-            bunch = self._segment_rows(ext, clips, failed)
+            bunch = self._segment_rows(ext, clips, report)
             bunch.feature_names = np.array(
                 [f"{ext.name}__{t}__{seg_pool}__ch{k:03d}"
                  for t, c in zip(ext.layer_tokens, ext.channels) for k in range(c)],
                 dtype=object)
             out.append(bunch)
-        self._warn_no_rows(clips, failed)
+        self._report_no_rows(report)
         return out
 
-    def _segment_rows(self, ext: Extractor, clips: Clips, failed: dict):
+    def _segment_rows(self, ext: Extractor, clips: Clips, report: FailureReport):
         """Every segment's row of one extractor, clip by clip in time order, as a Bunch
         (``name``, ``features``, ``clip``, ``path``, ``start``, ``end``); clips that fail go
-        into ``failed`` (index -> message) or raise (``on_error="raise"``)."""
+        into ``report`` (or raise: ``on_error="raise"``)."""
         from sklearn.utils import Bunch
 
         rows, index, starts = [], [], []
         for res in self._run(ext, clips, list(range(len(clips)))):
             if res.error is not None:
-                if self.on_error == "raise":
-                    raise res.error
-                failed[res.index] = str(res.error)
+                report.add(res.index, res.error)
                 continue
             rows.append(res.rows)
             index.append(np.full(len(res.rows), res.index, dtype=np.int64))
@@ -428,32 +397,28 @@ class MultiScaleFeatureTransformer(ClipFeatureTransformer):
                      start=np.maximum(first, 0) / ext.sr,
                      end=(first + ext.input_length) / ext.sr)
 
-    def _warn_no_rows(self, clips: Clips, failed: dict) -> None:
-        self.failed_files_ = [clips.name(i) for i in sorted(failed)]
-        if failed:
-            warnings.warn(f"{len(failed)} of {len(clips)} clips could not be decoded and have "
-                          f"no rows:{list_failures(failed[i] for i in sorted(failed))}",
-                          stacklevel=3)
+    def _report_no_rows(self, report: FailureReport) -> None:
+        """``failed_files_`` and the warning of a per-segment output."""
+        self.failed_files_ = report.files
+        report.warn("they have no rows (failed_files_ lists them)", stacklevel=4)
 
     def _segment_fn(self, ext: Extractor):
         """``x (batch, input_length) -> (batch, sum of channels)``: the requested layers,
         each pooled over time within the segment, on the device."""
-        seg_pool = self._pools[0]
+        seg_pool = self.pooling_[0]
+
+        reduce = SEGMENT_POOLS[seg_pool].reduce
 
         def fn(x: torch.Tensor) -> torch.Tensor:
-            _, hidden = ext.module(x, return_hidden=ext.layers)
-            if seg_pool == "max":
-                parts = [hidden[la].amax(dim=2).float() for la in ext.layers]
-            else:
-                parts = [hidden[la].mean(dim=2, dtype=torch.float32) for la in ext.layers]
-            return torch.cat(parts, dim=1)
+            _, hidden = ext.runner(x, return_hidden=ext.layers)
+            return torch.cat([reduce(hidden[la]) for la in ext.layers], dim=1)
 
         return fn
 
     def _run(self, ext: Extractor, clips: Clips, todo: list[int]):
         """The input pipeline over ``todo`` for one extractor: per-segment pooled rows."""
         device = self._device()
-        batch_size = auto_batch_size(device, ext.module.module) if self.batch_size == "auto" \
+        batch_size = auto_batch_size(device, ext.runner.module) if self.batch_size == "auto" \
             else int(self.batch_size)
         at_rate = clips.at_rate(ext.sr, self.res_type)
         with torch_threads(self.threads):
@@ -463,12 +428,13 @@ class MultiScaleFeatureTransformer(ClipFeatureTransformer):
                                     hop_length=ext.hop if self.hop_length is None
                                     else self.hop_length, tail=self.tail,
                                     short=self.short, static_batch=device.type == "cuda",
-                                    dtype=ext.module.input_dtype, edge_pad=ext.edge_pad)
+                                    input_dtype=ext.runner.input_dtype,
+                                    edge_pad=ext.edge_pad)
 
     def _compute(self, ext: Extractor, clips: Clips, todo: list[int]):
         """Yield ``(clip index, feature row, error)`` for the clips in ``todo``.
 
-        Runs :func:`sklearn_samplecnn.pipeline.run_segments`: ``n_jobs`` worker
+        Runs :func:`sklearn_samplecnn.engine.run_segments`: ``n_jobs`` worker
         processes decode, resample and batch while the model runs.
         """
         if not todo:
@@ -483,20 +449,18 @@ class MultiScaleFeatureTransformer(ClipFeatureTransformer):
                 if res.error is not None:
                     yield res.index, None, res.error
                 else:
-                    yield res.index, _pool_clip(res.rows, self._pools[1], ext.channels), None
+                    yield res.index, _pool_clip(res.rows, self.pooling_[1], ext.channels), None
         finally:
             if progress is not None:
                 progress.close()
 
 
 def _pool_clip(rows: np.ndarray, how: str, channels: tuple[int, ...]) -> np.ndarray:
-    """Pool per-segment vectors (n_segments, sum(channels)) over segments.
-
-    ``"mean+std"`` gives, layer by layer, the means then the standard deviations.
-    """
-    if how == "mean":
-        return rows.mean(axis=0)
-    if how == "max":
-        return rows.max(axis=0)
+    """Pool per-segment vectors (n_segments, sum(channels)) over segments with the clip pool
+    ``how``: layer by layer, each statistic of the pool in turn (the means, then the
+    standard deviations of ``"mean+std"``)."""
+    reduce = CLIP_POOLS[how].reduce
+    if len(CLIP_POOLS[how].stats) == 1:
+        return reduce(rows)[0]
     layers = np.split(rows, np.cumsum(channels)[:-1], axis=1)
-    return np.concatenate([np.concatenate([h.mean(axis=0), h.std(axis=0)]) for h in layers])
+    return np.concatenate([v for h in layers for v in reduce(h)])

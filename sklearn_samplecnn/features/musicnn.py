@@ -17,8 +17,9 @@ import os
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
-from .._compat import _fit_context
+from .._compat import fit_context
 from ..audio import DEFAULT_RES_TYPE
+from ..engine import FailureReport
 from ..nn.musicnn import Musicnn, MusicnnVGG
 from ..pretrained import PretrainedModel, load_pretrained
 from .multiscale import MultiScaleFeatureTransformer
@@ -135,7 +136,7 @@ on_error, threads, compile, verbose, dask_client, shard_size
         self.dask_client = dask_client
         self.shard_size = shard_size
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Load the musicnn model and record the output size (no training).
 
@@ -183,9 +184,9 @@ on_error, threads, compile, verbose, dask_client, shard_size
     def _taggram(self, clips):
         ext = dataclasses.replace(self.extractors_[0], layers=("taggram",),
                                   layer_tokens=("taggram",), channels=(len(self.tags_),))
-        failed: dict = {}
-        out = self._segment_rows(ext, clips, failed)
-        self._warn_no_rows(clips, failed)
+        report = FailureReport(clips, self.on_error)
+        out = self._segment_rows(ext, clips, report)
+        self._report_no_rows(report)
         out.taggram = out.pop("features")
         out.tags = list(self.tags_)
         return out
@@ -200,7 +201,7 @@ on_error, threads, compile, verbose, dask_client, shard_size
         Returns
         -------
         ndarray of shape (n_clips, n_tags)
-            NaN rows for clips that failed to decode (``on_error`` not "raise").
+            NaN rows for clips that failed to decode (``on_error="skip"``).
         """
         check_is_fitted(self, "extractors_")
         clips = self._as_clips(X, reset=False)

@@ -18,7 +18,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .._compat import Interval, _fit_context
+from .._compat import Interval, fit_context
 
 __all__ = ["BlockScaler"]
 
@@ -85,7 +85,7 @@ class BlockScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     def __init__(self, *, weight=1.0):
         self.weight = weight
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Learn the column means and standard deviations of the block.
 

@@ -16,13 +16,14 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
-from ._fileio import not_regular
-from .audio import RES_TYPES
-from .exceptions import PretrainedFileError
-from .nn import FrameLevelCNN, MelFrameLevelCNN, Musicnn, MusicnnVGG, SampleCNN
-from .segments import AGGREGATIONS, SHORTS, TAILS
+from .._fileio import not_regular
+from ..audio import RES_TYPES
+from ..exceptions import PretrainedFileError
+from ..nn import FrameLevelCNN, MelFrameLevelCNN, Musicnn, MusicnnVGG, SampleCNN
+from ..segments import AGGREGATIONS, SHORTS, TAILS
 
-__all__ = ["FORMAT", "OLD_FORMATS", "CURRENT_ONLY_FIELDS", "META_KEY", "MODULE_CLASSES",
+__all__ = ["CLASSIFIER", "CONTRASTIVE", "TAGGER", "TASKS", "FORMAT", "OLD_FORMATS",
+           "CURRENT_ONLY_FIELDS", "META_KEY", "MODULE_CLASSES",
            "config_sha256", "check_config", "meta_module", "compare_shapes", "check_tensors",
            "check_file", "fail", "short"]
 
@@ -39,7 +40,12 @@ MODULE_CLASSES: dict[str, type[nn.Module]] = {
     "MusicnnVGG": MusicnnVGG,
 }
 
-_TASKS = (None, "classifier", "tagger", "contrastive")
+#: What a file holds: the outputs of a classifier (one label per output, softmax), of a
+#: tagger (one tag per output, sigmoids), or a contrastive encoder (no labels); ``None``
+#: in a file is a bare module, for features.
+CLASSIFIER, TAGGER, CONTRASTIVE = "classifier", "tagger", "contrastive"
+TASKS = (CLASSIFIER, TAGGER, CONTRASTIVE)
+_TASKS = (None, *TASKS)
 CURRENT_ONLY_FIELDS = ("config_sha256",)  # never in an old-format file
 
 
@@ -129,16 +135,16 @@ def check_config(config: dict, where: str) -> type[nn.Module]:
     if not isinstance(labels, list) or not all(
             isinstance(v, (str, int, float)) for v in labels):
         fail(where, f"labels must be a list of strings or numbers, got {short(labels)}.")
-    if task in (None, "contrastive") and labels:
+    if task in (None, CONTRASTIVE) and labels:
         fail(where, f"a {task or 'bare'} module has no labels, got {short(labels)}.")
-    if task in ("classifier", "tagger") and len(labels) != n_outputs:
+    if task in (CLASSIFIER, TAGGER) and len(labels) != n_outputs:
         fail(where, f"the {task} has {n_outputs} outputs but {len(labels)} labels "
                     f"{short(labels)}.")
     if len({json.dumps(v) for v in labels}) != len(labels):
         fail(where, f"labels must be distinct, got {short(labels)}.")
-    if task == "tagger" and not isinstance(multilabel, bool):
+    if task == TAGGER and not isinstance(multilabel, bool):
         fail(where, f"multilabel must be true or false for a tagger, got {short(multilabel)}.")
-    if task != "tagger" and multilabel is not None:
+    if task != TAGGER and multilabel is not None:
         fail(where, f"multilabel applies to taggers only, got {short(multilabel)}.")
     for key in ("estimator", "training"):
         if not isinstance(config.get(key, {}), dict):

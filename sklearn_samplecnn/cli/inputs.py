@@ -9,11 +9,9 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from .._hub import looks_like_hub_id
-from .parser import EXIT_FAILURE, OUTPUT_FORMATS, PROG, CLIError
-
-
-def _say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+from .errors import EXIT_FAILURE, PROG, CLIError
+from .errors import say as _say
+from .output import WRITERS
 
 
 def count(n: int, noun: str) -> str:
@@ -210,9 +208,9 @@ def _check_extract(args) -> None:
     per_segment = args.per_segment or args.per_file is not None
     store = args.output is not None and is_store(args.output)
     if args.output is not None and not store \
-            and os.path.splitext(args.output)[1].lower() not in OUTPUT_FORMATS:
+            and os.path.splitext(args.output)[1].lower() not in WRITERS:
         raise CLIError(f"--output {args.output!r}: the extension must be one of "
-                       f"{', '.join(OUTPUT_FORMATS)}, or end the name with / for a "
+                       f"{', '.join(WRITERS)}, or end the name with / for a "
                        "feature store folder")
     if per_segment and len(args.model) > 1:
         raise CLIError("--per-segment/--per-file take one --model: models of different input "
@@ -236,6 +234,9 @@ def check_usage(args) -> None:
     ``main`` runs it right after parsing, before the commands (and the libraries they
     import) are loaded, so a mistyped path is answered at once.
     """
+    if getattr(args, "workers", None) is not None:  # the deprecated spelling of --jobs
+        print(f"{PROG}: warning: --workers is deprecated; use --jobs", file=sys.stderr)
+        args.jobs = args.workers
     if args.command in ("predict", "info"):
         args.model = _model_source(args.model, "MODEL")
     if args.command == "predict":

@@ -53,7 +53,7 @@ from collections.abc import Mapping
 
 import torch
 
-from ._file_config import check_file, fail
+from ._config import check_file, fail
 
 __all__ = ["LAYOUTS", "read_state_dict", "to_samplecnn_names", "infer_samplecnn"]
 

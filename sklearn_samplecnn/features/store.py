@@ -21,16 +21,16 @@ import numpy as np
 from sklearn.utils import Bunch
 from sklearn.utils.validation import check_is_fitted
 
-from .._clips import Clips
 from .._fileio import atomic_write, digest
+from ..audio import FILE_KEYS
+from ..distributed import INSTALL, resolve_client, shard_bounds
+from ..engine import FailureReport
 from ..exceptions import FeatureStoreError
-from .cluster import _INSTALL, _map_shards, _progress, resolve_client, shard_bounds
 
 __all__ = ["STORE_FORMAT", "read_feature_store", "write_feature_store"]
 
 STORE_FORMAT = "sklearn-samplecnn-store/1"
 MANIFEST = "_manifest.json"  # a leading "_": Parquet readers skip it in a folder scan
-STORE_KEYS = ("content", "stat")
 SHARD_SHA256 = b"sklearn_samplecnn_sha256"  # a shard's checksum, in its Parquet metadata
 
 # -- the feature store ---------------------------------------------------------------
@@ -40,7 +40,7 @@ def _pyarrow():
         import pyarrow.parquet as pq
     except ImportError as exc:
         raise ImportError(f"the feature store is written in Parquet and needs pyarrow ({exc}); "
-                          f"{_INSTALL}") from None
+                          f"{INSTALL}") from None
     return pa, pq
 
 
@@ -220,11 +220,15 @@ def write_feature_store(transformer, paths: Sequence[str | os.PathLike],
         Audio files, in the order of the store's rows.
     store : str or path-like
         A new or empty folder, or a store written earlier by the same command.
-    key : {"content", "stat"}, default="content"
-        The ``key`` column: a SHA-256 of each file's bytes (survives copies;
-        one more read of each file, usually from the page cache) or its stat
-        identity (path, size, times, inode: no read). Recorded, not checked
-        on resume.
+    key : {"stat", "content"}, default="content"
+        The ``key`` column, one of :data:`sklearn_samplecnn.audio.FILE_KEYS`
+        (the kinds ``cache_key`` takes too): a SHA-256 of each file's bytes
+        or its stat identity (path, size, times, inode: no read). The default
+        differs from ``cache_key``'s on purpose: a store's keys are recorded
+        to identify its rows wherever the files are copied (one more read of
+        each file, usually from the page cache), while the cache looks every
+        file up on each transform, where one ``stat`` is what keeps a rerun
+        cheap. Recorded, not checked on resume.
 
     Returns
     -------
@@ -246,8 +250,8 @@ def write_feature_store(transformer, paths: Sequence[str | os.PathLike],
     read_feature_store : the matrix, paths and feature names back.
     """
     check_is_fitted(transformer, "feature_names_out_")
-    if key not in STORE_KEYS:
-        raise ValueError(f"key must be one of {STORE_KEYS}, got {key!r}.")
+    if key not in FILE_KEYS:
+        raise ValueError(f"key must be one of {FILE_KEYS}, got {key!r}.")
     paths = _check_paths(paths)
     _pyarrow()
     store = Path(store).expanduser()
@@ -259,10 +263,10 @@ def write_feature_store(transformer, paths: Sequence[str | os.PathLike],
     todo = [(k, a, b) for k, (a, b) in enumerate(bounds)
             if not _finished(store, k, paths[a:b], columns)]
     client = resolve_client(transformer.dask_client)
-    progress = _progress(transformer, sum(b - a for _, a, b in todo), "feature store")
+    progress = transformer._progress(sum(b - a for _, a, b in todo), "feature store")
+    shards = [(k, (paths[a:b], "paths", key)) for k, a, b in todo]
     try:
-        for k, (rows, errors, keys) in _map_shards(transformer, paths, "paths", todo, client,
-                                                   on_error=transformer.on_error, key=key):
+        for k, (rows, errors, keys) in transformer._map_shards(shards, client):
             a, b = bounds[k]
             _write_shard(store, k, paths[a:b], keys, errors, rows, names)
             if progress is not None:
@@ -275,7 +279,9 @@ def write_feature_store(transformer, paths: Sequence[str | os.PathLike],
     for k, (a, _) in enumerate(bounds):
         errors = pq.read_table(_shard_file(store, k), columns=["error"]).column("error")
         failed.update({a + i: e for i, e in enumerate(errors.to_pylist()) if e is not None})
-    transformer._report_failed(Clips(paths, "paths", sr=1), failed)
+    report = FailureReport(paths, transformer.on_error)
+    report.update(failed)
+    transformer._report_failed(report)
     return Bunch(store=store, n_shards=len(bounds), computed=len(todo),
                  reused=len(bounds) - len(todo), failed_files=[paths[i] for i in sorted(failed)])
 

@@ -41,13 +41,22 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import __version__
-from ._file_config import (
+from .. import __version__
+from .._fileio import atomic_write
+from .._hub import hub_model_file, looks_like_hub_id
+from ..exceptions import PretrainedFileError
+from ..models import shipped_model_file, shipped_models
+from ..nn import SampleCNN, parse_sizes
+from ._config import (
+    CLASSIFIER,
+    CONTRASTIVE,
     CURRENT_ONLY_FIELDS,
     FORMAT,
     META_KEY,
     MODULE_CLASSES,
     OLD_FORMATS,
+    TAGGER,
+    TASKS,
     check_config,
     check_file,
     check_tensors,
@@ -57,18 +66,15 @@ from ._file_config import (
     meta_module,
     short,
 )
-from ._fileio import atomic_write
-from ._hub import hub_model_file, looks_like_hub_id
 from ._layouts import infer_samplecnn, read_state_dict, to_samplecnn_names
-from .exceptions import PretrainedFileError
-from .models import shipped_model_file, shipped_models
-from .nn import Musicnn, MusicnnVGG, SampleCNN, parse_sizes
 
-__all__ = ["MODULE_CLASSES", "PretrainedModel", "save_pretrained", "load_pretrained",
-           "shipped_models", "weights_fingerprint"]
+__all__ = ["CLASSIFIER", "CONTRASTIVE", "ESTIMATOR_SETTINGS", "MODULE_CLASSES", "TAGGER", "TASKS",
+           "PretrainedModel", "save_pretrained", "load_pretrained", "shipped_models",
+           "weights_fingerprint"]
 
-# Estimator settings a rebuilt estimator needs to predict as the original did.
-_ESTIMATOR_SETTINGS = ("sr", "hop_length", "tail", "short", "aggregate", "res_type", "threshold")
+#: The estimator settings a file records: what a rebuilt estimator needs to predict as the
+#: original did (its rate is the file's ``sample_rate``).
+ESTIMATOR_SETTINGS = ("hop_length", "tail", "short", "aggregate", "res_type", "threshold")
 
 
 def _tensors(module: nn.Module) -> dict[str, torch.Tensor]:
@@ -156,6 +162,47 @@ class PretrainedModel:
         return list(self.config.get("labels") or [])
 
     @classmethod
+    def from_module(cls, module: nn.Module, *, sample_rate: int, task: str | None = None,
+                    labels: Sequence = (), multilabel: bool | None = None,
+                    estimator: Mapping | None = None, training: Mapping | None = None,
+                    name: str | None = None) -> PretrainedModel:
+        """A module of :data:`MODULE_CLASSES` with the config a file would carry.
+
+        What a fitted estimator's ``to_pretrained()`` builds (and
+        :func:`save_pretrained` writes); the config is checked as
+        :func:`load_pretrained` checks it.
+
+        Parameters
+        ----------
+        module : torch.nn.Module
+            One of :data:`MODULE_CLASSES`; kept as it is (not copied).
+        sample_rate : int
+            The rate the model works at, in Hz.
+        task : {"classifier", "tagger", "contrastive"} or None, default=None
+            :data:`TASKS`: what the outputs are; ``None``: a bare module.
+        labels : sequence, default=()
+            One class name or tag per output (classifier and tagger).
+        multilabel : bool or None, default=None
+            Taggers only: independent sigmoids (True) or one-vs-rest classes.
+        estimator : mapping or None, default=None
+            :data:`ESTIMATOR_SETTINGS` of the estimator that trained it.
+        training : mapping or None, default=None
+            JSON-serialisable notes (epochs, losses, ...).
+        name : str or None, default=None
+            A display name; ``None``: the module's.
+
+        Returns
+        -------
+        PretrainedModel
+        """
+        config = _make_config(module, sample_rate=int(sample_rate), task=task,
+                              labels=_jsonable(labels), multilabel=multilabel,
+                              estimator=dict(estimator or {}), training=dict(training or {}),
+                              name=name)
+        check_config(config, name or getattr(module, "name", type(module).__name__))
+        return cls(module=module, config=config, fingerprint=config["weights_sha256"])
+
+    @classmethod
     def from_state_dict(
         cls,
         weights: Mapping[str, torch.Tensor] | str | os.PathLike,
@@ -196,7 +243,7 @@ class PretrainedModel:
             One class name (``task="classifier"``) or tag (``task="tagger"``)
             per output, in output order. ``None``: a bare module, for features.
         task : {"classifier", "tagger"} or None, default=None
-            Required with ``labels``: what :meth:`to_estimator` rebuilds.
+            Required with ``labels``: what ``estimators.from_pretrained`` rebuilds.
         multilabel : bool or None, default=None
             For a tagger: one sigmoid per tag (``True``, the default for
             taggers) or one-vs-rest over classes.
@@ -282,41 +329,41 @@ class PretrainedModel:
         check_tensors(state, meta, where)
         module = SampleCNN(**module_config)
         module.load_state_dict(state, strict=True)
-        if task == "tagger" and multilabel is None:
+        if task == TAGGER and multilabel is None:
             multilabel = True
         training = {"imported": _now(), "layout": layout,
                     **({"source": where} if where != "state_dict" else {}), **(metadata or {})}
         config = _make_config(
             module, sample_rate=sample_rate, task=task,
             labels=_jsonable(labels) if labels is not None else [], multilabel=multilabel,
-            estimator={"sr": sample_rate}, training=training, name=name)
+            estimator={}, training=training, name=name)
         check_config(config, where)
         module.to(device).eval()
         return cls(module=module, config=config,
                    path=where if where != "state_dict" else None,
                    fingerprint=config["weights_sha256"])
 
+    @property
+    def task(self) -> str | None:
+        """What the file holds: one of :data:`TASKS`, or ``None`` for a bare module."""
+        return self.config.get("task")
+
     def to_estimator(self, **params):
-        """A fitted :class:`SampleCNNClassifier` or :class:`SampleCNNTagger` for prediction.
+        """Deprecated: use ``sklearn_samplecnn.estimators.from_pretrained(model, **params)``.
 
-        The estimator class rebuilds itself (``SampleCNNClassifier.from_pretrained``);
-        ``params`` override its parameters (e.g. ``device="cuda"``).
+        A fitted :class:`SampleCNNClassifier` or :class:`SampleCNNTagger` for
+        prediction; ``params`` override its parameters (e.g. ``device="cuda"``).
         """
-        from .estimators import SampleCNNClassifier, SampleCNNTagger
+        import importlib
 
-        task = self.config.get("task")
-        if isinstance(self.module, (Musicnn, MusicnnVGG)):
-            raise PretrainedFileError(
-                f"{self.path or self.name}: a {type(self.module).__name__} is not rebuilt as a "
-                "SampleCNN estimator; use it as a feature extractor or tagger "
-                "(MultiScaleFeatureTransformer, MusicnnTransformer).")
-        if task not in ("classifier", "tagger"):
-            raise PretrainedFileError(
-                f"{self.path}: holds a bare module (task={task!r}); only files saved from a "
-                "fitted SampleCNNClassifier/SampleCNNTagger rebuild an estimator."
-            )
-        cls = SampleCNNClassifier if task == "classifier" else SampleCNNTagger
-        return cls.from_pretrained(self, **params)
+        from .._deprecate import warn_deprecated
+
+        warn_deprecated("PretrainedModel.to_estimator()",
+                        "sklearn_samplecnn.estimators.from_pretrained(model)")
+        # resolved by name at call time: rebuilding an estimator belongs to the estimators,
+        # a floor above this one (this alias goes with the deprecation)
+        estimators = importlib.import_module("sklearn_samplecnn.estimators")
+        return estimators.from_pretrained(self, **params)
 
 
 def save_pretrained(obj, path: str | os.PathLike, *, metadata: dict | None = None) -> Path:
@@ -330,12 +377,13 @@ def save_pretrained(obj, path: str | os.PathLike, *, metadata: dict | None = Non
 
     Parameters
     ----------
-    obj : SampleCNNClassifier, SampleCNNTagger, ContrastiveSampleCNN, torch.nn.Module or \
-            PretrainedModel
-        A fitted estimator, one of :data:`MODULE_CLASSES`, or a loaded or
-        imported model (its config, labels and training metadata are kept). A
-        ContrastiveSampleCNN writes its encoder (``module_``, task
-        ``"contrastive"``, no labels): load it like any pretrained extractor.
+    obj : fitted estimator, torch.nn.Module or PretrainedModel
+        A fitted estimator of this library (anything with ``to_pretrained()``:
+        it describes its module, task, labels and settings), one of
+        :data:`MODULE_CLASSES`, or a loaded or imported model (its config,
+        labels and training metadata are kept). A ContrastiveSampleCNN writes
+        its encoder (``module_``, task ``"contrastive"``, no labels): load it
+        like any pretrained extractor.
     path : str or os.PathLike
         The file to write; its folder is created if needed.
     metadata : dict or None
@@ -376,33 +424,17 @@ def save_pretrained(obj, path: str | os.PathLike, *, metadata: dict | None = Non
                               training={"saved": _now(), **metadata})
         module = obj
     else:
-        module = getattr(obj, "module_", None)
-        if module is None:
-            raise PretrainedFileError(f"{type(obj).__name__} is not fitted; call fit() first.")
-        from .estimators import ContrastiveSampleCNN, DistilledSampleCNN, SampleCNNTagger
-
-        task = ("contrastive" if isinstance(obj, ContrastiveSampleCNN) else
-                "tagger" if isinstance(obj, (SampleCNNTagger, DistilledSampleCNN))
-                else "classifier")
-        multilabel = getattr(obj, "multilabel_", None)
-        if isinstance(obj, DistilledSampleCNN):
-            metadata.setdefault("distilled_from", repr(obj.teacher_))
-            if len(obj.soft_columns_) == 0:  # no tags learnt: an encoder for features
-                task, multilabel = None, None
-        history = getattr(obj, "history_", None)
-        if history:
-            last = history[-1]
-            metadata.setdefault("epochs", len(history))
-            for key in ("train_loss", "valid_loss"):
-                if key in last:
-                    metadata.setdefault(key, float(last[key]))
+        to_pretrained = getattr(obj, "to_pretrained", None)
+        if to_pretrained is None:
+            raise PretrainedFileError(
+                f"{type(obj).__name__} cannot be saved: give a fitted estimator of this "
+                "library, a module of MODULE_CLASSES or a PretrainedModel.")
+        model = to_pretrained()  # the estimator describes itself: task, labels, settings
+        module, old = model.module, model.config
         config = _make_config(
-            module, sample_rate=int(obj.sr), task=task,
-            labels=[] if task in ("contrastive", None) else _jsonable(
-                obj.tags_ if task == "tagger" and multilabel else obj.classes_),
-            multilabel=multilabel,
-            estimator={k: getattr(obj, k) for k in _ESTIMATOR_SETTINGS if hasattr(obj, k)},
-            training={"saved": _now(), **metadata})
+            module, sample_rate=old["sample_rate"], task=old["task"], labels=old["labels"],
+            multilabel=old["multilabel"], estimator=old["estimator"],
+            training={**old["training"], "saved": _now(), **metadata}, name=old.get("name"))
     config["config_sha256"] = config_sha256(config)
     check_config(config, os.fspath(path))
     tensors = _tensors(module)

@@ -20,18 +20,18 @@ from pathlib import Path
 import numpy as np
 from sklearn.utils.validation import validate_data
 
-from ._fileio import atomic_write, digest, file_key
-from .audio import (
+from .._fileio import atomic_write, digest
+from ..audio import (
     DEFAULT_RES_TYPE,
-    _no_frames_error,
     audio_info,
-    check_resampling,
+    file_key,
     load_audio,
     resample,
+    resampled_length,
     warn_if_loud,
 )
-from .exceptions import AudioLoadError
-from .segments import take_segment
+from ..exceptions import AudioLoadError
+from ..segments import take_segment
 
 __all__ = ["AudioCache", "Clips", "clips_from_X"]
 
@@ -41,7 +41,7 @@ class AudioCache:
 
     Keys are the file's stat identity (path, size, modification time, inode,
     change time: a replaced or edited file gets a new entry, see
-    :func:`sklearn_samplecnn._fileio.file_key`), the rate and the filter. Disk
+    :func:`sklearn_samplecnn.audio.file_key`), the rate and the filter. Disk
     entries are written atomically, so parallel workers never read half a
     file; an unreadable entry is decoded again; a folder that cannot be
     created or written warns once (per process) and is skipped: the clip is
@@ -171,7 +171,7 @@ class Clips:
                                          dtype=np.int64)
             else:
                 self._lengths = np.array(
-                    [_resampled_length(audio_info(p), self.sr) for p in self.items], dtype=np.int64
+                    [resampled_length(audio_info(p), self.sr) for p in self.items], dtype=np.int64
                 )
         return self._lengths
 
@@ -180,7 +180,7 @@ class Clips:
         errors, lengths = [], []
         for p in self.items:
             try:
-                lengths.append(_resampled_length(audio_info(p), self.sr))
+                lengths.append(resampled_length(audio_info(p), self.sr))
             except AudioLoadError as exc:
                 errors.append(exc)
                 lengths.append(0)
@@ -350,17 +350,3 @@ def _check_pairs(X) -> list[tuple[np.ndarray, int]]:
                              "it, y.mean(axis=1) for (samples, channels) as soundfile does.")
         out.append((_checked_waveform(y, f"X[{i}]"), int(rate)))
     return out
-
-
-def _resampled_length(info, sr: int) -> int:
-    """The clip's length at ``sr``, from its header; a clip that would have no samples
-    at all is an error naming the file (as :func:`load_audio` reports it)."""
-    if info.frames == 0:
-        raise _no_frames_error(info.path)
-    if info.sample_rate == sr:
-        return info.frames
-    n = check_resampling(info.path, info.frames, info.sample_rate, sr)
-    if n == 0:
-        raise AudioLoadError(info.path, f"{info.frames} samples at {info.sample_rate} Hz "
-                                        f"resample to 0 samples at {sr} Hz")
-    return n

@@ -1,4 +1,5 @@
-"""The input pipeline: worker processes decode and batch, one device loop runs the model."""
+"""The segment loop (engine.loop): worker processes decode and batch, one device loop runs
+the model."""
 
 from __future__ import annotations
 
@@ -10,11 +11,10 @@ import pytest
 import torch
 
 from sklearn_samplecnn import AudioLoadError, MultiScaleFeatureTransformer
-from sklearn_samplecnn._clips import Clips
-from sklearn_samplecnn.audio import write_audio
+from sklearn_samplecnn.audio import load_audio, write_audio
+from sklearn_samplecnn.engine import Clips, SegmentBatches, resolve_n_jobs, run_segments
 from sklearn_samplecnn.nn import InferenceRunner, SampleCNN
-from sklearn_samplecnn.pipeline import SegmentBatches, resolve_n_jobs, run_segments
-from sklearn_samplecnn.segments import segment_signal
+from sklearn_samplecnn.segments import segment_signal, segment_starts
 
 from .conftest import tone
 
@@ -34,6 +34,16 @@ def files(tmp_path):
     bad = tmp_path / "c07.wav"
     bad.write_bytes(b"not audio at all" * 20)
     return paths
+
+
+@pytest.fixture(autouse=True)
+def _fresh_workers():
+    """Decoding processes are kept between runs; the tests that patch what they run (or
+    count them) start from none."""
+    from sklearn_samplecnn import engine
+
+    engine.release_buffers()
+    yield
 
 
 def _first_sample(x: torch.Tensor) -> torch.Tensor:
@@ -59,32 +69,69 @@ def test_every_segment_once_in_order_and_errors_per_clip(files, n_jobs, ring):
         np.testing.assert_array_equal(r.starts, np.arange(len(expected)) * 81)
 
 
-def test_ring_buffers_serve_the_next_run_and_never_an_aborted_ones(files):
-    from sklearn_samplecnn import _ring, pipeline
+def test_workers_and_their_ring_serve_the_next_run_and_never_an_aborted_ones(files):
+    """The decoding processes and their shared buffers are kept for the next run of the
+    same shape (same processes: not started again); a run left early may leave a worker
+    writing, so its processes are stopped and nothing of it is kept."""
+    from sklearn_samplecnn import engine
+    from sklearn_samplecnn.engine import loop
 
-    pipeline.release_buffers()
+    engine.release_buffers()
     clips = Clips(files, "paths", sr=SR)
 
     def run(**kw):
         return {r.index: r for r in run_segments(clips, _first_sample, segment_length=81,
                                                  batch_size=5, n_jobs=2, tail="pad", **kw)}
 
+    def pids():
+        return sorted(w.pid for w in loop._kept[0].loader._iterator._workers)
+
     first = run()
-    assert len(_ring._spare_ring) == 1
-    spare = _ring._spare_ring[0]
-    second = run()  # takes the spare (all slots free again) and gives it back
-    assert _ring._spare_ring == [spare]
+    assert len(loop._kept) == 1 and loop._kept[0].ring is not None
+    kept, before = loop._kept[0], pids()
+    second = run()  # the same workers and ring (all slots free again), kept again
+    assert loop._kept == [kept] and pids() == before
     for i in first:
         if first[i].error is None:
             np.testing.assert_array_equal(first[i].rows, second[i].rows)
-    # a run left early may leave a worker writing: its buffers are not kept
+    other = {r.index: r for r in run_segments(clips, _first_sample, segment_length=81,
+                                              batch_size=4, n_jobs=2, tail="pad")}
+    assert loop._kept[0] is not kept  # another shape: new workers, the old ones stopped
+    assert not kept.alive() or kept.loader is None
+    assert sorted(other) == sorted(first)
     stream = run_segments(clips, _first_sample, segment_length=81, batch_size=5, n_jobs=2,
                           tail="pad")
     next(stream)
     stream.close()
-    assert _ring._spare_ring == []
-    pipeline.release_buffers()
-    assert _ring._spare_ring == []
+    assert loop._kept == []
+    engine.release_buffers()
+    assert loop._kept == []
+
+
+def test_kept_workers_read_relative_paths_where_the_caller_is(files, tmp_path, monkeypatch):
+    """Kept workers were started in one folder; a later run from another folder reads its
+    relative paths there, as decoding in this process would."""
+    import shutil
+    from pathlib import Path
+
+    good = [Path(f) for f in files if not f.endswith("c07.wav")]
+    swapped = tmp_path / "swapped"
+    swapped.mkdir()
+    for a, b in zip(good, good[1:] + good[:1]):  # swapped/<a's name> holds b's audio
+        shutil.copy(b, swapped / a.name)
+    names = [p.name for p in good]
+
+    def rows():
+        return {r.index: r.rows for r in run_segments(
+            Clips(names, "paths", sr=SR), _first_sample, segment_length=81, batch_size=5,
+            n_jobs=2, tail="pad")}
+
+    monkeypatch.chdir(good[0].parent)
+    here = rows()
+    monkeypatch.chdir(swapped)
+    there = rows()
+    for i in range(len(names)):
+        np.testing.assert_array_equal(there[i], here[(i + 1) % len(names)])
 
 
 def test_order_subset_and_hop(files):
@@ -118,14 +165,16 @@ def test_memory_is_bounded_in_the_number_of_files(tmp_path, monkeypatch):
         p = tmp_path / f"{i}.wav"
         write_audio(p, tone(300, 81 * 4, SR), SR)
         paths.append(str(p))
-    original = SegmentBatches.decode
+    from sklearn_samplecnn.engine import loop
 
-    def counting(self, i):
+    original = loop.open_segments  # each file is opened once, and read into the batches
+
+    def counting(path, sr):
         with _decoded.get_lock():
             _decoded.value += 1
-        return original(self, i)
+        return original(path, sr)
 
-    monkeypatch.setattr(SegmentBatches, "decode", counting)
+    monkeypatch.setattr(loop, "open_segments", counting)
     _decoded.value = 0
     ahead = []
     for k, _ in enumerate(run_segments(Clips(paths, "paths", sr=SR), _first_sample,
@@ -136,14 +185,16 @@ def test_memory_is_bounded_in_the_number_of_files(tmp_path, monkeypatch):
 
 
 def test_a_crashed_worker_is_an_error_not_a_hang(files, monkeypatch):
-    original = Clips.load
+    from sklearn_samplecnn.engine import loop
 
-    def crash(self, i):
-        if i == 5:
+    original = loop.open_segments
+
+    def crash(path, sr):
+        if path == files[5]:
             os._exit(3)  # a segfault or an OOM kill in a decoding process
-        return original(self, i)
+        return original(path, sr)
 
-    monkeypatch.setattr(Clips, "load", crash)
+    monkeypatch.setattr(loop, "open_segments", crash)
     clips = Clips(files, "paths", sr=SR)
     with pytest.raises(RuntimeError, match="worker"):
         list(run_segments(clips, _first_sample, segment_length=81, batch_size=4, n_jobs=2,
@@ -222,3 +273,49 @@ def test_cuda_contrastive_and_cli(files, tmp_path):
     assert main(["extract", "-m", str(path), *good, "-o", str(out), "--device", "cuda",
                  "-q"]) == 0
     assert np.load(out).shape[0] == len(good)
+
+
+@pytest.mark.parametrize("n_jobs", [0, 2])
+def test_a_file_failing_after_its_first_batches_is_dropped_whole(tmp_path, n_jobs):
+    """Files at the model's rate are read straight into the batches; one whose last samples
+    are NaN fails after some of its segments went out: it is reported, none of its rows is
+    kept, and the other clips are as decoded alone."""
+    rng = np.random.default_rng(1)
+    paths = []
+    for i in range(5):
+        y = tone(300 + 100 * i, 81 * 9 + 17, SR, rng=rng)
+        if i == 2:
+            y[-3] = np.nan
+        p = tmp_path / f"{i}.wav"
+        write_audio(p, y, SR, subtype="FLOAT")
+        paths.append(str(p))
+    clips = Clips(paths, "paths", sr=SR)
+    got = {r.index: r for r in run_segments(clips, _first_sample, segment_length=81,
+                                            batch_size=4, n_jobs=n_jobs)}
+    assert sorted(got) == list(range(5))
+    assert got[2].rows is None and "NaN or infinite" in str(got[2].error)
+    for i in (0, 1, 3, 4):
+        expected = segment_signal(clips.load(i), 81)  # tail="overlap": 10 segments
+        np.testing.assert_array_equal(got[i].rows[:, 0], expected[:, 0])
+        np.testing.assert_allclose(got[i].rows[:, 2], expected.sum(axis=1), rtol=1e-5, atol=1e-5)
+
+
+def test_direct_reading_decodes_what_load_audio_decodes(files):
+    """A mono file at the model's rate is read straight into the batch rows; the rows are
+    load_audio's samples, bit for bit (tail="overlap": every sample is read)."""
+    from sklearn_samplecnn.audio import open_segments
+
+    for i, path in enumerate(files):
+        if i == 7:
+            continue  # the unreadable one
+        y = load_audio(path, sr=SR)
+        n = len(y)
+        if n < 81:
+            continue
+        starts = segment_starts(n, 81)
+        out = np.empty((len(starts), 81), np.float32)
+        with open_segments(path, SR) as reader:
+            for k, s in enumerate(starts):
+                reader.read_into(int(s), out[k])
+        np.testing.assert_array_equal(out, np.stack([y[s:s + 81] for s in starts]))
+    assert open_segments(files[0], 2 * SR) is None  # another rate: load_audio resamples

@@ -1,7 +1,7 @@
 """The input pipeline's ring of batch buffers shared with its worker processes.
 
 Workers write batches of segments into slots of one shared buffer and send
-only the slot number; :func:`sklearn_samplecnn.pipeline.run_segments` takes a
+only the slot number; :func:`sklearn_samplecnn.engine.run_segments` takes a
 ring for a run and hands it back, and the last one (up to
 :data:`_SPARE_RING_BYTES`) is kept for the next run of the same shape.
 """
