@@ -151,10 +151,11 @@ def train(args) -> int:
         budget = _account(work, time.monotonic() - start, "train")
         print(f"budget so far: {budget['wall_h']} h wall, {budget['cpu_h']} h CPU", flush=True)
     history = [{k: h.get(k) for k in ("epoch", "lr", "train_loss", "valid_loss", "dur")}
-               for h in est.history_]
+               for h in est.history_ if "train_loss" in h]
     (work / "history.json").write_text(json.dumps(history, indent=1))
-    if est.interrupted_ or len(est.history_) < args.epochs:
-        print(f"stopped after epoch {len(est.history_)} of {args.epochs}: run again to go on")
+    done = sum("train_loss" in h for h in est.history_)  # finished (checkpointed) epochs
+    if est.interrupted_ or done < args.epochs:
+        print(f"stopped after epoch {done} of {args.epochs}: run the same command to go on")
         return 3
     from sklearn_samplecnn import save_pretrained
 
