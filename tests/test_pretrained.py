@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import pickle
@@ -591,3 +592,28 @@ def test_models_load_from_the_hub_cache_offline(clf, tmp_path, monkeypatch, caps
     assert code == 0 and "labels: high, low" in out
     code, out, err = _cli(capsys, "info", "someone/missing")
     assert code == 1 and "samplecnn: error: someone/missing: no such pretrained file" in err
+
+
+def test_float16_files_load_into_float32_modules_and_stay_checked(tmp_path):
+    """A model shipped as float16 weights (half the bytes) loads as float32 with the
+    rounded values, and its weights hash, taken over the tensors as stored, still catches
+    an edit."""
+    from sklearn_samplecnn.pretrained import PretrainedModel
+
+    torch.manual_seed(0)
+    model = SampleCNN("3-3-3", channels=[4, 4, 4, 4], n_outputs=2).eval()
+    half = PretrainedModel(module=copy.deepcopy(model).half(),
+                           config={"sample_rate": 8000, "estimator": {"sr": 8000},
+                                   "task": None, "labels": []})
+    path = save_pretrained(half, tmp_path / "half.samplecnn")
+    loaded = load_pretrained(path)
+    for (name, ours), theirs in zip(loaded.module.state_dict().items(),
+                                    model.state_dict().values()):
+        assert ours.dtype == theirs.dtype, name  # float32 again (int64 counters as they were)
+        if ours.is_floating_point():
+            torch.testing.assert_close(ours, theirs.half().float(), rtol=0, atol=0)
+    raw = bytearray(path.read_bytes())
+    raw[-8] ^= 0x01  # the lowest bit of a value near the end: still finite
+    (tmp_path / "edited.samplecnn").write_bytes(bytes(raw))
+    with pytest.raises(PretrainedFileError, match="weights changed since saving"):
+        load_pretrained(tmp_path / "edited.samplecnn")

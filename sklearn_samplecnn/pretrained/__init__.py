@@ -83,8 +83,15 @@ def _tensors(module: nn.Module) -> dict[str, torch.Tensor]:
 
 def weights_fingerprint(module: nn.Module) -> str:
     """SHA-256 over a module's state_dict (names, dtypes, shapes and bytes)."""
+    return tensors_fingerprint(_tensors(module))
+
+
+def tensors_fingerprint(tensors: Mapping[str, torch.Tensor]) -> str:
+    """SHA-256 over named tensors as stored (names, dtypes, shapes and bytes): a file's
+    weights hash, whatever dtype the module they are loaded into computes in."""
     digest = hashlib.sha256()
-    for name, tensor in sorted(_tensors(module).items()):
+    for name, tensor in sorted(tensors.items()):
+        tensor = tensor.detach().cpu().contiguous()
         digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
         digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes()
                       if tensor.numel() else b"")
@@ -563,7 +570,8 @@ def load_pretrained(path: str | os.PathLike, *, device: str = "cpu", revision: s
         module.load_state_dict(tensors, strict=True)
     except (TypeError, ValueError, RuntimeError, KeyError) as exc:
         fail(name, f"weights do not match the config ({exc}).")
-    fingerprint = weights_fingerprint(module)
+    # over the tensors as the file stores them: float16 weights load into a float32 module
+    fingerprint = tensors_fingerprint(tensors)
     if fingerprint != config["weights_sha256"]:
         fail(name, f"weights changed since saving (SHA-256 {fingerprint[:12]}... != recorded "
                    f"{config['weights_sha256'][:12]}...); the file was modified.")
