@@ -37,7 +37,7 @@ from sklearn_samplecnn.audio import audio_info, file_key, load_audio, write_audi
 from sklearn_samplecnn.exceptions import SampleCNNError
 from sklearn_samplecnn.pretrained import PretrainedModel
 
-from .conftest import TINY, tone
+from ..conftest import TINY, tone
 
 SR = 8000
 FAST = {"sr": SR, "max_epochs": 1, "train_split": None, "verbose": 0, "random_state": 0,

@@ -32,8 +32,8 @@ from sklearn_samplecnn.exceptions import FeatureStoreError, SampleCNNError
 from sklearn_samplecnn.nn import SampleCNN
 from sklearn_samplecnn.pretrained import PretrainedModel
 
-from .conftest import TINY, tone
-from .test_pretrained import _rewrite
+from ..conftest import TINY, tone
+from ..test_pretrained import _rewrite
 
 SR = 8000
 FAST = {"sr": SR, "max_epochs": 1, "train_split": None, "verbose": 0, "random_state": 0,
