@@ -319,3 +319,38 @@ def test_direct_reading_decodes_what_load_audio_decodes(files):
                 reader.read_into(int(s), out[k])
         np.testing.assert_array_equal(out, np.stack([y[s:s + 81] for s in starts]))
     assert open_segments(files[0], 2 * SR) is None  # another rate: load_audio resamples
+
+
+_MANY_LONG_PATHS = r"""
+import os, sys
+import numpy as np
+from sklearn_samplecnn.audio import write_audio
+from sklearn_samplecnn.engine import Clips, run_segments
+import torch
+
+root = sys.argv[1]
+first = os.path.join(root, "a.wav")
+write_audio(first, (0.1 * np.ones(200)).astype(np.float32), 8000)
+paths = []
+for i in range(500):  # ~150-character names: the job pickles to over 64 KiB
+    p = os.path.join(root, f"{i:04d}_" + "x" * 140 + ".wav")
+    os.link(first, p)
+    paths.append(p)
+for run in range(2):  # new workers, then the kept ones
+    n = sum(1 for r in run_segments(Clips(paths, "paths", sr=8000), lambda x: x[:, :2],
+                                    segment_length=81, batch_size=64, n_jobs=1))
+    print(run, n, flush=True)
+"""
+
+
+def test_a_job_larger_than_a_pipe_reaches_its_worker(tmp_path):
+    """A worker's job (its clips' paths) goes out once the worker runs: a job larger than
+    the pipe's buffer, written before, blocked forever (650 clips of real recordings)."""
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, "-c", _MANY_LONG_PATHS, str(tmp_path)],
+                         capture_output=True, text=True, timeout=180,
+                         env={**os.environ, "SAMPLECNN_NO_REEXEC": "1"})
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["0", "500", "1", "500"]

@@ -429,13 +429,16 @@ def release_buffers() -> None:
 atexit.register(release_workers)  # before the interpreter tears torch's workers down
 
 
-def _guarded(loader, n_workers: int):
+def _guarded(loader, n_workers: int, started: Callable[[], None] | None = None):
     """Iterate ``loader``; a decoding process that died (killed, out of memory, a crash
-    in a native library) becomes one clear error instead of a pipe error or a hang."""
+    in a native library) becomes one clear error instead of a pipe error or a hang.
+    ``started()`` runs once the loader's workers run (kept workers' jobs go out then)."""
     try:
         iterator = iter(loader)
     except (RuntimeError, ConnectionError, EOFError) as exc:
         raise _worker_died(exc) from exc
+    if started is not None:
+        started()
     while True:
         try:
             batch = next(iterator)
@@ -579,11 +582,17 @@ def run_segments(
                                 {"pin_memory": cuda and not use_ring, "timeout": timeout},
                                 context)
         slots_ring = workers.ring
-        for w in range(n_workers):  # each worker's clips, for this run
-            workers.feeder.jobs[w].put(dataset.job(order[w::n_workers]))
         loader = workers.loader
     else:
         loader = _loader(dataset, 0, cuda, timeout, context)
+
+    def hand_out_jobs() -> None:
+        """Each worker's clips, for this run. Called once the workers run and wait for
+        their job (``iter(loader)`` starts new ones, or wakes kept ones): a job is a
+        pickle written into a pipe, and one larger than the pipe's buffer (64 KiB on
+        Linux: a few hundred long paths) would block forever with no reader."""
+        for w in range(n_workers):
+            workers.feeder.jobs[w].put(dataset.job(order[w::n_workers]))
     expected: dict[int, int] = {}
     parts: dict[int, list] = {}
     got: dict[int, int] = {}
@@ -627,7 +636,7 @@ def run_segments(
 
     try:
         with torch.inference_mode():
-            for batch in _guarded(loader, n_workers):
+            for batch in _guarded(loader, n_workers, hand_out_jobs if n_workers else None):
                 for message, category in batch.notes:
                     warnings.warn(message, category, stacklevel=2)
                 for c, exc in batch.errors:
