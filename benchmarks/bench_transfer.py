@@ -443,7 +443,10 @@ def main(argv=None) -> dict:
                                 np.hstack([mfcc, Z]), y, cv) for Z in best_blocks]
         union_rows.append(row(f"union MFCC + best SampleCNN: {design}", per_seed))
     rows += union_rows
-    pre = pretrained_features(Xt, student=args.student, teacher=args.teacher, seconds=seconds)
+    # the shipped models run at 16 kHz: the target's waveforms go with their rate, as
+    # (y, sr) pairs, and are resampled as files would be
+    pre = pretrained_features([(x, s["sr"]) for x in Xt], student=args.student,
+                              teacher=args.teacher, seconds=seconds)
     for name, Z in pre.items():
         label = {"teacher": f"musicnn teacher ({args.teacher})",
                  "student": f"distilled student ({args.student})"}[name]
