@@ -1,28 +1,31 @@
-"""The main demo: pretrained SampleCNN features against the classic MFCC baseline, and their union.
+"""The main demo: the shipped pretrained models against the classic MFCC baseline, and their union.
 
-1. Generate a source auto-tagging set and a target genre set (no downloads), or
-   use a local GTZAN copy as the target (``--gtzan``).
-2. Get the extractor (:func:`get_extractor`): pretrain a small SampleCNN tagger
-   on the source with the small-data recipe (AdamW with weight decay, new random
-   crops every epoch; docs/transfer.md) and save it as a ``.samplecnn`` file, or
-   bring your own (``--pretrained``).
+1. Generate a target genre set (no downloads), or use a local GTZAN copy as the
+   target (``--gtzan``).
+2. Get the extractor (:func:`get_extractor`): the SampleCNN that ships with the
+   library (distilled from musicnn on openly licensed recordings, docs/models.md),
+   or your own files (``--pretrained``), or, with ``--from-scratch``, a small
+   SampleCNN tagger pretrained here on a generated source set with the small-data
+   recipe (what the demo did before a model shipped).
 3. Cross-validate on the target, with the same stratified folds for every row:
    the MFCC baseline (``MFCCStatsTransformer`` with an SVM and with a logistic
    regression), the SampleCNN features (``MultiScaleFeatureTransformer`` with
-   its defaults, a logistic regression) and their union (a ``FeatureUnion`` with
-   a ``BlockScaler`` per block).
-4. Repeat 2-3 for ``--seeds`` seeds (seed ``s`` pretrains with
-   ``random_state=s`` and shuffles the folds with ``random_state=s``), print every
-   pipeline's mean accuracy with its spread over the seeds (standard deviation,
-   lowest and highest, each seed's value) and say which wins and whether by more
-   than that spread: the protocol and table docs/transfer.md reports.
+   its defaults, a logistic regression), the shipped musicnn teacher's features
+   (``MusicnnTransformer``) and the union of the MFCC statistics and the SampleCNN
+   features (a ``FeatureUnion`` with a ``BlockScaler`` per block).
+4. Repeat 3 for ``--seeds`` seeds (seed ``s`` shuffles the folds with
+   ``random_state=s``; with ``--from-scratch`` it also pretrains with
+   ``random_state=s``), print every pipeline's mean accuracy with its spread over
+   the seeds (standard deviation, lowest and highest, each seed's value) and say
+   which wins and whether by more than that spread: the protocol and table
+   docs/transfer.md reports.
 5. Write the confusion matrix of the winner (first seed) as a PNG.
 
-Runs in a few minutes per seed on 2 CPU cores::
+Runs in about a minute on 2 CPU cores::
 
     make demo                     # or: python examples/demo.py
     python examples/demo.py --gtzan ~/data/gtzan --pretrained msd_3-9.samplecnn
-    python examples/demo.py --gtzan ~/data/gtzan --on-error zeros   # a copy with broken files
+    python examples/demo.py --gtzan ~/data/gtzan --on-error skip   # a copy with broken files
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ from sklearn_samplecnn import (
     BlockScaler,
     MFCCStatsTransformer,
     MultiScaleFeatureTransformer,
+    MusicnnTransformer,
     SampleCNNTagger,
     load_pretrained,
     save_pretrained,
@@ -55,7 +59,11 @@ from sklearn_samplecnn import (
 from sklearn_samplecnn.datasets import fetch_gtzan, make_music
 from sklearn_samplecnn.tunables import reexec_with_tunables
 
-#: The extractor: a 3^7 SampleCNN at 8 kHz (6,561 samples, 0.8 s) with few filters.
+#: The SampleCNN that ships with the library (docs/models.md).
+SHIPPED = "samplecnn_musicnn_16k"
+#: The shipped musicnn teacher, for its own row.
+TEACHER = "MSD_musicnn"
+#: --from-scratch: a 3^7 SampleCNN at 8 kHz (6,561 samples, 0.8 s) with few filters.
 EXTRACTOR = {"module__sizes": "3^7", "module__channels": [16, 16, 16, 32, 32, 32, 32, 64, 64]}
 #: The small-data recipe (docs/transfer.md): AdamW with weight decay, new random crops
 #: every epoch, no plateau schedule and no validation split; epochs from --epochs.
@@ -81,15 +89,16 @@ class Timer:
         return _Stage()
 
 
-def get_extractor(args, seed: int) -> list[Path]:
-    """The extractor's model files for ``seed``: the ``--pretrained`` files, or a 3^7 tagger
-    pretrained with the small-data recipe on the generated source set (seeded by ``seed``).
-
-    The one place the demo's features come from: swapping it for a shipped model is a
-    change of this function alone.
+def get_extractor(args, seed: int) -> list:
+    """The extractors for ``seed``: the ``--pretrained`` files, the SampleCNN shipped with
+    the library (by name; nothing to train), or with ``--from-scratch`` a 3^7 tagger
+    pretrained here with the small-data recipe on the generated source set (seeded by
+    ``seed``). The one place the demo's SampleCNN features come from.
     """
     if args.pretrained:
         return list(args.pretrained)
+    if not args.from_scratch:
+        return [SHIPPED]
     source = make_music(args.out / "source", n_clips=args.n_source, task="tags",
                         duration=args.duration, sr=args.sr, random_state=0)
     tagger = SampleCNNTagger(sr=args.sr, max_epochs=args.epochs, random_state=seed, verbose=1,
@@ -109,7 +118,7 @@ def pipelines(files, args) -> dict:
                                        cache_dir=cache, on_error=args.on_error)
     union = FeatureUnion([("mfcc", make_pipeline(clone(mfcc), BlockScaler())),
                           ("samplecnn", make_pipeline(clone(cnn), BlockScaler()))])
-    return {
+    pipes = {
         "MFCC statistics, SVM (C=10)": make_pipeline(mfcc, StandardScaler(), SVC(C=10)),
         "MFCC statistics, logistic regression": make_pipeline(
             clone(mfcc), StandardScaler(), LogisticRegression(max_iter=5000)),
@@ -118,6 +127,12 @@ def pipelines(files, args) -> dict:
         "union, BlockScaler per block, logistic regression (C=100)": make_pipeline(
             union, LogisticRegression(C=100, max_iter=5000)),
     }
+    if not args.no_teacher:
+        pipes["musicnn (MSD) features, logistic regression"] = make_pipeline(
+            MusicnnTransformer(TEACHER, device=args.device, cache_dir=cache,
+                               on_error=args.on_error),
+            StandardScaler(), LogisticRegression(max_iter=5000))
+    return pipes
 
 
 def check_target(X, y, args):
@@ -129,12 +144,11 @@ def check_target(X, y, args):
         check.fit_transform(X)
     failed = set(check.failed_files_)
     if failed:
-        what = "left out of the evaluation" if args.on_error == "nan" else \
-            "kept with feature rows of zeros"
-        print(f"{len(failed)} of {len(X)} clips could not be decoded ({what}):")
+        print(f"{len(failed)} of {len(X)} clips could not be decoded (left out of the "
+              "evaluation):")
         for f in sorted(failed):
             print(f"  {f}")
-    if args.on_error == "nan" and failed:
+    if failed:
         keep = [i for i, f in enumerate(X) if str(f) not in failed]
         X, y = [X[i] for i in keep], y[keep]
     return X, y, sorted(failed)
@@ -181,24 +195,31 @@ def main(argv=None) -> dict:
                         help="folder for generated audio, models, cache and the PNG")
     parser.add_argument("--gtzan", type=Path, help="a local GTZAN copy to use as the target")
     parser.add_argument("--pretrained", type=Path, nargs="+",
-                        help="use these .samplecnn files instead of pretraining")
-    parser.add_argument("--on-error", choices=("raise", "zeros", "nan"), default="raise",
+                        help="use these .samplecnn files instead of the shipped SampleCNN")
+    parser.add_argument("--from-scratch", action="store_true",
+                        help="pretrain a small SampleCNN on generated clips here instead of "
+                             "using the shipped one (what the demo did before one shipped)")
+    parser.add_argument("--no-teacher", action="store_true",
+                        help="leave out the musicnn teacher's row")
+    parser.add_argument("--on-error", choices=("raise", "skip"), default="raise",
                         help="target clips that fail to decode: stop with a message, or list "
-                             "them and go on with rows of zeros (zeros) or without them (nan)")
+                             "them and go on without them")
     parser.add_argument("--sr", type=int, default=8000,
                         help="rate of generated audio and of the MFCC statistics (Hz)")
-    parser.add_argument("--n-source", type=int, default=160, help="generated source clips")
+    parser.add_argument("--n-source", type=int, default=160,
+                        help="--from-scratch: generated source clips")
     parser.add_argument("--n-target", type=int, default=100, help="generated target clips")
     parser.add_argument("--duration", type=float, default=12.0, help="seconds per clip")
-    parser.add_argument("--epochs", type=int, default=30, help="pretraining epochs")
+    parser.add_argument("--epochs", type=int, default=30,
+                        help="--from-scratch: pretraining epochs")
     parser.add_argument("--folds", type=int, default=5, help="stratified CV folds")
     parser.add_argument("--seeds", type=int, default=3,
-                        help="repeat pretraining and CV with seeds 0 ... N-1 and report the "
-                             "spread over them (default: %(default)s)")
+                        help="repeat the CV (and --from-scratch pretraining) with seeds 0 ... "
+                             "N-1 and report the spread over them (default: %(default)s)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--quick", action="store_true",
-                        help="a one-minute check: 40 source and 40 target clips of 6 s, "
-                             "1 epoch, 2 folds, 2 seeds")
+                        help="a one-minute check: 40 target clips of 6 s, 2 folds, 2 seeds "
+                             "(--from-scratch: 40 source clips, 1 epoch)")
     args = parser.parse_args(argv)
     if args.quick:
         args.n_source, args.n_target, args.duration, args.epochs, args.folds = 40, 40, 6.0, 1, 2
@@ -209,7 +230,7 @@ def main(argv=None) -> dict:
     try:
         return run(args)
     except AudioLoadError as exc:
-        sys.exit(f"error: {exc}\n(--on-error zeros or --on-error nan lists the files that "
+        sys.exit(f"error: {exc}\n(--on-error skip lists the files that "
                  "fail to decode and goes on without them)")
 
 
@@ -230,14 +251,14 @@ def run(args) -> dict:
     per_seed: dict[str, list[float]] = {}
     fold_std: dict[str, list[float]] = {}
     for seed in seeds:
-        if not args.pretrained:
-            print(f"\n##### seed {seed}", flush=True)
+        print(f"\n##### seed {seed}", flush=True)
         with timer.stage(f"the extractor (seed {seed})"):
             files = get_extractor(args, seed)
-        for f in files:
-            cfg = load_pretrained(f).config
-            print(f"extractor {f}: {cfg['name']}, {cfg['input_length']} samples at "
-                  f"{cfg['sample_rate']} Hz")
+        if seed == seeds[0] or args.from_scratch:
+            for f in files:
+                cfg = load_pretrained(f).config
+                print(f"extractor {f}: {cfg['name']}, {cfg['input_length']} samples at "
+                      f"{cfg['sample_rate']} Hz")
         cv = StratifiedKFold(args.folds, shuffle=True, random_state=seed)
         pipes = pipelines(files, args)
         with timer.stage(f"{args.folds}-fold stratified CV on {len(X)} clips, the same folds "

@@ -210,7 +210,7 @@ def agreement(args) -> int:
     of the held-out clips (and per clip, over their windows' means)."""
     from sklearn.metrics import roc_auc_score
 
-    from sklearn_samplecnn import load_pretrained
+    from sklearn_samplecnn.estimators import from_pretrained
     from sklearn_samplecnn.estimators.distill import default_teacher
 
     work = Path(args.work)
@@ -218,7 +218,7 @@ def agreement(args) -> int:
     if args.generated:
         files += generated_clips(work / "generated", args.generated, 16000)
     held = held_out_clips(files)
-    student = load_pretrained(work / "student.samplecnn").to_estimator(tail="drop")
+    student = from_pretrained(work / "student.samplecnn", tail="drop")
     gram = student.predict_proba_segments(held)
     teacher = default_teacher("MSD_musicnn").fit([np.zeros(47616, np.float32)] * 2)
     length, crop = student.module_.input_length, 47616

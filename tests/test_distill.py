@@ -172,3 +172,69 @@ def test_teacher_rate_and_parameters_are_checked():
     assert clone(est).get_params()["teacher_crop"] == "auto"
     with pytest.raises(AttributeError, match="predict_proba"):
         est.predict(X)
+
+
+SHIPPED_STUDENT = "samplecnn_musicnn_16k"
+
+_FRESH_PROCESS = r"""
+import socket, sys
+
+def _refuse(*args, **kwargs):
+    raise OSError("network access in an offline test")
+
+socket.socket.connect = _refuse                      # no network: any download attempt fails
+socket.create_connection = _refuse
+import numpy as np
+from sklearn_samplecnn import MultiScaleFeatureTransformer, load_pretrained, shipped_models
+
+name = sys.argv[1]
+assert name in shipped_models(), sorted(shipped_models())
+model = load_pretrained(name)
+print(model.config["name"], model.sample_rate, model.module.input_length,
+      next(model.module.parameters()).dtype)
+rng = np.random.default_rng(0)
+clips = [(0.2 * rng.standard_normal(16000 * 5)).astype(np.float32) for _ in range(2)]
+X = MultiScaleFeatureTransformer(extractors=[name]).fit_transform(clips)
+print(X.shape, bool(np.isfinite(X).all()))
+from sklearn_samplecnn.audio import write_audio
+from sklearn_samplecnn.cli import main
+
+write_audio("clip.wav", clips[0], 16000)
+code = main(["extract", "--model", name, "clip.wav", "-o", "f.npy", "-q"])
+print(code, np.load("f.npy").shape == (1, X.shape[1]))
+"""
+
+
+def test_shipped_student_loads_by_name_in_a_fresh_offline_process(tmp_path):
+    """The distilled student ships in the package: a new process with the network cut
+    loads it by name, as a transformer's extractor and from the command line."""
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, "-c", _FRESH_PROCESS, SHIPPED_STUDENT],
+                         capture_output=True, text=True, cwd=tmp_path, timeout=300,
+                         env={"PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1",
+                              "SAMPLECNN_NO_REEXEC": "1", "HOME": str(tmp_path)})
+    assert run.returncode == 0, run.stderr
+    first, second, third = run.stdout.split("\n")[:3]
+    assert first == f"{SHIPPED_STUDENT} 16000 59049 torch.float32"
+    assert second.endswith("True") and second.startswith("(2, ")
+    assert third == "0 True"  # samplecnn extract --model <name>: the same columns
+
+
+def test_shipped_student_agrees_with_its_teacher(tmp_path):
+    """The shipped student's tag scores follow musicnn's on music it was trained beside
+    (generated clips; the held-out figure is in docs/models.md)."""
+    from sklearn_samplecnn import MusicnnTransformer
+    from sklearn_samplecnn.datasets import make_music
+
+    model = load_pretrained(SHIPPED_STUDENT)
+    assert model.config["task"] == "tagger" and model.labels == list(MSD_TAGS)
+    assert model.config["training"]["weights"] == "float16"
+    music = make_music(tmp_path, n_clips=4, task="genre", duration=8.0, sr=16000,
+                       styles=["rock", "jazz"], random_state=5)
+    student = from_pretrained(model).predict_proba(music.filenames)
+    t = MusicnnTransformer().fit(music.filenames).tag_scores(music.filenames)
+    assert student.shape == t.shape == (4, 50)
+    r = [np.corrcoef(a, b)[0, 1] for a, b in zip(student, t)]
+    assert min(r) > 0.5, r
