@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from skorch.callbacks import Callback
 
 from sklearn_samplecnn import (
     SampleCNNClassifier,
@@ -153,6 +154,31 @@ def tagger(good):
 @pytest.fixture(scope="module")
 def model_file(clf, root):
     return save_pretrained(clf, root / "clf.samplecnn")
+
+
+class _At(Callback):
+    """Run ``action(net)`` at the end of epoch ``epoch``."""
+
+    def __init__(self, epoch, action):
+        self.epoch = epoch
+        self.action = action
+
+    def on_epoch_end(self, net, **kwargs):
+        if len(net.history) == self.epoch:
+            self.action(net)
+
+
+def _stop(net):
+    raise KeyboardInterrupt  # how skorch callbacks (EarlyStopping) end training
+
+
+def _crash(net):
+    raise RuntimeError("power cut")
+
+
+#: A tiny training set for interrupted and resumed runs.
+XR = (np.random.default_rng(1).normal(size=(10, 300)) * 0.3).astype(np.float32)
+YR = np.arange(10) % 2
 
 
 def _messages(caught) -> str:

@@ -11,7 +11,6 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from skorch.callbacks import Callback
 
 from sklearn_samplecnn import (
     AudioLoadError,
@@ -24,7 +23,7 @@ from sklearn_samplecnn.audio import write_audio
 from sklearn_samplecnn.exceptions import SampleCNNError
 
 from ..conftest import tone
-from .conftest import BAD, DECODE_KINDS, FAST, SR, _messages, clone_with
+from .conftest import BAD, DECODE_KINDS, FAST, SR, XR, YR, _At, _crash, _messages, _stop, clone_with
 
 
 # -- the error policies of the estimators and the transformer ---------------------------
@@ -177,32 +176,10 @@ def test_adam_takes_no_sgd_defaults():
 
 
 # -- interruption and resumption in Python -------------------------------------------------
-class _At(Callback):
-    """Run ``action(net)`` at the end of epoch ``epoch``."""
-
-    def __init__(self, epoch, action):
-        self.epoch = epoch
-        self.action = action
-
-    def on_epoch_end(self, net, **kwargs):
-        if len(net.history) == self.epoch:
-            self.action(net)
-
-
 def _sigint(net):
     os.kill(os.getpid(), signal.SIGINT)
 
 
-def _stop(net):
-    raise KeyboardInterrupt  # how skorch callbacks (EarlyStopping) end training
-
-
-def _crash(net):
-    raise RuntimeError("power cut")
-
-
-XR = (np.random.default_rng(1).normal(size=(10, 300)) * 0.3).astype(np.float32)
-YR = np.arange(10) % 2
 RESUME = {**FAST, "max_epochs": 5, "train_split": 0.2, "lr": 0.05}
 
 

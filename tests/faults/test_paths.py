@@ -29,24 +29,13 @@ from sklearn_samplecnn import (
     PretrainedFileError,
     SampleCNNClassifier,
     load_pretrained,
-    save_pretrained,
 )
-from sklearn_samplecnn import cli as cli_module
 from sklearn_samplecnn._fileio import atomic_write
-from sklearn_samplecnn.audio import audio_info, file_key, load_audio, write_audio
+from sklearn_samplecnn.audio import audio_info, file_key, load_audio
 from sklearn_samplecnn.exceptions import SampleCNNError
 from sklearn_samplecnn.pretrained import PretrainedModel
 
-from ..conftest import TINY, tone
-
-SR = 8000
-FAST = {"sr": SR, "max_epochs": 1, "train_split": None, "verbose": 0, "random_state": 0,
-        "batch_size": 16, **TINY}
-
-
-@pytest.fixture(autouse=True)
-def _no_reexec(monkeypatch):
-    monkeypatch.setenv("SAMPLECNN_NO_REEXEC", "1")
+from .conftest import FAST, SR, cli
 
 
 class _Hang(BaseException):
@@ -69,26 +58,6 @@ def no_hang(seconds: int = 30):
         signal.signal(signal.SIGALRM, previous)
 
 
-@pytest.fixture(scope="module")
-def good(tmp_path_factory) -> tuple[list[str], np.ndarray]:
-    root = tmp_path_factory.mktemp("paths")
-    rng = np.random.default_rng(0)
-    paths, labels = [], []
-    for i in range(6):
-        label = "low" if i % 2 == 0 else "high"
-        p = root / "good" / label / f"clip{i}.wav"
-        write_audio(p, tone(300 if label == "low" else 1500, 1600, SR, rng=rng), SR)
-        paths.append(str(p))
-        labels.append(label)
-    return paths, np.array(labels)
-
-
-@pytest.fixture(scope="module")
-def model_file(good, tmp_path_factory):
-    clf = SampleCNNClassifier(**{**FAST, "max_epochs": 2}).fit(*good)
-    return save_pretrained(clf, tmp_path_factory.mktemp("model") / "clf.samplecnn")
-
-
 def _fifo(folder: Path, name: str) -> str:
     path = folder / name
     os.mkfifo(path)
@@ -108,12 +77,6 @@ def not_regular(tmp_path) -> dict[str, str]:
         pytest.skip("needs POSIX FIFOs and /dev/zero")
     return {_fifo(tmp_path, "pipe.wav"): "named pipe (FIFO)",
             _device(tmp_path, "zero.wav"): "character device"}
-
-
-def cli(capsys, *argv) -> tuple[int, str, str]:
-    code = cli_module.main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 # -- what is not a regular file is never read, and the error says what it is ----------------
@@ -333,9 +296,12 @@ def test_cli_extract_on_a_local_cluster_exits_130_quietly_on_ctrl_c(good, model_
     argv = [sys.executable, "-c", _SLOW_EXTRACT, "extract", "-m", str(model_file),
             *good[0][:2], "--dask", "local", "--dask-workers", "1", "--threads", "1",
             "-o", str(tmp_path / "f.npy")]
+    # a terminal's command has Ctrl-C's default action, even when this suite runs as a
+    # background job (`make test &`), whose children inherit SIGINT ignored
     proc = subprocess.Popen(argv, env={**os.environ, "SAMPLECNN_NO_REEXEC": "1"},
                             stderr=subprocess.PIPE, text=True, start_new_session=True,
-                            cwd=tmp_path)
+                            cwd=tmp_path,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     lines: list[str] = []
 
     def read() -> None:  # never blocks the test: a start that hangs ends at the deadline

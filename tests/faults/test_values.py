@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from skorch.callbacks import Callback
 
 from sklearn_samplecnn import (
     AudioLoadError,
@@ -32,40 +31,9 @@ from sklearn_samplecnn.exceptions import FeatureStoreError, SampleCNNError
 from sklearn_samplecnn.nn import SampleCNN
 from sklearn_samplecnn.pretrained import PretrainedModel
 
-from ..conftest import TINY, tone
+from ..conftest import tone
 from ..test_pretrained import _rewrite
-
-SR = 8000
-FAST = {"sr": SR, "max_epochs": 1, "train_split": None, "verbose": 0, "random_state": 0,
-        "batch_size": 16, **TINY}
-
-
-@pytest.fixture(scope="module")
-def good(tmp_path_factory) -> tuple[list[str], np.ndarray]:
-    root = tmp_path_factory.mktemp("values")
-    rng = np.random.default_rng(0)
-    paths, labels = [], []
-    for i in range(6):
-        label = "low" if i % 2 == 0 else "high"
-        p = root / "good" / f"clip{i}.wav"
-        write_audio(p, tone(300 if label == "low" else 1500, 1600, SR, rng=rng), SR)
-        paths.append(str(p))
-        labels.append(label)
-    return paths, np.array(labels)
-
-
-@pytest.fixture(scope="module")
-def clf(good):
-    return SampleCNNClassifier(**{**FAST, "max_epochs": 2}).fit(*good)
-
-
-@pytest.fixture(scope="module")
-def model_file(clf, tmp_path_factory):
-    return save_pretrained(clf, tmp_path_factory.mktemp("model") / "clf.samplecnn")
-
-
-def _messages(caught) -> str:
-    return "\n".join(str(w.message) for w in caught)
+from .conftest import FAST, SR, XR, YR, _At, _crash, _stop
 
 
 # -- loud audio: one rule for files and arrays --------------------------------------------------
@@ -117,26 +85,6 @@ def test_a_resampling_bomb_is_refused(good, tmp_path):
 
 
 # -- checkpoints: integrity, and a finished run trained on to a larger max_epochs ------------
-class _At(Callback):
-    def __init__(self, epoch, action):
-        self.epoch = epoch
-        self.action = action
-
-    def on_epoch_end(self, net, **kwargs):
-        if len(net.history) == self.epoch:
-            self.action(net)
-
-
-def _crash(net):
-    raise RuntimeError("power cut")
-
-
-def _stop(net):
-    raise KeyboardInterrupt  # how skorch callbacks (EarlyStopping) end training
-
-
-XR = (np.random.default_rng(1).normal(size=(10, 300)) * 0.3).astype(np.float32)
-YR = np.arange(10) % 2
 RESUME = {**FAST, "max_epochs": 4, "train_split": 0.2, "lr": 0.05}
 
 
