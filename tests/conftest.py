@@ -114,3 +114,20 @@ def fitted(tmp_path_factory):
     labels = np.array(labels)
     clf = SampleCNNClassifier(train_split=None, **FIT_FAST).fit(paths, labels)
     return clf, paths, labels
+
+
+def run_script_json(args: list[str], tmp_path: Path, timeout: float = 300) -> dict:
+    """A script's ``--quick`` mode in a subprocess, as CI and users run it (from the
+    repository root, ``--out`` in ``tmp_path``); its JSON."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "result.json"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
+    proc = subprocess.run([sys.executable, *args, "--out", str(out)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    assert f"wrote {out}" in proc.stdout
+    return json.loads(out.read_text())

@@ -6,12 +6,13 @@ Speed is never asserted here; see the scripts themselves for the numbers.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from .conftest import run_script_json
 
 ROOT = Path(__file__).resolve().parents[1]
 MACHINE_KEYS = {"cpu_model", "logical_cores", "usable_cores", "versions", "glibc_tunables", "date"}
@@ -73,19 +74,8 @@ def test_bench_musicnn_smoke(tmp_path):
     assert "speedup_vs_original" not in data
 
 
-def _run_quick(args: list[str], tmp_path: Path, timeout: float = 300) -> dict:
-    """A script's ``--quick`` mode in a subprocess, as CI and users run it; its JSON."""
-    out = tmp_path / "result.json"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
-    proc = subprocess.run([sys.executable, *args, "--out", str(out)], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=timeout)
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
-    assert f"wrote {out}" in proc.stdout
-    return json.loads(out.read_text())
-
-
 def test_reproduce_paper_table2_quick(tmp_path):
-    result = _run_quick(["benchmarks/reproduce_paper.py", "table2", "--quick"], tmp_path)
+    result = run_script_json(["benchmarks/reproduce_paper.py", "table2", "--quick"], tmp_path)
     assert result["table"] == 2 and result["quick"] is True
     rows = result["rows"]
     assert [r["family"] for r in rows] == ["mel"] * 5 + ["raw"] * 5 + ["sample"] * 3

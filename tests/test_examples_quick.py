@@ -7,30 +7,18 @@ clips with tiny models; about 30 s each on one core.
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 from sklearn_samplecnn.nn import SAMPLE_RATE_PRESETS
 
+from .conftest import run_script_json
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _run(args: list[str], tmp_path: Path, timeout: float = 300) -> dict:
-    out = tmp_path / "result.json"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
-    proc = subprocess.run([sys.executable, *args, "--out", str(out)], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=timeout)
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
-    assert f"wrote {out}" in proc.stdout
-    return json.loads(out.read_text())
-
-
 def test_downsampling_quick(tmp_path):
-    result = _run(["examples/downsampling.py", "--quick"], tmp_path)
+    result = run_script_json(["examples/downsampling.py", "--quick"], tmp_path)
     rows = result["rows"]
     assert [r["sr"] for r in rows] == [2000, 8000, 22050]
     for r in rows:
